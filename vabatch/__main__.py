@@ -1,0 +1,3 @@
+from vabatch.cli import main
+
+main()

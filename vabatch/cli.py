@@ -1,0 +1,268 @@
+"""The command line: parse options, call the library, print results. No work happens here."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from vabatch.errors import VabatchError
+
+app = typer.Typer(
+    name="vabatch",
+    help="Turn videos with burned-in captions into a versioned dataset of SQLite databases.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+DataOption = Annotated[
+    Path | None,
+    typer.Option("--data", envvar="VABATCH_DATA", show_default="./data",
+                 help="Data root holding videos/ (or set VABATCH_DATA)."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")]
+VideosArgument = Annotated[
+    list[str] | None,
+    typer.Argument(help="Video ids (or unique prefixes), directories or source names; "
+                        "all videos when omitted.", show_default=False),
+]
+
+
+def reports_errors(command):
+    """Turn VabatchError (and stray OS errors) into one line on stderr and a non-zero exit."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except VabatchError as error:
+            if os.environ.get("VABATCH_DEBUG"):
+                raise
+            err.print(f"[red]error:[/red] {error}", highlight=False)
+            raise typer.Exit(error.exit_code) from None
+        except OSError as error:
+            if os.environ.get("VABATCH_DEBUG"):
+                raise
+            where = f"{error.filename}: " if error.filename else ""
+            err.print(f"[red]error:[/red] {where}{error.strerror or error}", highlight=False)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            err.print("[yellow]interrupted[/yellow]: finished work is kept; run again to resume")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def _progress(quiet: bool) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TaskProgressColumn(), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
+        TextColumn("eta"), TimeRemainingColumn(), console=err, disable=quiet,
+        transient=False,
+    )
+
+
+def _human_bytes(size: int | None) -> str:
+    if size is None:
+        return ""
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return ""
+
+
+def _print_json(data) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+# -- ingest ----------------------------------------------------------------------------
+@app.command()
+@reports_errors
+def ingest(
+    inputs: Annotated[list[Path], typer.Argument(help="Video files or folders (recursed).",
+                                                 show_default=False)],
+    data: DataOption = None,
+    every: Annotated[int | None, typer.Option(
+        "--every", min=1, help="Keep every N-th frame.")] = None,
+    fps: Annotated[float | None, typer.Option(
+        "--fps", min=0.001, help="Keep F frames per second of video time [default: 1].")] = None,
+    image_format: Annotated[str, typer.Option(
+        "--format", help="Frame image format: jpeg or png.")] = "jpeg",
+    quality: Annotated[int, typer.Option(
+        "--quality", min=1, max=100, help="JPEG quality.")] = 90,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Rebuild video.db even if the video is already ingested.")] = False,
+    workers: Annotated[int, typer.Option(
+        "--workers", "-w", min=1, help="Videos decoded in parallel.")] = 1,
+    as_json: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Store videos under their content id and sample their frames into video.db."""
+    from vabatch.dataset import resolve_data_root
+    from vabatch.media import DEFAULT_SAMPLING, Sampling
+    from vabatch.stages.ingest import IngestOptions, expand_inputs, ingest_many
+
+    if every is not None and fps is not None:
+        raise typer.BadParameter("give --every or --fps, not both")
+    sampling = (Sampling("every", every) if every is not None
+                else Sampling("fps", fps) if fps is not None else DEFAULT_SAMPLING)
+    if image_format not in ("jpeg", "png"):
+        raise typer.BadParameter("--format is jpeg or png")
+    options = IngestOptions(sampling, image_format, quality, force)
+    data_root = resolve_data_root(data)
+    sources = expand_inputs(inputs)
+    if not sources:
+        raise typer.BadParameter("no video files found in the given paths")
+
+    with _progress(quiet or as_json) as progress:
+        overall = progress.add_task("ingest", total=len(sources), rate="")
+        bars: dict[int, int] = {}
+
+        def on_progress(number: int, done: int, total: int) -> None:
+            if number not in bars:
+                bars[number] = progress.add_task(f"  {sources[number].name}",
+                                                 total=total or None, rate="")
+            task = bars[number]
+            speed = progress.tasks[task].speed
+            progress.update(task, completed=done, total=max(total, done) or None,
+                            rate=f"{speed:.0f} fr/s" if speed else "")
+
+        def on_result(number: int, _result) -> None:
+            if number in bars:
+                progress.remove_task(bars.pop(number))
+            progress.advance(overall)
+
+        results = ingest_many(sources, data_root, options, workers, on_progress, on_result)
+
+    if as_json:
+        _print_json([r.to_json() for r in results])
+    else:
+        table = Table(title=f"ingest into {data_root}")
+        for column in ("input", "video id", "status", "frames", "sampled", "seconds", "error"):
+            table.add_column(column, overflow="fold")
+        for r in results:
+            colour = {"failed": "red", "unchanged": "dim"}.get(r.status, "green")
+            table.add_row(Path(r.input).name, r.video_id or "", f"[{colour}]{r.status}[/{colour}]",
+                          str(r.frame_count or ""), str(r.frames_sampled or ""),
+                          f"{r.seconds:.1f}", r.error or r.extra.get("note", ""))
+        out.print(table)
+    failed = sum(not r.ok for r in results)
+    if failed:
+        err.print(f"[red]{failed} of {len(results)} inputs failed[/red]")
+        raise typer.Exit(1)
+
+
+# -- status ----------------------------------------------------------------------------
+@app.command()
+@reports_errors
+def status(
+    videos: VideosArgument = None,
+    data: DataOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Videos x stages: which databases exist, their rows and sizes."""
+    from vabatch.dataset import resolve_data_root, select_video_dirs
+    from vabatch.db import STAGE_ORDER
+    from vabatch.status import collect_status
+
+    data_root = resolve_data_root(data)
+    statuses = collect_status(data_root, select_video_dirs(data_root, videos))
+    if as_json:
+        _print_json([s.to_json() for s in statuses])
+        return
+    if not statuses:
+        out.print(f"no videos in {data_root} (add some with `vabatch ingest`)")
+        return
+    table = Table(title=f"{len(statuses)} videos in {data_root}")
+    table.add_column("video id")
+    table.add_column("source")
+    for alias in STAGE_ORDER:
+        table.add_column(alias, justify="right")
+    for s in statuses:
+        cells = []
+        for alias in STAGE_ORDER:
+            db = s.databases[alias]
+            if db.state in ("present", "legacy"):
+                label = "" if db.state == "present" else " (legacy)"
+                cells.append(f"{db.rows} rows, {_human_bytes(db.size_bytes)}{label}")
+            elif db.state == "missing":
+                cells.append("[dim]missing[/dim]")
+            else:
+                cells.append(f"[red]{db.state}[/red]")
+        table.add_row(s.video_id, s.source_name or "", *cells)
+    out.print(table)
+
+
+# -- verify ----------------------------------------------------------------------------
+@app.command()
+@reports_errors
+def verify(
+    videos: VideosArgument = None,
+    data: DataOption = None,
+    deep: Annotated[bool, typer.Option("--deep", help="Also decode every stored image.")]
+    = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Check every database and the links between them; non-zero exit on any problem."""
+    from vabatch.dataset import resolve_data_root, select_video_dirs
+    from vabatch.verify import verify_videos
+
+    data_root = resolve_data_root(data)
+    reports = verify_videos(data_root, select_video_dirs(data_root, videos), deep)
+    problems = sum(len(r.problems) for r in reports)
+    if as_json:
+        _print_json({"ok": problems == 0, "videos": [r.to_json() for r in reports]})
+    else:
+        table = Table(title=f"verify: {len(reports)} videos, {problems} problems")
+        for column in ("video id", "checked", "result", "file", "problem"):
+            table.add_column(column, overflow="fold")
+        for r in reports:
+            if r.ok:
+                table.add_row(r.video_id, ", ".join(r.checked), "[green]ok[/green]", "", "")
+            for p in r.problems:
+                table.add_row(r.video_id, ", ".join(r.checked), "[red]problem[/red]",
+                              Path(p.file).name, p.message)
+        out.print(table)
+    if problems:
+        raise typer.Exit(1)
+
+
+# -- demo ------------------------------------------------------------------------------
+@app.command()
+@reports_errors
+def demo(data: DataOption = None) -> None:
+    """Make the built-in sample video, ingest it, and show the status."""
+    from vabatch.dataset import resolve_data_root
+    from vabatch.sample import sample_video_path
+
+    data_root = resolve_data_root(data)
+    sample = sample_video_path(data_root)
+    err.print(f"sample video: {sample}")
+    ingest([sample], data=data_root, as_json=False, quiet=False)
+    status(None, data=data_root, as_json=False)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

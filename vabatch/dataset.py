@@ -1,0 +1,112 @@
+"""Where things live under the data root, and how users name videos on the command line."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from vabatch.db.files import owner_is_dead
+from vabatch.errors import InputError
+
+VIDEO_ID_LENGTH = 16  # hex digits of the SHA-256 of the video's bytes
+STAGING_DIR = ".staging"  # under videos/: folders being built, renamed into place when whole
+
+VIDEO_EXTENSIONS = frozenset({
+    ".mp4", ".m4v", ".mkv", ".mov", ".avi", ".webm", ".ts", ".mts", ".m2ts", ".flv",
+    ".wmv", ".mpg", ".mpeg", ".3gp", ".ogv",
+})
+
+
+def resolve_data_root(data: Path | None) -> Path:
+    """The data root: ``--data``, else ``$VABATCH_DATA``, else ``./data``."""
+    if data is None:
+        data = Path(os.environ.get("VABATCH_DATA") or "data")
+    return Path(data).absolute()
+
+
+def videos_root(data_root: Path) -> Path:
+    return data_root / "videos"
+
+
+def video_dir_for(data_root: Path, video_id: str) -> Path:
+    """``videos/<first two chars>/<video_id>``."""
+    return videos_root(data_root) / video_id[:2] / video_id
+
+
+def staging_root(data_root: Path) -> Path:
+    return videos_root(data_root) / STAGING_DIR
+
+
+def list_video_dirs(data_root: Path) -> list[Path]:
+    """Every video directory under the data root, sorted by video id."""
+    root = videos_root(data_root)
+    if not root.is_dir():
+        return []
+    found = []
+    for shard in root.iterdir():
+        if shard.name.startswith(".") or not shard.is_dir():
+            continue
+        found.extend(d for d in shard.iterdir() if d.is_dir() and not d.name.startswith("."))
+    return sorted(found, key=lambda d: d.name)
+
+
+def select_video_dirs(data_root: Path, names: list[str] | None) -> list[Path]:
+    """The video directories named by ``names`` (all when empty).
+
+    A name is a video id or a unique prefix of one (at least 4 characters), a video
+    directory path, or the file name or stem of an ingested source video.
+    """
+    all_dirs = list_video_dirs(data_root)
+    if not names:
+        return all_dirs
+    selected: list[Path] = []
+    for name in names:
+        match = _match_video(name, all_dirs)
+        if match not in selected:
+            selected.append(match)
+    return selected
+
+
+def _match_video(name: str, all_dirs: list[Path]) -> Path:
+    as_path = Path(name)
+    if as_path.is_dir() and as_path.resolve() in {d.resolve() for d in all_dirs}:
+        return as_path.absolute()
+    if len(name) >= 4:
+        by_id = [d for d in all_dirs if d.name.startswith(name.lower())]
+        if len(by_id) == 1:
+            return by_id[0]
+        if len(by_id) > 1:
+            raise InputError(f"{name}: ambiguous video id prefix ({len(by_id)} videos match)")
+    by_source = [d for d in all_dirs if _source_names(d) & {name, Path(name).stem}]
+    if len(by_source) == 1:
+        return by_source[0]
+    if len(by_source) > 1:
+        raise InputError(f"{name}: {len(by_source)} videos have this source name; use the id")
+    raise InputError(f"{name}: no such video in the data root (see `vabatch status`)")
+
+
+def _source_names(video_dir: Path) -> set[str]:
+    from vabatch.db import VideoDatabase
+
+    try:
+        with VideoDatabase(video_dir) as db:
+            if not db.has("video") or db.legacy:
+                return set()
+            rows = db.execute("SELECT source_name FROM video.video_metadata").fetchall()
+    except Exception:  # a damaged directory simply does not match by name
+        return set()
+    return {value for (source_name,) in rows for value in (source_name, Path(source_name).stem)}
+
+
+def remove_abandoned_staging(data_root: Path) -> list[Path]:
+    """Delete staging folders left by killed processes of this host; return what went."""
+    root = staging_root(data_root)
+    removed = []
+    if root.is_dir():
+        for entry in root.iterdir():
+            _, _, tag = entry.name.partition(".")
+            if owner_is_dead(tag):
+                shutil.rmtree(entry, ignore_errors=True)
+                removed.append(entry)
+    return removed

@@ -1,0 +1,161 @@
+"""Reading videos with OpenCV's FFmpeg backend: probing, decoding, sampling, encoding."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vabatch.errors import InputError
+
+# OpenCV's FFmpeg backend prints decoder warnings for damaged files; we report those
+# ourselves in one line, so keep FFmpeg quiet unless the user asked otherwise.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+
+import cv2  # noqa: E402  (after the logging settings above)
+
+HASH_CHUNK_BYTES = 1 << 20
+# A container's declared frame count may be an estimate (e.g. Matroska: duration x fps);
+# decoding fewer than this share of it means the file is cut short.
+TRUNCATION_TOLERANCE = 0.97
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the container says about a video before decoding it."""
+
+    width: int
+    height: int
+    fps: float
+    codec: str
+    declared_frame_count: int
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Which frames to keep: every ``n``-th frame, or ``n`` frames per second of video time."""
+
+    mode: str  # 'every' or 'fps'
+    value: float
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("every", "fps"):
+            raise InputError(f"unknown sampling mode {self.mode!r}")
+        if not (self.value > 0 and math.isfinite(self.value)):
+            raise InputError(f"sampling value must be positive, not {self.value}")
+        if self.mode == "every" and self.value != int(self.value):
+            raise InputError("--every takes a whole number of frames")
+
+    def selector(self) -> Callable[[int, int], bool]:
+        """A stateful predicate ``(frame_index, timestamp_ms) -> keep?`` for one pass."""
+        if self.mode == "every":
+            every = int(self.value)
+            return lambda frame_index, _timestamp_ms: frame_index % every == 0
+        interval_ms = 1000.0 / self.value
+        next_sample = [0]  # sample k is due at time k * interval
+
+        def keep(_frame_index: int, timestamp_ms: int) -> bool:
+            if timestamp_ms + 0.5 < next_sample[0] * interval_ms:
+                return False
+            # Several samples may be due at once after a gap: skip to the next one ahead.
+            next_sample[0] = math.floor(timestamp_ms / interval_ms + 1e-9) + 1
+            return True
+
+        return keep
+
+    def describe(self) -> str:
+        return f"every {int(self.value)} frames" if self.mode == "every" else f"{self.value:g} fps"
+
+
+DEFAULT_SAMPLING = Sampling("fps", 1.0)
+
+
+def sha256_of_file(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        while chunk := stream.read(HASH_CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def open_capture(path: Path) -> cv2.VideoCapture:
+    """An opened capture, or one clear error saying the file is not a readable video."""
+    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    if not capture.isOpened():
+        capture.release()
+        raise InputError(f"{path}: not a readable video (the decoder cannot open it)")
+    return capture
+
+
+def probe(capture: cv2.VideoCapture) -> VideoInfo:
+    fourcc = int(capture.get(cv2.CAP_PROP_FOURCC))
+    codec = fourcc.to_bytes(4, "little").decode("ascii", "replace").strip("\x00 ") or "unknown"
+    return VideoInfo(
+        width=int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+        height=int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+        fps=float(capture.get(cv2.CAP_PROP_FPS) or 0.0),
+        codec=codec,
+        declared_frame_count=max(0, int(capture.get(cv2.CAP_PROP_FRAME_COUNT))),
+    )
+
+
+@dataclass
+class DecodedFrame:
+    frame_index: int
+    timestamp_ms: int
+    image: np.ndarray | None  # BGR pixels for kept frames, None for frames only counted
+
+
+def decode_frames(
+    capture: cv2.VideoCapture,
+    keep: Callable[[int, int], bool],
+) -> Iterator[DecodedFrame]:
+    """Decode every frame in order; convert only the frames ``keep`` selects to pixels."""
+    frame_index = 0
+    while capture.grab():
+        timestamp_ms = round(capture.get(cv2.CAP_PROP_POS_MSEC))
+        image = None
+        if keep(frame_index, timestamp_ms):
+            ok, image = capture.retrieve()
+            if not ok:
+                image = None
+        yield DecodedFrame(frame_index, timestamp_ms, image)
+        frame_index += 1
+
+
+def check_complete(path: Path, decoded: int, info: VideoInfo) -> None:
+    """Raise when decoding stopped well short of what the container declares."""
+    if decoded == 0:
+        raise InputError(f"{path}: no decodable frames (damaged or not a video)")
+    expected = info.declared_frame_count
+    if expected and decoded < expected * TRUNCATION_TOLERANCE - 1:
+        raise InputError(
+            f"{path}: truncated or damaged: decoded {decoded} of {expected} frames"
+        )
+
+
+def encode_image(image: np.ndarray, image_format: str, quality: int) -> bytes:
+    """JPEG (with ``quality``) or lossless PNG bytes of a BGR image."""
+    if image_format == "jpeg":
+        ok, buffer = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    elif image_format == "png":
+        ok, buffer = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 3])
+    else:
+        raise InputError(f"unknown image format {image_format!r} (jpeg or png)")
+    if not ok:
+        raise InputError(f"cannot encode a frame as {image_format}")
+    return buffer.tobytes()
+
+
+def decode_image(data: bytes) -> np.ndarray | None:
+    """BGR pixels of JPEG/PNG bytes, or None when the bytes are not a decodable image."""
+    if not data:
+        return None
+    return cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)

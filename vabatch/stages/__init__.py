@@ -1,0 +1,1 @@
+"""Pipeline stages: one module each, each writes only its own database."""

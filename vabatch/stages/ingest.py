@@ -1,0 +1,342 @@
+"""``vabatch ingest``: store a video under its content id and write video.db.
+
+A new video directory is built whole in ``videos/.staging/<id>.<host>.<pid>/`` and renamed
+into place, so a killed ingest leaves no half-made video directory: only a staging folder
+that the next ingest removes. ``--force`` rebuilds video.db in staging too and replaces the
+old file in one rename, so the old one stays whole until the new one is complete.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from vabatch import __version__
+from vabatch.dataset import (
+    VIDEO_EXTENSIONS,
+    VIDEO_ID_LENGTH,
+    remove_abandoned_staging,
+    staging_root,
+    video_dir_for,
+)
+from vabatch.db import VideoDatabase
+from vabatch.db.files import fsync_directory, fsync_file, process_tag
+from vabatch.errors import InputError, VabatchError
+from vabatch.media import (
+    DEFAULT_SAMPLING,
+    Sampling,
+    check_complete,
+    decode_frames,
+    encode_image,
+    open_capture,
+    probe,
+    sha256_of_file,
+)
+
+FRAMES_PER_TRANSACTION = 64
+PROGRESS_EVERY_FRAMES = 30
+
+ProgressCallback = Callable[[int, int], None]  # (frames decoded so far, frames expected)
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    """How frames are sampled and stored."""
+
+    sampling: Sampling = DEFAULT_SAMPLING
+    image_format: str = "jpeg"
+    jpeg_quality: int = 90
+    force: bool = False
+
+
+@dataclass
+class IngestResult:
+    """What happened to one input."""
+
+    input: str
+    status: str  # 'ingested', 'rebuilt', 'unchanged' or 'failed'
+    video_id: str | None = None
+    video_dir: str | None = None
+    frame_count: int = 0
+    frames_sampled: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed"
+
+    def to_json(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if k != "extra"} | self.extra
+
+
+def expand_inputs(paths: Iterable[Path]) -> list[Path]:
+    """Files named directly, plus video files found by recursing into folders.
+
+    A folder contributes files with a video extension; a file named directly is tried
+    whatever its extension. Missing paths are kept so they are reported, not skipped.
+    """
+    expanded: list[Path] = []
+    seen: set[Path] = set()
+    for path in paths:
+        path = Path(path)
+        if path.is_dir():
+            found = sorted(
+                p for p in path.rglob("*")
+                if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
+        else:
+            found = [path]
+        for item in found:
+            key = item.absolute()
+            if key not in seen:
+                seen.add(key)
+                expanded.append(item)
+    return expanded
+
+
+def ingest_file(
+    source: Path,
+    data_root: Path,
+    options: IngestOptions = IngestOptions(),
+    progress: ProgressCallback | None = None,
+) -> IngestResult:
+    """Ingest one video file; failures come back as a result, not an exception."""
+    started = time.monotonic()
+    result = IngestResult(input=str(source), status="failed")
+    try:
+        _ingest(Path(source), Path(data_root), options, progress, result)
+    except VabatchError as error:
+        result.status, result.error = "failed", str(error)
+    except OSError as error:
+        result.status, result.error = "failed", f"{source}: {error.strerror or error}"
+    result.seconds = round(time.monotonic() - started, 3)
+    return result
+
+
+def _ingest(source, data_root, options, progress, result) -> None:
+    if not source.exists():
+        raise InputError(f"{source}: no such file")
+    if not source.is_file():
+        raise InputError(f"{source}: not a regular file")
+    if source.stat().st_size == 0:
+        raise InputError(f"{source}: empty file (0 bytes)")
+    content_sha256 = sha256_of_file(source)
+    video_id = content_sha256[:VIDEO_ID_LENGTH]
+    target = video_dir_for(data_root, video_id)
+    result.video_id, result.video_dir = video_id, str(target)
+
+    existing = _existing_metadata(target)
+    if existing is not None and existing["content_sha256"] == content_sha256:
+        if not options.force:
+            result.status = "unchanged"
+            result.frame_count = existing["frame_count"]
+            result.frames_sampled = existing["frames_sampled"]
+            return
+
+    staging = staging_root(data_root) / f"{video_id}.{process_tag()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        stored_name = "source" + (source.suffix.lower() or ".video")
+        if not (target / stored_name).exists():
+            _link_or_copy(source, staging / stored_name)
+        frame_count, frames_sampled = build_video_db(
+            staging, source, stored_name, content_sha256, options, progress
+        )
+        fsync_file(staging / "video.db")
+        if target.exists():
+            _replace_into(staging, target)
+            result.status = "rebuilt"
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.rename(staging, target)
+            except OSError:
+                if not target.exists():
+                    raise
+                # The same content was ingested concurrently (a duplicate input).
+                result.status = "unchanged"
+                result.extra["note"] = "duplicate of another input"
+                return
+            result.status = "ingested"
+            fsync_directory(target.parent)
+        result.frame_count, result.frames_sampled = frame_count, frames_sampled
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _replace_into(staging: Path, target: Path) -> None:
+    """Move the staged files over an existing video directory, video.db last."""
+    for entry in sorted(staging.iterdir(), key=lambda p: p.name == "video.db"):
+        os.replace(entry, target / entry.name)
+    fsync_directory(target)
+
+
+def _existing_metadata(target: Path) -> dict | None:
+    if not (target / "video.db").exists():
+        return None
+    try:
+        with VideoDatabase(target, require=("video",)) as db:
+            row = db.execute(
+                "SELECT content_sha256, frame_count, "
+                "(SELECT count(*) FROM video.full_frames) FROM video.video_metadata"
+            ).fetchall()
+    except VabatchError:
+        return None  # damaged: rebuild it
+    if not row:
+        return None
+    content_sha256, frame_count, frames_sampled = row[0]
+    return {"content_sha256": content_sha256, "frame_count": frame_count,
+            "frames_sampled": frames_sampled}
+
+
+def _link_or_copy(source: Path, destination: Path) -> None:
+    try:
+        os.link(source, destination)
+    except OSError:
+        shutil.copyfile(source, destination)
+
+
+def ingested_at() -> str:
+    """Now in UTC, or ``$SOURCE_DATE_EPOCH`` when set, for reproducible files."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    moment = (datetime.fromtimestamp(int(epoch), timezone.utc) if epoch
+              else datetime.now(timezone.utc))
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def build_video_db(
+    video_dir: Path,
+    source: Path,
+    stored_name: str,
+    content_sha256: str,
+    options: IngestOptions,
+    progress: ProgressCallback | None = None,
+) -> tuple[int, int]:
+    """Decode ``source``, write video.db in ``video_dir``; return (frames, frames kept)."""
+    capture = open_capture(source)
+    try:
+        info = probe(capture)
+        keep = options.sampling.selector()
+        decoded = kept = 0
+        last_timestamp_ms = 0
+        with VideoDatabase(video_dir, write="video") as db:
+            db.execute("BEGIN")
+            for frame in decode_frames(capture, keep):
+                decoded += 1
+                last_timestamp_ms = frame.timestamp_ms
+                if frame.image is not None:
+                    height, width = frame.image.shape[:2]
+                    db.execute(
+                        "INSERT INTO video.full_frames (frame_index, timestamp_ms, image_data,"
+                        " image_format, width, height) VALUES (?, ?, ?, ?, ?, ?)",
+                        (frame.frame_index, frame.timestamp_ms,
+                         encode_image(frame.image, options.image_format, options.jpeg_quality),
+                         options.image_format, width, height),
+                    )
+                    kept += 1
+                    if kept % FRAMES_PER_TRANSACTION == 0:
+                        db.execute("COMMIT; BEGIN")
+                if progress and decoded % PROGRESS_EVERY_FRAMES == 0:
+                    progress(decoded, info.declared_frame_count)
+            check_complete(source, decoded, info)
+            fps = info.fps if info.fps > 0 else None
+            frame_ms = 1000.0 / fps if fps else 0.0
+            db.execute(
+                "INSERT INTO video.video_metadata (id, source_name, source_file,"
+                " content_sha256, size_bytes, width, height, fps, frame_count, duration_ms,"
+                " codec, sampling_mode, sampling_value, image_format, image_quality,"
+                " tool_version, ingested_at) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+                " ?, ?, ?)",
+                (source.name, stored_name, content_sha256, source.stat().st_size,
+                 info.width, info.height, fps, decoded,
+                 round(last_timestamp_ms + frame_ms), info.codec, options.sampling.mode,
+                 options.sampling.value, options.image_format,
+                 options.jpeg_quality if options.image_format == "jpeg" else None,
+                 f"vabatch {__version__}", ingested_at()),
+            )
+            db.execute("COMMIT")
+        if progress:
+            progress(decoded, decoded)
+        return decoded, kept
+    finally:
+        capture.release()
+
+
+def ingest_many(
+    inputs: Iterable[Path],
+    data_root: Path,
+    options: IngestOptions = IngestOptions(),
+    workers: int = 1,
+    on_progress: Callable[[int, int, int], None] | None = None,
+    on_result: Callable[[int, IngestResult], None] | None = None,
+) -> list[IngestResult]:
+    """Ingest many inputs, ``workers`` at a time; results in input order.
+
+    ``on_progress(input_number, frames_done, frames_expected)`` and
+    ``on_result(input_number, result)`` let a caller show progress.
+    """
+    sources = expand_inputs(inputs)
+    data_root = Path(data_root)
+    remove_abandoned_staging(data_root)
+    results: list[IngestResult | None] = [None] * len(sources)
+
+    def finish(number: int, result: IngestResult) -> None:
+        results[number] = result
+        if on_result:
+            on_result(number, result)
+
+    if workers <= 1 or len(sources) <= 1:
+        for number, source in enumerate(sources):
+            callback = (lambda done, total, n=number: on_progress(n, done, total)) \
+                if on_progress else None
+            finish(number, ingest_file(source, data_root, options, callback))
+        return results  # type: ignore[return-value]
+
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager:
+        queue = manager.Queue()
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            pending = {
+                pool.submit(_ingest_in_worker, source, data_root, options, queue, number):
+                number for number, source in enumerate(sources)
+            }
+            while pending:
+                done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                _drain(queue, on_progress)
+                for future in done:
+                    number = pending.pop(future)
+                    try:
+                        result = future.result()
+                    except Exception as error:  # the worker process died
+                        result = IngestResult(input=str(sources[number]), status="failed",
+                                              error=f"worker failed: {error}")
+                    finish(number, result)
+            _drain(queue, on_progress)
+    return results  # type: ignore[return-value]
+
+
+def _ingest_in_worker(source, data_root, options, queue, number) -> IngestResult:
+    return ingest_file(source, data_root, options,
+                       lambda done, total: queue.put((number, done, total)))
+
+
+def _drain(queue, on_progress) -> None:
+    while True:
+        try:
+            number, done, total = queue.get_nowait()
+        except Exception:
+            return
+        if on_progress:
+            on_progress(number, done, total)

@@ -1,0 +1,242 @@
+"""``vabatch verify``: integrity of every database, and consistency across them.
+
+Per file: ``PRAGMA integrity_check``, application_id, user_version, required tables, and
+stray sidecar or temporary files. Across files: every ``frame_index`` names a frame the
+video has, label rows name an OCR box, and the stored source video matches its hash.
+``deep`` also decodes every stored image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import apsw
+
+from vabatch.dataset import VIDEO_ID_LENGTH, list_video_dirs
+from vabatch.db import KINDS, STAGE_ORDER, VideoDatabase, latest_version
+from vabatch.db.files import is_unwritable, sidecars, sqlite_uri
+from vabatch.db.schema import read_header
+from vabatch.db.video_database import LEGACY_FILE, is_legacy_file, open_connection
+from vabatch.errors import VabatchError
+from vabatch.media import decode_image, sha256_of_file
+
+MAX_EXAMPLES = 5  # frame indexes quoted per finding
+
+
+@dataclass
+class Problem:
+    file: str
+    message: str
+
+
+@dataclass
+class VideoReport:
+    video_id: str
+    video_dir: str
+    checked: list[str] = field(default_factory=list)  # databases that were checked
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def add(self, path: Path, message: str) -> None:
+        self.problems.append(Problem(str(path), message))
+
+    def to_json(self) -> dict:
+        return asdict(self) | {"ok": self.ok}
+
+
+def verify_video(video_dir: Path, deep: bool = False) -> VideoReport:
+    """Check one video directory; every finding names the file and what is wrong."""
+    video_dir = Path(video_dir)
+    report = VideoReport(video_dir.name, str(video_dir))
+    if not video_dir.is_dir():
+        report.add(video_dir, "no such video directory")
+        return report
+    _check_stray_files(video_dir, report)
+    legacy_path = video_dir / LEGACY_FILE
+    if not (video_dir / KINDS["video"].file_name).exists() and _is_legacy(legacy_path):
+        report.checked.append("legacy")
+        _check_integrity(legacy_path, report)
+        return report
+    healthy = [alias for alias in STAGE_ORDER if _check_file(video_dir, alias, report)]
+    if report.ok and healthy:
+        _check_across(video_dir, report, deep)
+    return report
+
+
+def _is_legacy(path: Path) -> bool:
+    try:
+        return is_legacy_file(path)
+    except VabatchError:
+        return False
+
+
+def _check_stray_files(video_dir: Path, report: VideoReport) -> None:
+    for alias in STAGE_ORDER:
+        for sidecar in sidecars(video_dir / KINDS[alias].file_name):
+            report.add(sidecar, "stray SQLite sidecar file (a stage was killed, or is "
+                       "running): the database is not self-contained")
+    for leftover in sorted(video_dir.glob(".*.tmp")):
+        report.add(leftover, "leftover temporary file of an interrupted write")
+
+
+def _check_integrity(path: Path, report: VideoReport) -> apsw.Connection | None:
+    """Open ``path`` read-only and run integrity_check; None (and a problem) if damaged."""
+    try:
+        conn = open_connection(sqlite_uri(path, read_only=True, immutable=is_unwritable(path)))
+    except apsw.Error as error:
+        report.add(path, f"cannot be opened: {error}")
+        return None
+    try:
+        findings = [row[0] for row in conn.execute("PRAGMA integrity_check")]
+    except apsw.Error as error:
+        conn.close()
+        report.add(path, f"damaged: {error}")
+        return None
+    if findings != ["ok"]:
+        conn.close()
+        shown = "; ".join(findings[:MAX_EXAMPLES])
+        more = f" (+{len(findings) - MAX_EXAMPLES} more)" if len(findings) > MAX_EXAMPLES else ""
+        report.add(path, f"integrity_check failed: {shown}{more}")
+        return None
+    return conn
+
+
+def _check_file(video_dir: Path, alias: str, report: VideoReport) -> bool:
+    """Per-file checks; True when the file is present and sound."""
+    kind = KINDS[alias]
+    path = video_dir / kind.file_name
+    if not path.exists():
+        if alias == "video":
+            report.add(path, "missing: every video directory needs video.db (run ingest)")
+        return False
+    report.checked.append(alias)
+    conn = _check_integrity(path, report)
+    if conn is None:
+        return False
+    try:
+        app_id, version = read_header(conn)
+        sound = True
+        if app_id != kind.application_id:
+            report.add(path, f"application_id is {app_id:#x}, expected {kind.application_id:#x}"
+                       f" for {alias}")
+            sound = False
+        latest = latest_version(alias)
+        if not 1 <= version <= latest:
+            report.add(path, f"user_version is {version}, expected 1..{latest}")
+            sound = False
+        tables = {name for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        for table in kind.required_tables:
+            if table not in tables:
+                report.add(path, f"required table {table!r} is missing")
+                sound = False
+        return sound
+    finally:
+        conn.close()
+
+
+def _examples(values: list[int]) -> str:
+    shown = ", ".join(str(v) for v in values[:MAX_EXAMPLES])
+    return shown + (f", ... ({len(values)} in all)" if len(values) > MAX_EXAMPLES else "")
+
+
+def _check_across(video_dir: Path, report: VideoReport, deep: bool) -> None:
+    with VideoDatabase(video_dir) as db:
+        if not db.has("video"):
+            return
+        video_path = db.path("video")
+        metadata = db.execute(
+            "SELECT content_sha256, frame_count, source_file, width, height"
+            " FROM video.video_metadata").fetchall()
+        if len(metadata) != 1:
+            report.add(video_path, f"video_metadata has {len(metadata)} rows, expected 1")
+            return
+        content_sha256, frame_count, source_file, width, height = metadata[0]
+        if video_dir.name != content_sha256[:VIDEO_ID_LENGTH]:
+            report.add(video_path, f"directory name {video_dir.name} does not match the "
+                       f"content hash {content_sha256[:VIDEO_ID_LENGTH]}")
+        _check_source(video_dir, source_file, content_sha256, report)
+        outside = _column(db, "SELECT frame_index FROM video.full_frames"
+                          " WHERE frame_index < 0 OR frame_index >= ?", (frame_count,))
+        if outside:
+            report.add(video_path, f"full_frames beyond the video's {frame_count} frames: "
+                       + _examples(outside))
+        if db.has("fullOCR"):
+            for table in ("full_frame_ocr", "ocr_frames"):
+                orphans = _column(db, f"SELECT DISTINCT frame_index FROM fullOCR.{table}"
+                                  " WHERE frame_index NOT IN"
+                                  " (SELECT frame_index FROM video.full_frames)"
+                                  " ORDER BY frame_index")
+                if orphans:
+                    report.add(db.path("fullOCR"), f"{table} rows name frames that "
+                               f"video.full_frames does not have: {_examples(orphans)}")
+        if db.has("layout"):
+            orphans = _column(db, "SELECT DISTINCT frame_index FROM layout.full_frame_box_labels"
+                              " WHERE frame_index NOT IN (SELECT frame_index FROM"
+                              " video.full_frames) ORDER BY frame_index")
+            if orphans:
+                report.add(db.path("layout"), "full_frame_box_labels rows name frames that "
+                           f"video.full_frames does not have: {_examples(orphans)}")
+            if db.has("fullOCR"):
+                missing_boxes = _column(
+                    db, "SELECT DISTINCT l.frame_index FROM layout.full_frame_box_labels l"
+                    " LEFT JOIN fullOCR.full_frame_ocr o USING (frame_index, box_index)"
+                    " WHERE o.frame_index IS NULL ORDER BY l.frame_index")
+                if missing_boxes:
+                    report.add(db.path("layout"), "labels name OCR boxes that fullOCR does "
+                               f"not have, in frames {_examples(missing_boxes)}")
+        if db.has("cropping"):
+            outside = _column(db, "SELECT frame_index FROM cropping.cropped_frames"
+                              " WHERE frame_index < 0 OR frame_index >= ?", (frame_count,))
+            if outside:
+                report.add(db.path("cropping"), f"cropped_frames beyond the video's "
+                           f"{frame_count} frames: {_examples(outside)}")
+        if db.has("captions"):
+            bad = _column(db, "SELECT id FROM captions.captions WHERE start_frame_index < 0"
+                          " OR end_frame_index > ? OR end_frame_index <= start_frame_index",
+                          (frame_count,))
+            if bad:
+                report.add(db.path("captions"), "captions with a frame range outside "
+                           f"[0, {frame_count}] or empty, ids: {_examples(bad)}")
+        if deep:
+            _decode_all(db, "video", "full_frames", width, height, report)
+            if db.has("cropping"):
+                _decode_all(db, "cropping", "cropped_frames", None, None, report)
+
+
+def _column(db: VideoDatabase, sql: str, bindings=None) -> list:
+    return [row[0] for row in db.execute(sql, bindings)]
+
+
+def _check_source(video_dir: Path, source_file: str | None, content_sha256: str,
+                  report: VideoReport) -> None:
+    if not source_file:
+        return  # migrated without its video: nothing to compare
+    source = video_dir / source_file
+    if not source.exists():
+        report.add(source, "the source video named in video_metadata is missing")
+    elif sha256_of_file(source) != content_sha256:
+        report.add(source, "the source video's SHA-256 does not match video_metadata")
+
+
+def _decode_all(db: VideoDatabase, alias: str, table: str, width, height,
+                report: VideoReport) -> None:
+    broken = []
+    for frame_index, image_data in db.execute(
+            f"SELECT frame_index, image_data FROM {alias}.{table} ORDER BY frame_index"):
+        image = decode_image(image_data)
+        if image is None or (width and (image.shape[1], image.shape[0]) != (width, height)):
+            broken.append(frame_index)
+    if broken:
+        report.add(db.path(alias), f"{table}: images that do not decode to the video's size,"
+                   f" frames {_examples(broken)}")
+
+
+def verify_videos(data_root: Path, video_dirs: list[Path] | None = None,
+                  deep: bool = False) -> list[VideoReport]:
+    """Reports for the given video directories, or for all under the data root."""
+    return [verify_video(d, deep) for d in (video_dirs or list_video_dirs(data_root))]
