@@ -73,7 +73,7 @@ def reports_errors(command):
     return wrapper
 
 
-def _progress(quiet: bool) -> Progress:
+def progress_display(quiet: bool) -> Progress:
     return Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
         TaskProgressColumn(), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
@@ -82,7 +82,7 @@ def _progress(quiet: bool) -> Progress:
     )
 
 
-def _human_bytes(size: int | None) -> str:
+def human_bytes(size: int | None) -> str:
     if size is None:
         return ""
     for unit in ("B", "KB", "MB", "GB"):
@@ -92,7 +92,7 @@ def _human_bytes(size: int | None) -> str:
     return ""
 
 
-def _print_json(data) -> None:
+def print_json(data) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
@@ -135,7 +135,7 @@ def ingest(
     if not sources:
         raise typer.BadParameter("no video files found in the given paths")
 
-    with _progress(quiet or as_json) as progress:
+    with progress_display(quiet or as_json) as progress:
         overall = progress.add_task("ingest", total=len(sources), rate="")
         bars: dict[int, int] = {}
 
@@ -144,7 +144,7 @@ def ingest(
                 bars[number] = progress.add_task(f"  {sources[number].name}",
                                                  total=total or None, rate="")
             task = bars[number]
-            speed = progress.tasks[task].speed
+            speed = next(t.speed for t in progress.tasks if t.id == task)
             progress.update(task, completed=done, total=max(total, done) or None,
                             rate=f"{speed:.0f} fr/s" if speed else "")
 
@@ -156,7 +156,7 @@ def ingest(
         results = ingest_many(sources, data_root, options, workers, on_progress, on_result)
 
     if as_json:
-        _print_json([r.to_json() for r in results])
+        print_json([r.to_json() for r in results])
     else:
         table = Table(title=f"ingest into {data_root}")
         for column in ("input", "video id", "status", "frames", "sampled", "seconds", "error"):
@@ -189,7 +189,7 @@ def status(
     data_root = resolve_data_root(data)
     statuses = collect_status(data_root, select_video_dirs(data_root, videos))
     if as_json:
-        _print_json([s.to_json() for s in statuses])
+        print_json([s.to_json() for s in statuses])
         return
     if not statuses:
         out.print(f"no videos in {data_root} (add some with `vabatch ingest`)")
@@ -205,7 +205,7 @@ def status(
             db = s.databases[alias]
             if db.state in ("present", "legacy"):
                 label = "" if db.state == "present" else " (legacy)"
-                cells.append(f"{db.rows} rows, {_human_bytes(db.size_bytes)}{label}")
+                cells.append(f"{db.rows} rows, {human_bytes(db.size_bytes)}{label}")
             elif db.state == "missing":
                 cells.append("[dim]missing[/dim]")
             else:
@@ -232,7 +232,7 @@ def verify(
     reports = verify_videos(data_root, select_video_dirs(data_root, videos), deep)
     problems = sum(len(r.problems) for r in reports)
     if as_json:
-        _print_json({"ok": problems == 0, "videos": [r.to_json() for r in reports]})
+        print_json({"ok": problems == 0, "videos": [r.to_json() for r in reports]})
     else:
         table = Table(title=f"verify: {len(reports)} videos, {problems} problems")
         for column in ("video id", "checked", "result", "file", "problem"):
@@ -261,6 +261,22 @@ def demo(data: DataOption = None) -> None:
     err.print(f"sample video: {sample}")
     ingest([sample], data=data_root, as_json=False, quiet=False)
     status(None, data=data_root, as_json=False)
+
+
+# -- commands that live beside their library module ------------------------------------
+# Each module defines ``register(app)`` and imports only from vabatch.cli at top level, so
+# `vabatch --help` stays fast. Add a module here to add its commands.
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
+def _register_command_modules() -> None:
+    import importlib
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(app)
+
+
+_register_command_modules()
 
 
 def main() -> None:

@@ -61,9 +61,13 @@ def verify_video(video_dir: Path, deep: bool = False) -> VideoReport:
         report.checked.append("legacy")
         _check_integrity(legacy_path, report)
         return report
-    healthy = [alias for alias in STAGE_ORDER if _check_file(video_dir, alias, report)]
-    if report.ok and healthy:
-        _check_across(video_dir, report, deep)
+    present = [alias for alias in STAGE_ORDER if (video_dir / KINDS[alias].file_name).exists()]
+    sound = [alias for alias in STAGE_ORDER if _check_file(video_dir, alias, report)]
+    if sound and sound == present:  # cross-checks need every file readable
+        try:
+            _check_across(video_dir, report, deep)
+        except (VabatchError, apsw.Error) as error:
+            report.add(video_dir, f"cross-database checks failed: {error}")
     return report
 
 
@@ -156,7 +160,8 @@ def _check_across(video_dir: Path, report: VideoReport, deep: bool) -> None:
             report.add(video_path, f"video_metadata has {len(metadata)} rows, expected 1")
             return
         content_sha256, frame_count, source_file, width, height = metadata[0]
-        if video_dir.name != content_sha256[:VIDEO_ID_LENGTH]:
+        in_data_root_layout = video_dir.parent.name == video_dir.name[:2]
+        if in_data_root_layout and video_dir.name != content_sha256[:VIDEO_ID_LENGTH]:
             report.add(video_path, f"directory name {video_dir.name} does not match the "
                        f"content hash {content_sha256[:VIDEO_ID_LENGTH]}")
         _check_source(video_dir, source_file, content_sha256, report)

@@ -143,3 +143,22 @@ def wal_is_safe(path: Path) -> bool:
     if forced in ("wal", "delete"):
         return forced == "wal"
     return filesystem_type(path) not in NETWORK_FILESYSTEMS
+
+
+def remove_abandoned_temporaries(directory: Path) -> list[Path]:
+    """Delete hidden ``.name.host.pid*.tmp*`` files of dead processes of this host."""
+    removed = []
+    for leftover in Path(directory).glob(".*.tmp*"):
+        parts = leftover.name.split(".")
+        # .<name parts>.<host parts>.<pid>.tmp[...]: find the pid just before "tmp".
+        if "tmp" not in parts:
+            continue
+        at = parts.index("tmp")
+        tag = ".".join(parts[:at])
+        host_and_pid = tag.split(".")
+        for start in range(1, len(host_and_pid)):
+            if owner_is_dead(".".join(host_and_pid[start:])):
+                leftover.unlink(missing_ok=True)
+                removed.append(leftover)
+                break
+    return removed

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
 import apsw
 
 from vabatch.db.files import (
+    fsync_file,
     is_shared_file,
     is_unwritable,
+    remove_abandoned_temporaries,
     replace_with_private_copy,
     sqlite_uri,
+    temporary_name,
     wal_is_safe,
 )
 from vabatch.db.schema import (
@@ -71,16 +76,25 @@ def is_legacy_file(path: Path) -> bool:
 
 
 def prepare_for_writing(path: Path, alias: str) -> None:
-    """Create the database if absent, make it a private writable file, upgrade its schema."""
+    """Create the database if absent, make it a private writable file, upgrade its schema.
+
+    A new file gets its schema under a temporary name and is renamed into place, so a
+    reader never sees an existing but empty database.
+    """
+    remove_abandoned_temporaries(path.parent)
     if path.exists() and is_shared_file(path):
         replace_with_private_copy(path)
-    conn = open_connection(sqlite_uri(path, read_only=False) + "c")  # mode=rwc: create
+    target = path if path.exists() else temporary_name(path)
+    conn = open_connection(sqlite_uri(target, read_only=False) + "c")  # mode=rwc: create
     try:
         apply_schema(conn, alias)
     except apsw.Error as error:
         raise DatabaseError(f"{path}: cannot be opened for writing ({error})") from None
     finally:
         conn.close()
+    if target != path:
+        fsync_file(target)
+        os.replace(target, path)
 
 
 class VideoDatabase:
@@ -110,6 +124,7 @@ class VideoDatabase:
         self.busy_timeout_ms = busy_timeout_ms
         self.legacy = False
         self.attached: dict[str, Path] = {}
+        self.uris: dict[str, str] = {}  # how each alias was attached
         self._conn: apsw.Connection | None = None
         self._wal = False
         if write is not None:
@@ -172,6 +187,7 @@ class VideoDatabase:
         except apsw.Error as error:
             raise DatabaseError(f"{path}: cannot be opened ({error})") from None
         self.attached[alias] = path
+        self.uris[alias] = uri
         if self.legacy:
             return
         kind = kind_for(alias)
@@ -221,10 +237,29 @@ class VideoDatabase:
                 conn.execute("ROLLBACK")
             if self.write in self.attached and self._wal:
                 # Leave one self-contained file: fold the WAL in, then drop WAL mode.
-                conn.execute(f"PRAGMA {self.write}.wal_checkpoint(TRUNCATE)")
-                conn.execute(f"PRAGMA {self.write}.journal_mode = DELETE")
+                # Leaving WAL needs an exclusive lock, which SQLite does not wait for
+                # through the busy handler: retry while readers finish their reads.
+                _retry_while_busy(
+                    lambda: conn.execute(f"PRAGMA {self.write}.wal_checkpoint(TRUNCATE)"
+                                         ).fetchall(), self.busy_timeout_ms)
+                _retry_while_busy(
+                    lambda: conn.execute(f"PRAGMA {self.write}.journal_mode = DELETE"
+                                         ).fetchall(), self.busy_timeout_ms)
         finally:
             conn.close()
+
+
+def _retry_while_busy(action, timeout_ms: int):
+    deadline = time.monotonic() + timeout_ms / 1000
+    delay = 0.001
+    while True:
+        try:
+            return action()
+        except apsw.BusyError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
 
 
 def _deny_writes_to_main(action, _param1, _param2, database, _trigger):

@@ -1,0 +1,163 @@
+"""`vabatch verify` and `vabatch status` on healthy data and on real, injected damage."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import apsw
+import pytest
+from typer.testing import CliRunner
+
+from tests.test_video_database import add_ocr_rows
+from vabatch.cli import app
+from vabatch.db import VideoDatabase
+
+runner = CliRunner()
+
+
+def verify(data_root: Path, *args: str):
+    result = runner.invoke(app, ["verify", "--data", str(data_root), "--json", *args])
+    assert "Traceback" not in result.output
+    return result.exit_code, json.loads(result.stdout)
+
+
+def problems(report) -> list[tuple[str, str]]:
+    return [(Path(p["file"]).name, p["message"]) for v in report["videos"]
+            for p in v["problems"]]
+
+
+def add_labels(video_dir: Path, rows) -> None:
+    with VideoDatabase(video_dir, write="layout") as db, db.conn:
+        db.conn.executemany("INSERT INTO layout.full_frame_box_labels (frame_index, box_index,"
+                            " label, label_source) VALUES (?, ?, ?, 'human')", rows)
+
+
+@pytest.fixture
+def healthy(ingested: Path) -> Path:
+    """A video with video.db, fullOCR.db and layout.db that agree with each other."""
+    add_ocr_rows(ingested, [(0, 0, "hello"), (5, 0, "world")])
+    add_labels(ingested, [(0, 0, "caption"), (5, 0, "noise")])
+    return ingested
+
+
+def data_root_of(video_dir: Path) -> Path:
+    return video_dir.parents[2]
+
+
+def raw(path: Path) -> apsw.Connection:
+    return apsw.Connection(str(path))
+
+
+def test_healthy_data_verifies_including_deep_decoding(healthy):
+    code, report = verify(data_root_of(healthy), "--deep")
+    assert code == 0 and report["ok"], problems(report)
+    assert report["videos"][0]["checked"] == ["video", "fullOCR", "layout"]
+
+
+def test_flipped_bytes_inside_a_page_are_found(healthy):
+    path = healthy / "fullOCR.db"
+    conn = raw(path)
+    root_page = conn.execute("SELECT rootpage FROM sqlite_master WHERE name ="
+                             " 'full_frame_ocr'").fetchall()[0][0]
+    page_size = conn.execute("PRAGMA page_size").fetchall()[0][0]
+    conn.close()
+    data = bytearray(path.read_bytes())
+    start = (root_page - 1) * page_size
+    for offset in range(start + 3, start + 12):  # cell count and cell pointers
+        data[offset] ^= 0xA5
+    path.write_bytes(bytes(data))
+    code, report = verify(data_root_of(healthy))
+    assert code == 1
+    [(name, message)] = problems(report)
+    assert name == "fullOCR.db" and ("integrity" in message or "malformed" in message)
+
+
+def test_a_truncated_file_is_found(healthy):
+    path = healthy / "video.db"
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    code, report = verify(data_root_of(healthy))
+    assert code == 1
+    assert [name for name, _ in problems(report)] == ["video.db"]
+
+
+def test_a_dropped_table_is_found(healthy):
+    conn = raw(healthy / "layout.db")
+    conn.execute("DROP TABLE video_layout_config")
+    conn.close()
+    code, report = verify(data_root_of(healthy))
+    assert code == 1
+    assert problems(report) == [("layout.db",
+                                 "required table 'video_layout_config' is missing")]
+
+
+def test_a_wrong_application_id_is_found(healthy):
+    conn = raw(healthy / "layout.db")
+    conn.execute("PRAGMA application_id = 1234")
+    conn.close()
+    code, report = verify(data_root_of(healthy))
+    assert code == 1
+    [(name, message)] = problems(report)
+    assert name == "layout.db" and "application_id is 0x4d2" in message
+
+
+def test_orphan_rows_are_found_with_their_frames(healthy):
+    add_ocr_rows(healthy, [(7, 0, "orphan")])  # frame 7 was not sampled (every 5th)
+    add_labels(healthy, [(10, 3, "caption")])  # a sampled frame, but no such OCR box
+    code, report = verify(data_root_of(healthy))
+    assert code == 1
+    found = problems(report)
+    assert ("fullOCR.db", "full_frame_ocr rows name frames that video.full_frames does not"
+            " have: 7") in found
+    assert ("layout.db", "labels name OCR boxes that fullOCR does not have, in frames 10") \
+        in found
+
+
+def test_stray_sidecar_and_a_changed_source_video_are_found(healthy):
+    (healthy / "video.db-wal").write_bytes(b"")
+    with open(healthy / "source.mp4", "ab") as stream:
+        stream.write(b"appended")
+    code, report = verify(data_root_of(healthy))
+    assert code == 1
+    names = [name for name, _ in problems(report)]
+    assert sorted(names) == ["source.mp4", "video.db-wal"]
+
+
+def test_deep_finds_an_image_that_does_not_decode(healthy):
+    # Keep the database sound, damage one stored image: only --deep can see it.
+    video_db = healthy / "video.db"
+    video_db.chmod(0o644)
+    conn = raw(video_db)
+    conn.execute("UPDATE full_frames SET image_data = x'ffd8ffe000' WHERE frame_index = 10")
+    conn.close()
+    assert verify(data_root_of(healthy))[0] == 0
+    code, report = verify(data_root_of(healthy), "--deep")
+    assert code == 1
+    [(name, message)] = problems(report)
+    assert name == "video.db" and "frames 10" in message
+
+
+def test_status_lists_databases_rows_and_sizes_and_survives_damage(healthy):
+    data_root = data_root_of(healthy)
+    result = runner.invoke(app, ["status", "--data", str(data_root), "--json"])
+    assert result.exit_code == 0
+    [video] = json.loads(result.stdout)
+    assert video["video_id"] == healthy.name and video["source_name"] == "small.mp4"
+    databases = video["databases"]
+    assert databases["video"]["rows"] == 10 and databases["fullOCR"]["rows"] == 2
+    assert databases["layout"]["rows"] == 2 and databases["captions"]["state"] == "missing"
+    assert databases["video"]["size_bytes"] == (healthy / "video.db").stat().st_size
+    (healthy / "layout.db").write_bytes(b"garbage" * 100)
+    result = runner.invoke(app, ["status", "--data", str(data_root), "--json"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)[0]["databases"]["layout"]["state"] == "damaged"
+    table = runner.invoke(app, ["status", "--data", str(data_root)])
+    assert table.exit_code == 0 and "damaged" in table.output
+
+
+def test_unknown_video_name_is_one_clear_error(healthy):
+    result = runner.invoke(app, ["verify", "nosuchvideo", "--data",
+                                 str(data_root_of(healthy))])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "error: nosuchvideo: no such video in the data root (see `vabatch status`)"]
