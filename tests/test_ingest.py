@@ -168,3 +168,29 @@ def test_sigkill_mid_ingest_leaves_no_half_made_video_directory(tmp_path, data_r
     assert not any(staging_root(data_root).iterdir())
     [video_dir] = list_video_dirs(data_root)
     assert video_rows(video_dir, "SELECT frame_count FROM video.video_metadata") == [(500,)]
+
+
+def test_sigkill_during_force_rebuild_keeps_the_old_video_db_whole(tmp_path, data_root):
+    video = make_video(tmp_path / "long.mp4", seconds=20, size="640x360")
+    assert ingest(str(video), "--data", str(data_root), "--every", "100").exit_code == 0
+    [video_dir] = list_video_dirs(data_root)
+    old_bytes = (video_dir / "video.db").read_bytes()
+    command = [sys.executable, "-m", "vabatch", "ingest", str(video), "--data",
+               str(data_root), "--every", "1", "--format", "png", "--force", "--quiet"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        staged = list(staging_root(data_root).glob("*/video.db"))
+        if staged and staged[0].stat().st_size > 200_000:
+            break
+        time.sleep(0.02)
+    assert process.poll() is None, "the rebuild finished before it could be killed"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert (video_dir / "video.db").read_bytes() == old_bytes
+    assert verify_ok(data_root)
+
+
+def verify_ok(data_root: Path) -> bool:
+    result = runner.invoke(app, ["verify", "--data", str(data_root), "--json"])
+    return result.exit_code == 0 and json.loads(result.stdout)["ok"]
