@@ -1,0 +1,203 @@
+"""Synthetic videos with burned-in captions and known ground truth.
+
+Captions are written as SRT and burned in with ffmpeg's ``subtitles`` filter (libass), the
+way users' videos get them; distractors (a static logo, a scrolling ticker, scene text)
+are drawn with ``drawtext``. Backgrounds are ffmpeg lavfi sources or a synthetic
+"photo" panned across the frame. Everything is deterministic for a given spec.
+
+Used by the tests (small videos) and by ``bench/extract_bench.py`` (the corpus).
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+DEJAVU_BOLD = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
+DEJAVU = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+
+ENGLISH_WORDS = (
+    "the river town morning light we never thought about what comes next and she said "
+    "that everything would change before winter because nobody knew where the old road "
+    "ended people walked together through quiet streets after midnight our small boat "
+    "drifted past green hills while children laughed under bright summer clouds please "
+    "remember this moment forever his father built houses near the harbour every year "
+    "they found another reason to stay one more day"
+).split()
+CHINESE_PHRASES = (
+    "今天天气很好", "我们一起去公园", "你知道他在哪里吗", "这个问题很重要", "明天早上见",
+    "谢谢你的帮助", "我们回家吧", "城市的夜晚很安静", "他每天都学习中文", "请再说一遍",
+    "时间过得真快", "我喜欢这本书", "我们需要更多时间", "这里的风景很美",
+)
+
+
+@dataclass(frozen=True)
+class Caption:
+    """One caption: shown on frames with start_ms <= time < end_ms; lines split by \\n."""
+
+    start_ms: int
+    end_ms: int
+    text: str
+
+
+@dataclass
+class VideoSpec:
+    """Everything that decides one synthetic video."""
+
+    name: str
+    captions: list[Caption]
+    duration_s: float
+    width: int = 1280
+    height: int = 720
+    fps: int = 30
+    background: str = "photo"  # photo | testsrc2 | mandelbrot | life | bright | gradients
+    font: str = "DejaVu Sans"
+    font_size: int = 22  # ASS units at the default 288-line script height
+    outline: float = 2.0
+    bold: bool = True
+    position: str = "bottom"  # bottom | top
+    colour: str = "&H00FFFFFF"  # ASS &HAABBGGRR: white
+    logo: bool = False
+    ticker: bool = False
+    scene_text: bool = False
+    seed: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+def srt_time(ms: int) -> str:
+    hours, ms = divmod(ms, 3_600_000)
+    minutes, ms = divmod(ms, 60_000)
+    seconds, ms = divmod(ms, 1000)
+    return f"{hours:02d}:{minutes:02d}:{seconds:02d},{ms:03d}"
+
+
+def write_srt(captions: list[Caption], path: Path) -> Path:
+    """Captions as an SRT file."""
+    blocks = [f"{n}\n{srt_time(c.start_ms)} --> {srt_time(c.end_ms)}\n{c.text}\n"
+              for n, c in enumerate(captions, 1)]
+    path.write_text("\n".join(blocks), encoding="utf-8")
+    return path
+
+
+def random_captions(duration_s: float, seed: int, language: str = "en",
+                    two_line_share: float = 0.25, gap_share: float = 0.5,
+                    min_ms: int = 1200, max_ms: int = 3500) -> list[Caption]:
+    """Captions filling the video: some back to back, some with gaps, some two-line."""
+    rng = random.Random(seed)
+    captions, now = [], rng.randint(300, 1200)
+    end_of_video = int(duration_s * 1000) - 300
+    while True:
+        length = rng.randint(min_ms, max_ms)
+        if now + length > end_of_video:
+            break
+        lines = 2 if rng.random() < two_line_share else 1
+        text = "\n".join(_random_line(rng, language) for _ in range(lines))
+        captions.append(Caption(now, now + length, text))
+        now += length + (rng.randint(200, 1500) if rng.random() < gap_share else 0)
+    return captions
+
+
+def _random_line(rng: random.Random, language: str) -> str:
+    if language == "zh":
+        return rng.choice(CHINESE_PHRASES) + ("，" + rng.choice(CHINESE_PHRASES)
+                                              if rng.random() < 0.4 else "")
+    words = [rng.choice(ENGLISH_WORDS) for _ in range(rng.randint(3, 7))]
+    line = " ".join(words)
+    return line[0].upper() + line[1:] + rng.choice([".", "", "?", "!", ","])
+
+
+def make_photo(path: Path, width: int, height: int, seed: int) -> Path:
+    """A photo-like picture (soft light, shapes, texture), larger than the frame to pan."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    image = np.zeros((height, width, 3), np.float32)
+    for channel in range(3):
+        phase = rng.uniform(0, 6.28, 3)
+        image[..., channel] = (110 + 60 * np.sin(xs / rng.uniform(150, 400) + phase[0])
+                               + 40 * np.cos(ys / rng.uniform(120, 300) + phase[1]))
+    for _ in range(40):
+        centre = (int(rng.integers(0, width)), int(rng.integers(0, height)))
+        axes = (int(rng.integers(20, 160)), int(rng.integers(20, 160)))
+        colour = tuple(float(v) for v in rng.integers(0, 255, 3))
+        cv2.ellipse(image, centre, axes, float(rng.uniform(0, 180)), 0, 360, colour, -1)
+    image = cv2.GaussianBlur(image, (0, 0), 3)
+    image += rng.normal(0, 12, image.shape).astype(np.float32)  # texture / grain
+    cv2.imwrite(str(path), np.clip(image, 0, 255).astype(np.uint8))
+    return path
+
+
+def _background_input(spec: VideoSpec, workdir: Path) -> list[str]:
+    size = f"{spec.width}x{spec.height}"
+    duration = f"{spec.duration_s:.3f}"
+    if spec.background == "photo":
+        photo = make_photo(workdir / f"{spec.name}-photo.png", spec.width * 2,
+                           spec.height * 2, spec.seed)
+        return ["-loop", "1", "-framerate", str(spec.fps), "-t", duration, "-i", str(photo)]
+    sources = {
+        "testsrc2": f"testsrc2=size={size}:rate={spec.fps}",
+        "mandelbrot": f"mandelbrot=size={size}:rate={spec.fps}",
+        "life": f"life=size={size}:rate={spec.fps}:mold=10:ratio=0.1:death_color=#304050:"
+                "life_color=#a0c0ff",
+        "bright": f"color=c=#f4f4ee:size={size}:rate={spec.fps}",
+        "gradients": f"gradients=size={size}:rate={spec.fps}:speed=0.02:seed={spec.seed}",
+    }
+    return ["-f", "lavfi", "-t", duration, "-i", sources[spec.background]]
+
+
+def _filters(spec: VideoSpec, srt: Path) -> str:
+    chain = []
+    if spec.background == "photo":
+        # Pan across the larger photo: the scene moves under the captions.
+        chain.append(f"crop={spec.width}:{spec.height}:"
+                     f"x='(in_w-out_w)/2*(1+sin(t/3))':y='(in_h-out_h)/2*(1+cos(t/4))'")
+    if spec.background == "bright":
+        chain.append("noise=alls=8:allf=t")
+    if spec.scene_text:
+        chain.append(f"drawtext=fontfile={DEJAVU}:text='CITY MARKET':fontsize={spec.height // 14}"
+                     ":fontcolor=#202020:x=w*0.18+20*sin(t):y=h*0.38:box=1:boxcolor=#d8c8a0"
+                     ":boxborderw=12")
+    if spec.logo:
+        chain.append(f"drawtext=fontfile={DEJAVU_BOLD}:text='NEWS 24':fontsize={spec.height // 16}"
+                     ":fontcolor=white@0.85:x=w-tw-30:y=30:box=1:boxcolor=#b01010@0.8"
+                     ":boxborderw=8")
+    if spec.ticker:
+        ticker_text = ("MARKETS RALLY AS RATES HOLD  +++  WEATHER WARNING FOR THE COAST  +++  "
+                       "LOCAL TEAM WINS FINAL  +++  ")
+        chain.append(f"drawtext=fontfile={DEJAVU_BOLD}:text='{ticker_text}':fontsize="
+                     f"{spec.height // 24}:fontcolor=yellow:x=w-mod(t*{spec.width // 6}\\,w+tw)"
+                     f":y=h-th-12:box=1:boxcolor=black@0.7:boxborderw=6")
+    # force_style alignment follows the legacy SSA numbering: 2 bottom centre, 6 top centre.
+    alignment = 6 if spec.position == "top" else 2
+    margin_v = 20 if not spec.ticker else 40
+    style = (f"FontName={spec.font},FontSize={spec.font_size},PrimaryColour={spec.colour},"
+             f"OutlineColour=&H00000000,BorderStyle=1,Outline={spec.outline},Shadow=0.5,"
+             f"Bold={-1 if spec.bold else 0},Alignment={alignment},MarginV={margin_v}")
+    escaped = str(srt).replace("\\", "\\\\").replace(":", "\\:").replace("'", "\\'")
+    chain.append(f"subtitles=filename='{escaped}':force_style='{style}'")
+    return ",".join(chain)
+
+
+def make_video(spec: VideoSpec, out_dir: Path) -> tuple[Path, Path]:
+    """Render ``spec`` to ``out_dir/<name>.mp4`` with its ``<name>.srt``; skip if present."""
+    if shutil.which("ffmpeg") is None:
+        raise RuntimeError("ffmpeg is needed to make synthetic videos")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    video, srt = out_dir / f"{spec.name}.mp4", out_dir / f"{spec.name}.srt"
+    if video.exists() and srt.exists():
+        return video, srt
+    write_srt(spec.captions, srt)
+    partial = out_dir / f".{spec.name}.partial.mp4"
+    command = ["ffmpeg", "-v", "error", "-y", *_background_input(spec, out_dir),
+               "-vf", _filters(spec, srt), "-r", str(spec.fps), "-t", f"{spec.duration_s:.3f}",
+               "-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p",
+               str(partial)]
+    subprocess.run(command, check=True)
+    partial.rename(video)
+    return video, srt
