@@ -48,8 +48,12 @@ class VideoReport:
         return asdict(self) | {"ok": self.ok}
 
 
-def verify_video(video_dir: Path, deep: bool = False) -> VideoReport:
-    """Check one video directory; every finding names the file and what is wrong."""
+def verify_video(video_dir: Path, deep: bool = False,
+                 against_legacy: bool = False) -> VideoReport:
+    """Check one video directory; every finding names the file and what is wrong.
+
+    ``against_legacy``: also recompute the migration proof against captions.db.old.
+    """
     video_dir = Path(video_dir)
     report = VideoReport(video_dir.name, str(video_dir))
     if not video_dir.is_dir():
@@ -68,6 +72,14 @@ def verify_video(video_dir: Path, deep: bool = False) -> VideoReport:
             _check_across(video_dir, report, deep)
         except (VabatchError, apsw.Error) as error:
             report.add(video_dir, f"cross-database checks failed: {error}")
+    # -- begin: --against-legacy (vabatch migrate) --
+    if against_legacy:
+        from vabatch.migrate import check_against_legacy
+
+        report.checked.append("against legacy")
+        for path, message in check_against_legacy(video_dir):
+            report.add(path, message)
+    # -- end: --against-legacy --
     return report
 
 
@@ -242,6 +254,7 @@ def _decode_all(db: VideoDatabase, alias: str, table: str, width, height,
 
 
 def verify_videos(data_root: Path, video_dirs: list[Path] | None = None,
-                  deep: bool = False) -> list[VideoReport]:
+                  deep: bool = False, against_legacy: bool = False) -> list[VideoReport]:
     """Reports for the given video directories, or for all under the data root."""
-    return [verify_video(d, deep) for d in (video_dirs or list_video_dirs(data_root))]
+    return [verify_video(d, deep, against_legacy)
+            for d in (video_dirs or list_video_dirs(data_root))]

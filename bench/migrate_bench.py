@@ -1,0 +1,150 @@
+"""Migration throughput against ``cp`` of the same legacy file, in the same run.
+
+    /work/venv/bin/python bench/migrate_bench.py [--megabytes 600] [--rounds 3]
+
+Builds (once, cached under bench/media/, which git ignores) a legacy monolithic captions.db of
+at least ``--megabytes``: JPEG frames of about 100 KB (real JPEGs from OpenCV, padded with
+incompressible comment segments as camera frames are), 10 OCR boxes and labels per frame,
+PNG caption crops, captions. Each round: ``cp`` the file into a fresh directory (timed), then
+``vabatch migrate`` that directory as a subprocess (timed; includes interpreter start-up, the
+proof hashing of both sides and the fsyncs). Prints MB/s of both and their ratio (medians).
+
+Two cases: ``warm`` (the file is in the page cache, so ``cp`` is an in-kernel memory copy)
+and ``cold`` (the input's pages are evicted with posix_fadvise before each timed step, as
+for a collection larger than memory: 60.9 GB on a 23 GB machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+MEDIA = HERE / "media" / "migrate"
+FRAME_BYTES = 100_000
+BOXES_PER_FRAME = 10
+
+
+def build_legacy(path: Path, megabytes: int) -> None:
+    """A legacy file of about ``megabytes`` MB (reused when it is already there)."""
+    sys.path.insert(0, str(REPO))
+    from tests.legacy_fixtures import LEGACY_SCHEMA, frame_image, jpeg_bytes, png_bytes
+
+    if path.exists() and path.stat().st_size >= megabytes * 1_000_000:
+        return
+    import apsw
+    import cv2
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".part")
+    partial.unlink(missing_ok=True)
+    conn = apsw.Connection(str(partial))
+    conn.execute("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF")
+    for sql in LEGACY_SCHEMA.values():
+        conn.execute(sql)
+    frames = megabytes * 1_000_000 // (FRAME_BYTES + 8_000) + 1
+    every, fps = 25, 25.0
+    bases = [cv2.resize(frame_image(n), (1280, 720)) for n in range(8)]
+    crops = [png_bytes(image[600:700, 100:1180]) for image in bases]
+    with conn:
+        conn.execute("INSERT INTO video_metadata VALUES (1, '/old/bench.mp4', NULL, 1280, 720,"
+                     " ?, ?, ?, '2023-01-01')", (fps, frames * every, frames * every / fps))
+        for number in range(frames):
+            frame_index = number * every
+            conn.execute("INSERT INTO full_frames VALUES (?, ?, ?, 1280, 720, '2023-01-01')",
+                         (frame_index, frame_index / fps,
+                          jpeg_bytes(bases[number % 8], pad_to=FRAME_BYTES)))
+            conn.execute("INSERT INTO cropped_frames VALUES (?, ?, 100, 600, 1180, 700,"
+                         " '2023-01-01')", (frame_index, crops[number % 8]))
+            for box in range(BOXES_PER_FRAME):
+                conn.execute("INSERT INTO full_frame_ocr (frame_index, box_index, text,"
+                             " confidence, x, y, width, height) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                             (frame_index, box, f"word {number} {box}", 0.9, 10 * box, 600, 80,
+                              30))
+                conn.execute("INSERT INTO full_frame_box_labels (frame_index, box_index, label)"
+                             " VALUES (?, ?, ?)", (frame_index, box, "caption" if box < 3
+                                                   else "noise"))
+            if number % 4 == 0:
+                conn.execute("INSERT INTO captions (start_frame_index, end_frame_index, text)"
+                             " VALUES (?, ?, ?)", (frame_index, frame_index + 4 * every,
+                                                   f"caption {number}"))
+        conn.execute("INSERT INTO box_classification_model VALUES (1, 'v1', ?, '2023', 100,"
+                     " 0.9)", (os.urandom(200_000),))
+        conn.execute("INSERT INTO video_layout_config VALUES (1, 100, 600, 1180, 700,"
+                     " 'bottom', '2023')")
+    conn.close()
+    os.replace(partial, path)
+
+
+def timed(command: list[str], env=None) -> float:
+    started = time.perf_counter()
+    subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def evict(path: Path) -> None:
+    """Drop this one file's pages from the page cache (written pages are synced first)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def measure(legacy: Path, rounds: int, cold: bool, env: dict) -> tuple[list, list]:
+    cp_seconds, migrate_seconds = [], []
+    for _ in range(rounds):
+        work = MEDIA / "work"
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        if cold:
+            evict(legacy)
+        cp_seconds.append(timed(["cp", str(legacy), str(work / "captions.db")]))
+        if cold:
+            evict(work / "captions.db")
+        migrate_seconds.append(timed([sys.executable, "-m", "vabatch", "migrate", "-q",
+                                      str(work)], env))
+        listing = sorted(p.name for p in work.iterdir())
+        assert "video.db" in listing and "captions.db.old" in listing, listing
+    shutil.rmtree(MEDIA / "work", ignore_errors=True)
+    return cp_seconds, migrate_seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--megabytes", type=int, default=600)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    legacy = MEDIA / "legacy" / "captions.db"
+    started = time.perf_counter()
+    build_legacy(legacy, args.megabytes)
+    size = legacy.stat().st_size
+    print(f"legacy file: {size / 1e6:.0f} MB ({legacy}), ready in "
+          f"{time.perf_counter() - started:.1f} s")
+    env = os.environ | {"PYTHONPATH": str(REPO)}
+    print(f"{'case':5s} {'cp MB/s':>9s} {'migrate MB/s':>13s} {'ratio':>6s}   seconds per round")
+    for case in ("warm", "cold"):
+        if case == "warm":
+            subprocess.run(["cat", str(legacy)], stdout=subprocess.DEVNULL, check=True)
+        cp_seconds, migrate_seconds = measure(legacy, args.rounds, case == "cold", env)
+        cp_rate = size / statistics.median(cp_seconds) / 1e6
+        migrate_rate = size / statistics.median(migrate_seconds) / 1e6
+        rounds = ", ".join(f"cp {c:.2f} / migrate {m:.2f}"
+                           for c, m in zip(cp_seconds, migrate_seconds, strict=True))
+        print(f"{case:5s} {cp_rate:9.0f} {migrate_rate:13.0f} {migrate_rate / cp_rate:5.2f}x"
+              f"   {rounds}")
+    print("migrate times include interpreter start-up, both sides of the proof and fsync; "
+          "target ratio >= 0.5x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,11 @@
+-- What `vabatch migrate` checked when it made this file from a legacy monolithic captions.db:
+-- per legacy table, the row count and canonical content hash (docs/migrate.md) of the legacy
+-- rows and of the rows they became, mapped back to legacy form. Empty in files a stage made.
+CREATE TABLE migration_proof (
+    legacy_table TEXT PRIMARY KEY,
+    legacy_rows INTEGER,                -- NULL when the legacy file had no such table
+    legacy_sha256 TEXT,
+    new_table TEXT NOT NULL,            -- alias.table the rows went to
+    new_rows INTEGER NOT NULL,
+    new_sha256 TEXT NOT NULL
+);
