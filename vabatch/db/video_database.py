@@ -242,11 +242,20 @@ class VideoDatabase:
                 _retry_while_busy(
                     lambda: conn.execute(f"PRAGMA {self.write}.wal_checkpoint(TRUNCATE)"
                                          ).fetchall(), self.busy_timeout_ms)
-                _retry_while_busy(
-                    lambda: conn.execute(f"PRAGMA {self.write}.journal_mode = DELETE"
-                                         ).fetchall(), self.busy_timeout_ms)
+                _retry_while_busy(lambda: _leave_wal(conn, self.write), self.busy_timeout_ms)
         finally:
             conn.close()
+
+
+def _leave_wal(conn: apsw.Connection, alias: str) -> None:
+    """Switch ``alias`` back to a rollback journal; BusyError while readers hold it.
+
+    SQLite answers the pragma with the mode it ends up in rather than an error when other
+    connections keep it from leaving WAL, so the answer is checked.
+    """
+    mode = conn.execute(f"PRAGMA {alias}.journal_mode = DELETE").fetchall()[0][0]
+    if mode.lower() != "delete":
+        raise apsw.BusyError(f"{alias} is still in {mode} mode: readers hold it")
 
 
 def _retry_while_busy(action, timeout_ms: int):

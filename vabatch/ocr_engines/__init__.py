@@ -1,0 +1,89 @@
+"""OCR engines behind one small interface: one class per engine, chosen by name.
+
+An engine turns BGR pixels into text boxes (``OcrEngine.read``). It also says what it is
+(``name``, ``version``) and how it is set up (``parameters``), so the OCR stage can record
+that next to the results and notice when a re-run would give different ones.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+
+from vabatch.errors import InputError
+
+Point = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class OcrBox:
+    """One line of text found in a frame.
+
+    ``points`` are the four corners in frame pixels, clockwise from the top-left one (the
+    detector's quadrilateral, possibly slightly rotated).
+    """
+
+    text: str
+    confidence: float
+    points: tuple[Point, Point, Point, Point]
+
+    def bounds(self) -> tuple[int, int, int, int]:
+        """The axis-aligned box ``(x, y, width, height)`` around the corners, half-open.
+
+        ``x + width`` and ``y + height`` are the first column and row outside the box.
+        """
+        xs = [x for x, _ in self.points]
+        ys = [y for _, y in self.points]
+        left, top = math.floor(min(xs)), math.floor(min(ys))
+        return left, top, math.ceil(max(xs)) - left, math.ceil(max(ys)) - top
+
+
+class OcrEngine(ABC):
+    """What the OCR stage needs from an engine."""
+
+    name: str = ""
+
+    @property
+    @abstractmethod
+    def version(self) -> str:
+        """The engine's version (of its package and models)."""
+
+    @property
+    @abstractmethod
+    def parameters(self) -> dict:
+        """Every setting that changes the output, as plain JSON-able values.
+
+        Settings that only change speed (e.g. thread counts) are left out, so changing them
+        does not make earlier results look stale.
+        """
+
+    @abstractmethod
+    def read(self, image_bgr: np.ndarray) -> list[OcrBox]:
+        """The text boxes in one BGR image, in reading order (top to bottom, left to right)."""
+
+
+# name -> "module:Class"; modules are imported only when the engine is asked for, because
+# engines pull in heavy libraries (onnxruntime, models).
+ENGINES: dict[str, str] = {
+    "rapidocr": "vabatch.ocr_engines.rapidocr:RapidOcrEngine",
+}
+
+
+def create_engine(name: str, **options) -> OcrEngine:
+    """A new engine of kind ``name``, configured by ``options``."""
+    try:
+        target = ENGINES[name]
+    except KeyError:
+        raise InputError(
+            f"unknown OCR engine {name!r} (known: {', '.join(sorted(ENGINES))})"
+        ) from None
+    module_name, _, class_name = target.partition(":")
+    engine_class = getattr(importlib.import_module(module_name), class_name)
+    return engine_class(**options)
+
+
+__all__ = ["ENGINES", "OcrBox", "OcrEngine", "Point", "create_engine"]
