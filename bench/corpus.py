@@ -65,6 +65,7 @@ class VideoSpec:
     logo: bool = False
     ticker: bool = False
     scene_text: bool = False
+    clock: bool = False  # a centred, ever-changing counter near the top: caption-like noise
     seed: int = 0
     extra: dict = field(default_factory=dict)
 
@@ -163,6 +164,10 @@ def _filters(spec: VideoSpec, srt: Path) -> str:
         chain.append(f"drawtext=fontfile={DEJAVU}:text='CITY MARKET':fontsize={spec.height // 14}"
                      ":fontcolor=#202020:x=w*0.18+20*sin(t):y=h*0.38:box=1:boxcolor=#d8c8a0"
                      ":boxborderw=12")
+    if spec.clock:
+        chain.append(f"drawtext=fontfile={DEJAVU_BOLD}:text='%{{eif\\:t*7+100\\:d}} pts'"
+                     f":fontsize={spec.height // 18}:fontcolor=white:x=(w-tw)/2:y=h*0.06"
+                     ":box=1:boxcolor=#203060:boxborderw=6")
     if spec.logo:
         chain.append(f"drawtext=fontfile={DEJAVU_BOLD}:text='NEWS 24':fontsize={spec.height // 16}"
                      ":fontcolor=white@0.85:x=w-tw-30:y=30:box=1:boxcolor=#b01010@0.8"
@@ -179,6 +184,8 @@ def _filters(spec: VideoSpec, srt: Path) -> str:
     style = (f"FontName={spec.font},FontSize={spec.font_size},PrimaryColour={spec.colour},"
              f"OutlineColour=&H00000000,BorderStyle=1,Outline={spec.outline},Shadow=0.5,"
              f"Bold={-1 if spec.bold else 0},Alignment={alignment},MarginV={margin_v}")
+    if not spec.captions:  # libass refuses an empty subtitle file
+        return ",".join(chain) or "null"
     escaped = str(srt).replace("\\", "\\\\").replace(":", "\\:").replace("'", "\\'")
     chain.append(f"subtitles=filename='{escaped}':force_style='{style}'")
     return ",".join(chain)

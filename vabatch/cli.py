@@ -222,6 +222,9 @@ def verify(
     data: DataOption = None,
     deep: Annotated[bool, typer.Option("--deep", help="Also decode every stored image.")]
     = False,
+    against_legacy: Annotated[bool, typer.Option(
+        "--against-legacy", help="Also recompute the migration proof against captions.db.old "
+                                 "(directories made by `vabatch migrate`).")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Check every database and the links between them; non-zero exit on any problem."""
@@ -229,7 +232,8 @@ def verify(
     from vabatch.verify import verify_videos
 
     data_root = resolve_data_root(data)
-    reports = verify_videos(data_root, select_video_dirs(data_root, videos), deep)
+    reports = verify_videos(data_root, select_video_dirs(data_root, videos), deep,
+                            against_legacy)
     problems = sum(len(r.problems) for r in reports)
     if as_json:
         print_json({"ok": problems == 0, "videos": [r.to_json() for r in reports]})
@@ -266,7 +270,7 @@ def demo(data: DataOption = None) -> None:
 # -- commands that live beside their library module ------------------------------------
 # Each module defines ``register(app)`` and imports only from vabatch.cli at top level, so
 # `vabatch --help` stays fast. Add a module here to add its commands.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("vabatch.ocr_cli", "vabatch.migrate_cli", "vabatch.layout_cli")
 
 
 def _register_command_modules() -> None:

@@ -1,0 +1,339 @@
+"""Finding the caption band from OCR boxes over time: pure functions, no I/O.
+
+Captions recur in a stable band, stay aligned (centred, or on one left edge), and their
+text changes from caption to caption. A watermark, logo or sign keeps the same text; a
+ticker runs into the frame's edges and its boxes wander sideways. Boxes are grouped into
+text rows (by vertical centre); each row gets features and is judged caption or noise —
+by rules, or by a trained classifier when one is given. The band is the block of
+adjacent caption rows seen most often, with room for a line more.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# Rules, each a measured property of the generated and sample videos (docs/layout.md).
+MIN_ROW_OCCURRENCES = 2  # a row seen in one frame only says nothing about recurrence
+MAX_ALIGNMENT_SPREAD = 0.035  # std of the row's centre (or left edge) over frames, / width
+MIN_TEXT_CHANGE = 0.08  # distinct texts per occurrence: a logo keeps one text
+MAX_DOMINANT_TEXT_SHARE = 0.75  # share of occurrences showing the row's most common text
+MAX_EDGE_SHARE = 0.3  # share of occurrences touching the left or right frame edge
+MAX_DIGIT_SHARE = 0.6  # clocks, counters and timecodes are mostly digits
+BAND_PADDING_LINES = 0.35  # padding around caption boxes, in line heights
+EXTRA_LINE_HEADROOM = 1.25  # room kept for one more line than was seen, in line heights
+
+FEATURE_NAMES = (
+    "centre_y", "height", "width", "centre_offset", "touches_edge", "confidence",
+    "row_presence", "row_text_change", "row_dominant_share", "row_centre_spread",
+    "row_left_spread", "row_edge_share",
+)
+
+
+@dataclass(frozen=True)
+class Box:
+    """One OCR text box of one frame (pixels, half-open)."""
+
+    frame_index: int
+    box_index: int
+    text: str
+    confidence: float
+    x: int
+    y: int
+    width: int
+    height: int
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return self.frame_index, self.box_index
+
+    @property
+    def centre_x(self) -> float:
+        return self.x + self.width / 2
+
+    @property
+    def centre_y(self) -> float:
+        return self.y + self.height / 2
+
+
+@dataclass(frozen=True)
+class Band:
+    """The caption band: ``right`` and ``bottom`` are the first column/row outside it."""
+
+    left: int
+    top: int
+    right: int
+    bottom: int
+
+    def contains(self, box: Box) -> bool:
+        return self.contains_box(box.x, box.y, box.width, box.height)
+
+    def contains_box(self, x: int, y: int, width: int, height: int) -> bool:
+        return (self.left <= x and x + width <= self.right
+                and self.top <= y and y + height <= self.bottom)
+
+    def iou(self, other: Band) -> float:
+        width = min(self.right, other.right) - max(self.left, other.left)
+        height = min(self.bottom, other.bottom) - max(self.top, other.top)
+        inter = max(0, width) * max(0, height)
+        union = self.area + other.area - inter
+        return inter / union if union else 0.0
+
+    @property
+    def area(self) -> int:
+        return max(0, self.right - self.left) * max(0, self.bottom - self.top)
+
+
+@dataclass
+class Row:
+    """Boxes of one text row (similar vertical centre) across frames, and its features."""
+
+    boxes: list[Box]
+    occurrences: int = 0  # frames in which the row has a box
+    presence: float = 0.0
+    text_change: float = 0.0
+    dominant_share: float = 0.0
+    centre_spread: float = 0.0
+    left_spread: float = 0.0
+    edge_share: float = 0.0
+    digit_share: float = 0.0
+    line_height: float = 0.0
+    caption_score: float = 0.0
+    is_caption: bool = False
+    reason: str = ""
+
+    @property
+    def top(self) -> int:
+        return min(b.y for b in self.boxes)
+
+    @property
+    def bottom(self) -> int:
+        return max(b.y + b.height for b in self.boxes)
+
+    @property
+    def centre_y(self) -> float:
+        return float(np.median([b.centre_y for b in self.boxes]))
+
+
+@dataclass
+class LayoutResult:
+    """What the analysis found: the band (None when there are no captions) and labels."""
+
+    band: Band | None
+    anchor: str | None  # 'bottom' or 'top'
+    confidence: float
+    method: str
+    labels: dict[tuple[int, int], tuple[str, float]] = field(default_factory=dict)
+    rows: list[Row] = field(default_factory=list)
+    message: str = ""
+
+
+def normalise_text(text: str) -> str:
+    """Text compared across frames: no spaces or punctuation, lower case."""
+    return re.sub(r"[\W_]+", "", text).lower()
+
+
+def group_rows(boxes: Sequence[Box]) -> list[Row]:
+    """Group boxes into rows of similar vertical centre (within half a line height)."""
+    if not boxes:
+        return []
+    line_height = float(np.median([b.height for b in boxes]))
+    rows: list[list[Box]] = []
+    for box in sorted(boxes, key=lambda b: b.centre_y):
+        if rows and box.centre_y - np.mean([b.centre_y for b in rows[-1][-8:]]) \
+                <= 0.5 * line_height:
+            rows[-1].append(box)
+        else:
+            rows.append([box])
+    return [Row(boxes=row) for row in rows]
+
+
+def describe_rows(rows: list[Row], frame_count: int, width: int) -> None:
+    """Fill in each row's features (over frames, per frame the row's merged extent)."""
+    for row in rows:
+        by_frame: dict[int, list[Box]] = defaultdict(list)
+        for box in row.boxes:
+            by_frame[box.frame_index].append(box)
+        lefts, centres, edge_hits, texts = [], [], 0, []
+        for frame_boxes in by_frame.values():
+            left = min(b.x for b in frame_boxes)
+            right = max(b.x + b.width for b in frame_boxes)
+            lefts.append(left)
+            centres.append((left + right) / 2)
+            edge_hits += left <= 2 or right >= width - 2
+            ordered = sorted(frame_boxes, key=lambda b: b.x)
+            texts.append(normalise_text("".join(b.text for b in ordered)))
+        counts = Counter(texts)
+        row.occurrences = len(by_frame)
+        row.presence = row.occurrences / max(1, frame_count)
+        row.text_change = len(counts) / row.occurrences
+        row.dominant_share = counts.most_common(1)[0][1] / row.occurrences
+        row.centre_spread = float(np.std(centres)) / width
+        row.left_spread = float(np.std(lefts)) / width
+        row.edge_share = edge_hits / row.occurrences
+        characters = "".join(texts)
+        row.digit_share = sum(c.isdigit() for c in characters) / max(1, len(characters))
+        row.line_height = float(np.median([b.height for b in row.boxes]))
+
+
+def judge_rows_by_rules(rows: list[Row]) -> None:
+    """Mark caption rows: recurring, aligned, changing text, clear of the frame's edges."""
+    for row in rows:
+        reasons = []
+        if row.occurrences < MIN_ROW_OCCURRENCES:
+            reasons.append("seen once")
+        if min(row.centre_spread, row.left_spread) > MAX_ALIGNMENT_SPREAD:
+            reasons.append("not aligned (moves sideways)")
+        if row.text_change < MIN_TEXT_CHANGE or row.dominant_share > MAX_DOMINANT_TEXT_SHARE:
+            reasons.append("static text")
+        if row.edge_share > MAX_EDGE_SHARE:
+            reasons.append("runs into the frame edge")
+        if row.digit_share > MAX_DIGIT_SHARE:
+            reasons.append("mostly digits (a clock or counter)")
+        row.is_caption = not reasons
+        row.reason = ", ".join(reasons) or "caption-like"
+        # A soft score for confidence: how far inside the thresholds the row sits.
+        margins = [
+            1 - min(row.centre_spread, row.left_spread) / MAX_ALIGNMENT_SPREAD,
+            min(1.0, row.text_change / (2 * MIN_TEXT_CHANGE)) - 0.5,
+            1 - row.edge_share / MAX_EDGE_SHARE,
+        ]
+        row.caption_score = float(np.clip(0.5 + 0.5 * min(margins), 0, 1)) \
+            if row.is_caption else 0.0
+
+
+def adopt_companion_lines(rows: list[Row]) -> None:
+    """Mark the other lines of two-line captions: rows near a caption row that only ever
+    appear together with it. Their own text may repeat (one two-line caption seen twice),
+    so the text-change rule cannot judge them alone."""
+    captions = [r for r in rows if r.is_caption]
+    for row in rows:
+        if row.is_caption or row.edge_share > MAX_EDGE_SHARE:
+            continue
+        frames = {b.frame_index for b in row.boxes}
+        for caption in captions:
+            close = abs(row.centre_y - caption.centre_y) <= 2.2 * max(row.line_height,
+                                                                      caption.line_height)
+            together = len(frames & {b.frame_index for b in caption.boxes}) >= 0.8 * len(frames)
+            aligned = (row.occurrences == 1 or min(row.centre_spread, row.left_spread)
+                       <= MAX_ALIGNMENT_SPREAD)
+            if close and together and aligned:
+                row.is_caption = True
+                row.caption_score = caption.caption_score
+                row.reason = "another line of the captions"
+                break
+
+
+def box_features(box: Box, row: Row, width: int, height: int) -> list[float]:
+    """The features the box classifier sees (same order as FEATURE_NAMES)."""
+    return [
+        box.centre_y / height, box.height / height, box.width / width,
+        abs(box.centre_x - width / 2) / width,
+        float(box.x <= 2 or box.x + box.width >= width - 2),
+        box.confidence if box.confidence is not None else 0.0,
+        row.presence, row.text_change, row.dominant_share, row.centre_spread,
+        row.left_spread, row.edge_share,
+    ]
+
+
+def caption_block(rows: list[Row]) -> list[Row]:
+    """The adjacent caption rows (lines of one caption) seen most often together."""
+    caption_rows = sorted((r for r in rows if r.is_caption), key=lambda r: r.centre_y)
+    blocks: list[list[Row]] = []
+    for row in caption_rows:
+        if blocks and row.centre_y - blocks[-1][-1].centre_y <= 2.0 * max(
+                row.line_height, blocks[-1][-1].line_height):
+            blocks[-1].append(row)
+        else:
+            blocks.append([row])
+    if not blocks:
+        return []
+    return max(blocks, key=lambda block: sum(r.occurrences for r in block))
+
+
+def band_for(block: list[Row], rows: list[Row], width: int, height: int) -> tuple[Band, str]:
+    """The band around a block of caption rows, padded, with headroom for one more line.
+
+    Bottom-anchored captions grow upwards when they take two lines, top-anchored ones
+    downwards; the headroom stops short of any noise row.
+    """
+    boxes = [b for row in block for b in row.boxes]
+    line_height = float(np.median([b.height for b in boxes]))
+    pad = math.ceil(BAND_PADDING_LINES * line_height)
+    top = min(b.y for b in boxes) - pad
+    bottom = max(b.y + b.height for b in boxes) + pad
+    left = min(b.x for b in boxes) - pad
+    right = max(b.x + b.width for b in boxes) + pad
+    anchor = "bottom" if (top + bottom) / 2 >= height / 2 else "top"
+    headroom = math.ceil(EXTRA_LINE_HEADROOM * line_height)
+    noise = [b for r in rows if r not in block for b in r.boxes]
+    if len(block) == 1:  # only one line seen: keep room for a second one
+        if anchor == "bottom":
+            limit = max([b.y + b.height for b in noise if b.y + b.height <= top] + [0])
+            top = max(top - headroom, limit)
+        else:
+            limit = min([b.y for b in noise if b.y >= bottom] + [height])
+            bottom = min(bottom + headroom, limit)
+    # Caption lines vary in length: widen the band to the frame's edges, stopping short of
+    # any other text beside it.
+    beside = [b for b in noise if b.y < bottom and b.y + b.height > top]
+    left = max([b.x + b.width for b in beside if b.x + b.width <= left] + [0])
+    right = min([b.x for b in beside if b.x >= right] + [width])
+    band = Band(max(0, left), max(0, top), min(width, right), min(height, bottom))
+    return band, anchor
+
+
+def analyse_layout(
+    boxes: Sequence[Box],
+    frame_count: int,
+    width: int,
+    height: int,
+    classifier: Callable[[list[list[float]]], np.ndarray] | None = None,
+    method: str = "rules",
+) -> LayoutResult:
+    """Find the caption band and label every box ``caption`` or ``noise``.
+
+    ``frame_count`` is the number of frames OCR looked at (frames without text count).
+    ``classifier`` maps feature rows to caption probabilities; without it, rules decide.
+    """
+    rows = group_rows(boxes)
+    describe_rows(rows, frame_count, width)
+    judge_rows_by_rules(rows)
+    adopt_companion_lines(rows)
+    box_probability: dict[tuple[int, int], float] = {}
+    if classifier is not None and boxes:
+        row_of = {b.key: row for row in rows for b in row.boxes}
+        ordered = list(boxes)
+        probabilities = classifier([box_features(b, row_of[b.key], width, height)
+                                    for b in ordered])
+        box_probability = {b.key: float(p) for b, p in zip(ordered, probabilities, strict=True)}
+        for row in rows:
+            row.caption_score = float(np.mean([box_probability[b.key] for b in row.boxes]))
+            row.is_caption = row.caption_score >= 0.5 and row.occurrences >= MIN_ROW_OCCURRENCES
+            row.reason = f"classifier p={row.caption_score:.2f}"
+    block = caption_block(rows)
+    result = LayoutResult(None, None, 0.0, method, rows=rows)
+    if not block:
+        result.message = "no captions found: no row of text recurs aligned with changing text"
+    else:
+        result.band, result.anchor = band_for(block, rows, width, height)
+        seen = sum(r.occurrences for r in block)
+        result.confidence = round(float(np.mean([r.caption_score for r in block]))
+                                  * min(1.0, seen / 4), 3)
+        result.message = (f"caption band at the {result.anchor}, {len(block)} line(s), "
+                          f"seen in {max(r.occurrences for r in block)} frames")
+    in_block = {b.key for row in block for b in row.boxes}
+    for row in rows:
+        for box in row.boxes:
+            is_caption = box.key in in_block and result.band is not None \
+                and result.band.contains(box)
+            score = box_probability.get(box.key, row.caption_score)
+            label = "caption" if is_caption else "noise"
+            confidence = score if is_caption else 1 - score
+            result.labels[box.key] = (label, round(float(confidence), 3))
+    return result

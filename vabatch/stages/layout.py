@@ -1,0 +1,384 @@
+"""``vabatch layout``: find the caption band and label OCR boxes; labels in and out;
+the box classifier's training; a picture to check a layout at a glance.
+
+Writes only layout.db. Human labels (``label_source`` 'human', or 'user' from the old tool)
+are never overwritten by an automatic step, and a band set by hand (``method = 'human'``)
+is kept.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from vabatch import __version__
+from vabatch.box_classifier import (
+    BoxClassifier,
+    cross_validated_accuracy,
+    train_classifier,
+)
+from vabatch.db import VideoDatabase
+from vabatch.db.files import fsync_file, temporary_name
+from vabatch.errors import DatabaseError, InputError
+from vabatch.layout_analysis import (
+    Band,
+    Box,
+    LayoutResult,
+    analyse_layout,
+    box_features,
+    describe_rows,
+    group_rows,
+)
+
+HUMAN_SOURCES = ("human", "user")
+PROJECT_MODEL = Path("models") / "box_classifier.json"  # under the data root
+
+
+@dataclass
+class LayoutStageResult:
+    """What `vabatch layout` did to one video."""
+
+    video_id: str
+    status: str  # 'done', 'unchanged', 'no-captions' or 'failed'
+    band: Band | None = None
+    anchor: str | None = None
+    confidence: float = 0.0
+    method: str = "rules"
+    caption_boxes: int = 0
+    noise_boxes: int = 0
+    message: str = ""
+    seconds: float = 0.0
+    error: str | None = None
+
+    def to_json(self) -> dict:
+        data = dict(vars(self))
+        data["band"] = vars(self.band) if self.band else None
+        return data
+
+
+@dataclass
+class VideoBoxes:
+    """The OCR boxes of one video and what analysis needs besides."""
+
+    boxes: list[Box]
+    frames_read: int
+    width: int
+    height: int
+    fingerprint: str = field(default="")
+
+
+def load_boxes(db: VideoDatabase) -> VideoBoxes:
+    """OCR boxes, frame size and the number of frames OCR read, from an open directory."""
+    width, height = db.execute("SELECT width, height FROM video.video_metadata").fetchall()[0]
+    rows = db.execute(
+        "SELECT frame_index, box_index, text, confidence, x, y, width, height"
+        " FROM fullOCR.full_frame_ocr ORDER BY frame_index, box_index").fetchall()
+    boxes = [Box(*row) for row in rows]
+    frames_read = (db.execute("SELECT count(*) FROM fullOCR.ocr_frames").fetchall()[0][0]
+                   or len({b.frame_index for b in boxes}))
+    digest = hashlib.sha256(json.dumps([width, height, frames_read, rows]).encode())
+    return VideoBoxes(boxes, frames_read, width, height, digest.hexdigest())
+
+
+def _stored_classifier(db: VideoDatabase, data_root: Path | None
+                       ) -> tuple[BoxClassifier | None, str, bytes]:
+    """The video's own classifier, else the project's, else none (rules)."""
+    rows = db.execute("SELECT model_format, model_data FROM layout.box_classification_model"
+                      " ORDER BY id DESC LIMIT 1").fetchall() if db.has("layout") else []
+    if rows and rows[0][0] == "vabatch-logistic-v1":
+        return BoxClassifier.from_json(rows[0][1]), "classifier:video", rows[0][1]
+    if data_root is not None and (data_root / PROJECT_MODEL).is_file():
+        data = (data_root / PROJECT_MODEL).read_bytes()
+        return BoxClassifier.from_json(data), "classifier:project", data
+    return None, "rules", b""
+
+
+def run_layout(video_dir: Path, data_root: Path | None = None,
+               force: bool = False) -> LayoutStageResult:
+    """Analyse one video's OCR boxes and write band and model labels into layout.db."""
+    started = time.monotonic()
+    video_dir = Path(video_dir)
+    with VideoDatabase(video_dir, require=("video", "fullOCR")) as db:
+        if db.legacy:
+            raise DatabaseError(f"{video_dir}: legacy layout; run `vabatch migrate` first")
+        video_boxes = load_boxes(db)
+        classifier, method, model_bytes = _stored_classifier(db, data_root)
+        inputs = hashlib.sha256((video_boxes.fingerprint + method).encode()
+                                + model_bytes + __version__.encode()).hexdigest()
+        previous = db.execute("SELECT inputs_sha256 FROM layout.layout_run"
+                              ).fetchall() if db.has("layout") else []
+    if previous and previous[0][0] == inputs and not force:
+        return _summarise(video_dir, "unchanged", started)
+
+    analysis = analyse_layout(video_boxes.boxes, video_boxes.frames_read, video_boxes.width,
+                              video_boxes.height, classifier, method)
+    with VideoDatabase(video_dir, write="layout", require=("video", "fullOCR")) as db, db.conn:
+        _write_band(db, analysis)
+        _write_model_labels(db, analysis)
+        db.execute("INSERT OR REPLACE INTO layout.layout_run (id, inputs_sha256, method,"
+                   " tool_version, message) VALUES (1, ?, ?, ?, ?)",
+                   (inputs, method, f"vabatch {__version__}", analysis.message))
+    return _summarise(video_dir, "done", started)
+
+
+def _summarise(video_dir: Path, status: str, started: float) -> LayoutStageResult:
+    with VideoDatabase(video_dir, require=("layout",)) as db:
+        band_rows = db.execute("SELECT crop_left, crop_top, crop_right, crop_bottom,"
+                               " anchor_type, confidence, method FROM"
+                               " layout.video_layout_config").fetchall()
+        counts = dict(db.execute("SELECT label, count(*) FROM layout.full_frame_box_labels"
+                                 " GROUP BY label").fetchall())
+        run = db.execute("SELECT method, message FROM layout.layout_run").fetchall()
+    result = LayoutStageResult(video_dir.name, status)
+    if band_rows:
+        left, top, right, bottom, result.anchor, result.confidence, band_method = band_rows[0]
+        result.band = Band(left, top, right, bottom)
+        if band_method == "human":
+            result.method = "human"
+    elif status == "done":
+        result.status = "no-captions"
+    if run:
+        result.method = result.method if result.method == "human" else run[0][0]
+        result.message = run[0][1] or ""
+    result.caption_boxes = counts.get("caption", 0)
+    result.noise_boxes = counts.get("noise", 0)
+    result.seconds = round(time.monotonic() - started, 3)
+    return result
+
+
+def _write_band(db: VideoDatabase, analysis: LayoutResult) -> None:
+    existing = db.execute("SELECT method FROM layout.video_layout_config").fetchall()
+    if existing and existing[0][0] == "human":
+        return  # a band set by a person stays
+    db.execute("DELETE FROM layout.video_layout_config")
+    if analysis.band is not None:
+        band = analysis.band
+        db.execute("INSERT INTO layout.video_layout_config (id, crop_left, crop_top, crop_right,"
+                   " crop_bottom, anchor_type, method, confidence) VALUES (1, ?, ?, ?, ?, ?,"
+                   " ?, ?)", (band.left, band.top, band.right, band.bottom, analysis.anchor,
+                              analysis.method, analysis.confidence))
+
+
+def _write_model_labels(db: VideoDatabase, analysis: LayoutResult) -> None:
+    db.execute("DELETE FROM layout.full_frame_box_labels WHERE label_source = 'model'")
+    db.conn.executemany(
+        "INSERT INTO layout.full_frame_box_labels (frame_index, box_index, label, label_source,"
+        " confidence) VALUES (?, ?, ?, 'model', ?) ON CONFLICT (frame_index, box_index)"
+        " DO NOTHING",  # a human label of the same box wins
+        [(frame_index, box_index, label, confidence) for (frame_index, box_index),
+         (label, confidence) in sorted(analysis.labels.items())])
+
+
+# -- human labels: export and import ---------------------------------------------------
+LABEL_FIELDS = ("frame_index", "box_index", "label", "label_source", "text", "x", "y",
+                "width", "height")
+
+
+def export_labels(video_dir: Path, label_format: str) -> str:
+    """Every OCR box with its label (if any) as CSV or JSON text, for a person to edit."""
+    with VideoDatabase(video_dir, require=("video", "fullOCR")) as db:
+        label_join = ("LEFT JOIN layout.full_frame_box_labels l USING (frame_index, box_index)"
+                      if db.has("layout") else "")
+        label_columns = "l.label, l.label_source" if db.has("layout") else "NULL, NULL"
+        rows = db.execute(
+            f"SELECT o.frame_index, o.box_index, {label_columns}, o.text, o.x, o.y, o.width,"
+            f" o.height FROM fullOCR.full_frame_ocr o {label_join}"
+            " ORDER BY o.frame_index, o.box_index").fetchall()
+    if label_format == "json":
+        return json.dumps([dict(zip(LABEL_FIELDS, row, strict=True)) for row in rows], indent=1,
+                          ensure_ascii=False) + "\n"
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(LABEL_FIELDS)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def parse_labels(text: str, label_format: str) -> list[tuple[int, int, str]]:
+    """(frame_index, box_index, label) rows from CSV or JSON; rows without a label are
+    skipped; anything malformed is one clear error naming the row."""
+    if label_format == "json":
+        try:
+            records = json.loads(text)
+        except ValueError as error:
+            raise InputError(f"labels: not valid JSON ({error})") from None
+        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+            raise InputError("labels: JSON must be a list of objects")
+    else:
+        records = list(csv.DictReader(io.StringIO(text)))
+    labels = []
+    for number, record in enumerate(records, 1):
+        label = (record.get("label") or "").strip().lower() if isinstance(
+            record.get("label"), str | type(None)) else record.get("label")
+        if not label:
+            continue
+        if label not in ("caption", "noise"):
+            raise InputError(f"labels row {number}: label {label!r} is not caption or noise")
+        try:
+            labels.append((int(record["frame_index"]), int(record["box_index"]), label))
+        except (KeyError, TypeError, ValueError):
+            raise InputError(f"labels row {number}: needs integer frame_index and "
+                             "box_index") from None
+    return labels
+
+
+def import_labels(video_dir: Path, labels: list[tuple[int, int, str]]) -> int:
+    """Store labels as human labels (replacing model or earlier human labels of the box).
+
+    Every labelled box must exist in fullOCR: a label for a box OCR never found is refused,
+    naming it, and nothing is written.
+    """
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    with VideoDatabase(video_dir, require=("video", "fullOCR")) as db:
+        known = set(db.execute("SELECT frame_index, box_index FROM fullOCR.full_frame_ocr"))
+    unknown = [(f, b) for f, b, _ in labels if (f, b) not in known]
+    if unknown:
+        shown = ", ".join(f"frame {f} box {b}" for f, b in unknown[:5])
+        raise InputError(f"{len(unknown)} labels name OCR boxes this video does not have "
+                         f"({shown})")
+    with VideoDatabase(video_dir, write="layout", require=("video", "fullOCR")) as db, db.conn:
+        db.conn.executemany(
+            "INSERT INTO layout.full_frame_box_labels (frame_index, box_index, label,"
+            " label_source, confidence, created_at) VALUES (?, ?, ?, 'human', 1.0, ?)"
+            " ON CONFLICT (frame_index, box_index) DO UPDATE SET label = excluded.label,"
+            " label_source = 'human', confidence = 1.0, created_at = excluded.created_at",
+            [(f, b, label, now) for f, b, label in labels])
+    return len(labels)
+
+
+# -- training ----------------------------------------------------------------------------
+@dataclass
+class TrainingResult:
+    samples: int
+    videos: int
+    accuracy: float | None  # cross-validated
+    training_accuracy: float
+    stored_in: str
+
+
+def labelled_features(video_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Features and human labels (1 = caption) of one video's labelled boxes."""
+    with VideoDatabase(video_dir, require=("video", "fullOCR")) as db:
+        video_boxes = load_boxes(db)
+        human = dict(((f, b), label) for f, b, label in db.execute(
+            "SELECT frame_index, box_index, label FROM layout.full_frame_box_labels"
+            " WHERE label_source IN ('human', 'user')")) if db.has("layout") else {}
+    rows = group_rows(video_boxes.boxes)
+    describe_rows(rows, video_boxes.frames_read, video_boxes.width)
+    features, labels = [], []
+    for row in rows:
+        for box in row.boxes:
+            if box.key in human:
+                features.append(box_features(box, row, video_boxes.width, video_boxes.height))
+                labels.append(1.0 if human[box.key] == "caption" else 0.0)
+    return (np.asarray(features).reshape(-1, 12), np.asarray(labels))
+
+
+def train_layout(video_dirs: list[Path], data_root: Path, scope: str) -> TrainingResult:
+    """Train the box classifier on the human labels of ``video_dirs``.
+
+    ``scope='video'`` (one video) stores it in that video's layout.db; ``scope='project'``
+    stores it at ``<data root>/models/box_classifier.json`` for every video.
+    """
+    parts = [labelled_features(d) for d in video_dirs]
+    features = np.vstack([p[0] for p in parts]) if parts else np.zeros((0, 12))
+    labels = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0)
+    if len(labels) == 0:
+        raise InputError("no human labels to train on (import some with "
+                         "`vabatch annotate labels import`)")
+    if len(set(labels.tolist())) < 2:
+        raise InputError("the human labels are all of one kind; label both captions and "
+                         "noise")
+    model = train_classifier(features, labels)
+    training_accuracy = float(np.mean((model(features) >= 0.5) == labels.astype(bool)))
+    accuracy = cross_validated_accuracy(features, labels)
+    trained_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    metrics = json.dumps({"cross_validated_accuracy": accuracy,
+                          "training_accuracy": training_accuracy,
+                          "videos": len(video_dirs), "caption_samples": int(labels.sum())})
+    if scope == "video":
+        if len(video_dirs) != 1:
+            raise InputError("--scope video trains on exactly one video")
+        with VideoDatabase(video_dirs[0], write="layout") as db, db.conn:
+            db.execute("INSERT INTO layout.box_classification_model (model_version,"
+                       " model_format, model_data, trained_at, n_training_samples, accuracy,"
+                       " metrics) VALUES (?, 'vabatch-logistic-v1', ?, ?, ?, ?, ?)",
+                       (f"vabatch {__version__}", model.to_json(), trained_at, len(labels),
+                        accuracy, metrics))
+        stored_in = str(video_dirs[0] / "layout.db")
+    else:
+        path = data_root / PROJECT_MODEL
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = temporary_name(path)
+        temporary.write_bytes(model.to_json())
+        fsync_file(temporary)
+        os.replace(temporary, path)
+        stored_in = str(path)
+    return TrainingResult(len(labels), len(video_dirs), accuracy, training_accuracy, stored_in)
+
+
+# -- a picture of the layout -------------------------------------------------------------
+def render_layout(video_dir: Path, out: Path, frame_index: int | None = None) -> Path:
+    """Draw the band (green) and labelled boxes (caption blue, noise red) on one frame.
+
+    Without ``frame_index``: the frame with the most caption boxes (else the most boxes).
+    """
+    import cv2
+
+    from vabatch.media import decode_image
+
+    with VideoDatabase(video_dir, require=("video", "fullOCR")) as db:
+        has_layout = db.has("layout")
+        label_join = ("LEFT JOIN layout.full_frame_box_labels l USING (frame_index,"
+                      " box_index)" if has_layout else "")
+        label_column = "l.label" if has_layout else "NULL"
+        if frame_index is None:
+            best = db.execute(
+                f"SELECT o.frame_index FROM fullOCR.full_frame_ocr o {label_join}"
+                f" GROUP BY o.frame_index ORDER BY sum({label_column} = 'caption') DESC,"
+                " count(*) DESC, o.frame_index LIMIT 1").fetchall()
+            frame_index = best[0][0] if best else db.execute(
+                "SELECT min(frame_index) FROM video.full_frames").fetchall()[0][0]
+        image_rows = db.execute("SELECT image_data FROM video.full_frames WHERE frame_index = ?",
+                                (frame_index,)).fetchall()
+        if not image_rows:
+            raise InputError(f"frame {frame_index} is not among the stored frames")
+        boxes = db.execute(
+            f"SELECT o.x, o.y, o.width, o.height, {label_column} FROM fullOCR.full_frame_ocr o"
+            f" {label_join} WHERE o.frame_index = ?", (frame_index,)).fetchall()
+        band = db.execute("SELECT crop_left, crop_top, crop_right, crop_bottom FROM"
+                          " layout.video_layout_config").fetchall() if has_layout else []
+    image = decode_image(image_rows[0][0])
+    if image is None:
+        raise DatabaseError(f"frame {frame_index}: stored image does not decode")
+    colours = {"caption": (255, 120, 0), "noise": (0, 0, 255), None: (160, 160, 160)}
+    for x, y, width, height, label in boxes:
+        cv2.rectangle(image, (x, y), (x + width - 1, y + height - 1), colours.get(label), 2)
+        cv2.putText(image, label or "?", (x, max(12, y - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
+                    colours.get(label), 1, cv2.LINE_AA)
+    if band:
+        left, top, right, bottom = band[0]
+        cv2.rectangle(image, (left, top), (right - 1, bottom - 1), (0, 220, 0), 3)
+    caption = f"frame {frame_index}: band green, caption boxes blue, noise red"
+    cv2.putText(image, caption, (10, image.shape[0] - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.6,
+                (0, 0, 0), 3, cv2.LINE_AA)
+    cv2.putText(image, caption, (10, image.shape[0] - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.6,
+                (255, 255, 255), 1, cv2.LINE_AA)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    ok, png = cv2.imencode(".png", image)
+    if not ok:
+        raise InputError(f"{out}: cannot encode the picture")
+    temporary = temporary_name(out)
+    temporary.write_bytes(png.tobytes())
+    os.replace(temporary, out)
+    return out
