@@ -256,21 +256,33 @@ def verify(
 @app.command()
 @reports_errors
 def demo(data: DataOption = None) -> None:
-    """Make the built-in sample video, ingest it, and show the status."""
-    from vabatch.dataset import resolve_data_root
+    """Make the built-in sample video, run the whole pipeline on it, print its captions."""
+    from vabatch.dataset import resolve_data_root, video_dir_for
+    from vabatch.export import load_captions, to_srt
+    from vabatch.media import sha256_of_file
+    from vabatch.pipeline import run_videos
     from vabatch.sample import sample_video_path
 
     data_root = resolve_data_root(data)
     sample = sample_video_path(data_root)
     err.print(f"sample video: {sample}")
     ingest([sample], data=data_root, as_json=False, quiet=False)
+    video_dir = video_dir_for(data_root, sha256_of_file(sample)[:16])
+    [result] = run_videos([video_dir], data_root)
+    if not result.ok:
+        raise VabatchError(f"the pipeline failed on the sample: {result.error}")
     status(None, data=data_root, as_json=False)
+    _, captions = load_captions(video_dir)
+    out.print(f"[bold]captions found in the sample[/bold] ({len(captions)}):")
+    out.print(to_srt(captions), highlight=False, markup=False)
 
 
 # -- commands that live beside their library module ------------------------------------
 # Each module defines ``register(app)`` and imports only from vabatch.cli at top level, so
 # `vabatch --help` stays fast. Add a module here to add its commands.
-COMMAND_MODULES: tuple[str, ...] = ("vabatch.ocr_cli", "vabatch.migrate_cli", "vabatch.layout_cli")
+COMMAND_MODULES: tuple[str, ...] = (
+    "vabatch.ocr_cli", "vabatch.layout_cli", "vabatch.pipeline_cli", "vabatch.migrate_cli",
+)
 
 
 def _register_command_modules() -> None:

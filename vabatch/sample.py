@@ -54,7 +54,13 @@ def _outlined_text(image, text, origin, scale, colour) -> None:
     import cv2
 
     font = cv2.FONT_HERSHEY_DUPLEX
-    cv2.putText(image, text, origin, font, scale, (0, 0, 0), 6, cv2.LINE_AA)
+    x, y = origin
+    # A dark outline as subtitle renderers draw it: the text in black, shifted around.
+    for dx in (-2, 0, 2):
+        for dy in (-2, 0, 2):
+            if dx or dy:
+                cv2.putText(image, text, (x + dx, y + dy), font, scale, (0, 0, 0), 2,
+                            cv2.LINE_AA)
     cv2.putText(image, text, origin, font, scale, colour, 2, cv2.LINE_AA)
 
 

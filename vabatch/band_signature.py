@@ -1,0 +1,55 @@
+"""Cheap image evidence for caption boundaries: a small text mask of the caption band.
+
+Burned-in captions are bright strokes, usually with a dark outline or shadow. The mask
+keeps bright pixels that lie next to dark ones, or that stand out as thin bright strokes
+from their surroundings (a white top-hat, for captions without an outline), then shrinks
+by ``scale`` (a cell is set when enough of its pixels are). While a caption stays on
+screen its mask stays put, even over a moving background; when the caption changes or
+goes, most of the mask changes with it.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import cv2
+import numpy as np
+
+BRIGHT_LEVEL = 185  # grey level of caption strokes (white 255, yellow ~225)
+DARK_LEVEL = 80  # grey level of outlines and shadows
+OUTLINE_REACH = 5  # pixels: how far a stroke pixel may be from the dark outline
+STROKE_WIDTH_LIMIT = 15  # pixels: the top-hat keeps bright structures thinner than this
+STROKE_CONTRAST = 60  # grey levels a stroke must stand above its surroundings
+STROKE_LEVEL = 170  # and its own minimum grey level
+CELL_FILL = 0.3  # share of a cell's pixels that must be set
+
+
+def text_mask(band_bgr: np.ndarray, scale: int) -> np.ndarray:
+    """The band's text mask, ``scale`` times smaller than the band, as bool."""
+    grey = cv2.cvtColor(band_bgr, cv2.COLOR_BGR2GRAY) if band_bgr.ndim == 3 else band_bgr
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (OUTLINE_REACH, OUTLINE_REACH))
+    near_dark = cv2.dilate((grey <= DARK_LEVEL).astype(np.uint8), kernel)
+    outlined = (grey >= BRIGHT_LEVEL) & (near_dark > 0)
+    tophat = cv2.morphologyEx(grey, cv2.MORPH_TOPHAT, cv2.getStructuringElement(
+        cv2.MORPH_RECT, (STROKE_WIDTH_LIMIT, STROKE_WIDTH_LIMIT)))
+    standing_out = (tophat >= STROKE_CONTRAST) & (grey >= STROKE_LEVEL)
+    strokes = (outlined | standing_out).astype(np.float32)
+    height, width = grey.shape
+    small = cv2.resize(strokes, (max(1, width // scale), max(1, height // scale)),
+                       interpolation=cv2.INTER_AREA)
+    return small >= CELL_FILL
+
+
+def pack_mask(mask: np.ndarray) -> bytes:
+    return zlib.compress(np.packbits(mask, axis=None).tobytes(), 6)
+
+
+def unpack_mask(data: bytes, shape: tuple[int, int]) -> np.ndarray:
+    bits = np.unpackbits(np.frombuffer(zlib.decompress(data), dtype=np.uint8))
+    return bits[: shape[0] * shape[1]].reshape(shape).astype(bool)
+
+
+def mask_iou(first: np.ndarray, second: np.ndarray) -> float:
+    """Intersection over union of two masks; two empty masks are identical (1.0)."""
+    union = np.count_nonzero(first | second)
+    return 1.0 if union == 0 else np.count_nonzero(first & second) / union

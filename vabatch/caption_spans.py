@@ -1,0 +1,75 @@
+"""Caption boundaries from band signatures: pure functions, no I/O.
+
+A span is a run of frames whose band shows the same caption state. Going frame by frame,
+the span keeps a *core*: the mask cells set in every frame so far (allowing one cell of
+jitter), i.e. the caption's strokes, since a moving background does not stay put. A new
+span starts at frame t when the frame has lost much of the core (the caption changed or
+went), or when new text has appeared that stays for the next frame too and that the core
+does not explain (a caption appeared over an empty band, or a second line was added).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+_JITTER = np.ones((3, 3), np.uint8)
+
+
+@dataclass(frozen=True)
+class SpanRules:
+    """Thresholds of the segmentation (docs/captions.md gives the measurements)."""
+
+    min_ink_cells: int = 8  # a core smaller than this is an empty band
+    keep_share: float = 0.6  # share of the core a frame must still show
+    new_ink_share: float = 0.5  # new stable cells, relative to the core, that start a span
+
+
+@dataclass
+class Span:
+    """Frames ``start <= n < end`` with one band state; ``core_ink``: its stable cells."""
+
+    start: int
+    end: int
+    core_ink: int
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start
+
+
+def _grow(mask: np.ndarray) -> np.ndarray:
+    return cv2.dilate(mask.astype(np.uint8), _JITTER).astype(bool)
+
+
+def segment(masks: list[np.ndarray], rules: SpanRules = SpanRules()) -> list[Span]:
+    """Split the frames (one mask per frame, in order) into spans of one band state."""
+    count = len(masks)
+    if count == 0:
+        return []
+    spans: list[Span] = []
+    grown = [_grow(m) for m in masks]
+
+    def stable(t: int) -> np.ndarray:  # set in frame t and still (nearly) in frame t + 1
+        return masks[t] & grown[min(t + 1, count - 1)]
+
+    start, core = 0, stable(0)
+    for t in range(1, count):
+        core_ink = int(np.count_nonzero(core))
+        boundary = False
+        if core_ink >= rules.min_ink_cells:
+            kept = np.count_nonzero(core & grown[t]) / core_ink
+            boundary = kept < rules.keep_share
+        if not boundary:
+            new = stable(t) & ~_grow(core)
+            boundary = np.count_nonzero(new) >= max(rules.min_ink_cells,
+                                                    rules.new_ink_share * core_ink)
+        if boundary:
+            spans.append(Span(start, t, core_ink))
+            start, core = t, stable(t)
+        else:
+            core = core & grown[t]
+    spans.append(Span(start, count, int(np.count_nonzero(core))))
+    return spans

@@ -1,0 +1,164 @@
+"""``vabatch crop``, ``captions``, ``run`` and ``export``: parse, call, print."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from vabatch.cli import (
+    DataOption,
+    JsonOption,
+    QuietOption,
+    VideosArgument,
+    err,
+    out,
+    print_json,
+    progress_display,
+    reports_errors,
+)
+
+ForceOption = Annotated[bool, typer.Option("--force", help="Redo the work even if up to date.")]
+WorkersOption = Annotated[int, typer.Option("--workers", "-w", min=1,
+                                            help="Videos processed in parallel.")]
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``crop``, ``captions``, ``run`` and ``export`` to ``app``."""
+    app.command("crop")(reports_errors(crop))
+    app.command("captions")(reports_errors(captions))
+    app.command("run")(reports_errors(run))
+    app.command("export")(reports_errors(export))
+
+
+def _selected(data: Path | None, videos: list[str] | None) -> tuple[Path, list[Path]]:
+    from vabatch.dataset import resolve_data_root, select_video_dirs
+
+    data_root = resolve_data_root(data)
+    video_dirs = select_video_dirs(data_root, videos)
+    if not video_dirs:
+        err.print(f"no videos in {data_root} (add some with `vabatch ingest`)")
+    return data_root, video_dirs
+
+
+def _report(title: str, results, columns, row, as_json: bool) -> None:
+    if as_json:
+        print_json([r.to_json() for r in results])
+    elif results:
+        table = Table(title=title)
+        for column in ("video id", "status", *columns, "seconds"):
+            table.add_column(column, overflow="fold")
+        for r in results:
+            colour = {"failed": "red", "unchanged": "dim"}.get(r.status, "green")
+            table.add_row(r.video_id, f"[{colour}]{r.status}[/{colour}]", *row(r),
+                          f"{r.seconds:.1f}")
+        out.print(table)
+    failed = [r for r in results if not r.ok]
+    for r in failed:
+        err.print(f"[red]error:[/red] {r.error}", highlight=False)
+    if failed:
+        raise typer.Exit(1)
+
+
+def crop(videos: VideosArgument = None, data: DataOption = None, force: ForceOption = False,
+         as_json: JsonOption = False, quiet: QuietOption = False) -> None:
+    """Cut the caption band out of every frame into cropping.db."""
+    from vabatch.errors import VabatchError
+    from vabatch.stages.crop import CropOptions, CropResult, run_crop
+
+    data_root, video_dirs = _selected(data, videos)
+    results = []
+    with progress_display(quiet or as_json) as progress:
+        overall = progress.add_task("crop", total=len(video_dirs), rate="")
+        for video_dir in video_dirs:
+            task = progress.add_task(f"  {video_dir.name}", total=None, rate="")
+
+            def on_progress(done: int, total: int, task=task) -> None:
+                progress.update(task, completed=done, total=total or None)
+
+            try:
+                result = run_crop(video_dir, CropOptions(force=force), on_progress)
+            except VabatchError as error:
+                result = CropResult(video_dir.name, "failed", error=str(error))
+            results.append(result)
+            progress.remove_task(task)
+            progress.advance(overall)
+    _report(f"crop in {data_root}", results, ("frames", "strips", "MB stored"),
+            lambda r: (str(r.frames), str(r.strips), f"{r.bytes_stored / 1e6:.1f}"), as_json)
+
+
+def captions(videos: VideosArgument = None, data: DataOption = None,
+             force: ForceOption = False, as_json: JsonOption = False,
+             quiet: QuietOption = False) -> None:
+    """Find caption spans in the crop and read their text into captions.db."""
+    from vabatch.errors import VabatchError
+    from vabatch.stages.captions import CaptionOptions, CaptionResult, run_captions
+
+    data_root, video_dirs = _selected(data, videos)
+    options = CaptionOptions(force=force)
+    engine = options.make_engine()
+    results = []
+    with progress_display(quiet or as_json) as progress:
+        overall = progress.add_task("captions", total=len(video_dirs), rate="")
+        for video_dir in video_dirs:
+            try:
+                result = run_captions(video_dir, options, engine)
+            except VabatchError as error:
+                result = CaptionResult(video_dir.name, "failed", error=str(error))
+            results.append(result)
+            progress.advance(overall)
+    _report(f"captions in {data_root}", results, ("captions", "spans", "read", "human kept"),
+            lambda r: (str(r.captions), str(r.spans), str(r.spans_read), str(r.human_kept)),
+            as_json)
+
+
+def run(videos: VideosArgument = None, data: DataOption = None, force: ForceOption = False,
+        workers: WorkersOption = 1, as_json: JsonOption = False,
+        quiet: QuietOption = False) -> None:
+    """Run every missing or stale stage (ocr, layout, crop, captions) of each video."""
+    from vabatch.pipeline import STAGES, run_videos
+
+    data_root, video_dirs = _selected(data, videos)
+    with progress_display(quiet or as_json) as progress:
+        overall = progress.add_task("run", total=len(video_dirs), rate="")
+        results = run_videos(video_dirs, data_root, workers, force,
+                             on_result=lambda _r: progress.advance(overall))
+    if as_json:
+        print_json([r.to_json() for r in results])
+    elif results:
+        table = Table(title=f"run in {data_root}")
+        for column in ("video id", *STAGES, "captions", "seconds", "error"):
+            table.add_column(column, overflow="fold")
+        for r in results:
+            table.add_row(r.video_id, *(r.stages.get(s, "-") for s in STAGES),
+                          str(r.captions), f"{r.seconds:.1f}", r.error or "")
+        out.print(table)
+    failed = [r for r in results if not r.ok]
+    for r in failed:
+        err.print(f"[red]error:[/red] {r.video_id}: {r.error}", highlight=False)
+    if failed:
+        raise typer.Exit(1)
+
+
+def export(
+    export_format: Annotated[str, typer.Argument(metavar="srt|vtt|json",
+                                                 help="Subtitle format.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the files.")],
+    videos: Annotated[list[str] | None, typer.Option(
+        "--video", help="Only these videos (repeatable); all by default.")] = None,
+    data: DataOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Write one subtitle file per video, named after its source file's stem."""
+    from vabatch.export import FORMATS, export_videos
+
+    if export_format not in FORMATS:
+        raise typer.BadParameter(f"format is one of {', '.join(FORMATS)}")
+    _, video_dirs = _selected(data, videos)
+    written = export_videos(video_dirs, export_format, out_dir)
+    if as_json:
+        print_json([str(p) for p in written])
+    else:
+        out.print(f"wrote {len(written)} {export_format} files to {out_dir}")

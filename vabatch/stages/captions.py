@@ -1,0 +1,256 @@
+"""``vabatch captions``: caption spans and their text, from the crop, into captions.db.
+
+1. Boundaries: the band signatures of every frame are split into spans of one band state
+   (``vabatch.caption_spans``): cheap image evidence, to the frame.
+2. Text: spans whose stable text is big enough are read by OCR on the first and the last
+   band strip stored inside them; when both agree, the more confident reading wins. OCR is
+   the confirmation: a span where it finds no text is no caption. When they disagree, the
+   image evidence missed a change (two lines of similar shape back to back): the span is
+   split at the frame where the band changed most between the two readings.
+3. Consecutive spans with the same text are merged (a flicker of the background or a
+   compression artefact can split one caption); back-to-back captions with different text
+   stay apart, with no gap.
+
+Rows a person edited (``source = 'human'``) are never replaced: automatic captions that
+overlap one are left out. The automatic rows are replaced in one transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from difflib import SequenceMatcher
+from pathlib import Path
+
+from vabatch import __version__
+from vabatch.band_signature import mask_iou, unpack_mask
+from vabatch.caption_spans import SpanRules, segment
+from vabatch.db import VideoDatabase
+from vabatch.errors import DatabaseError
+from vabatch.layout_analysis import normalise_text
+from vabatch.media import decode_image
+from vabatch.ocr_engines import OcrEngine, create_engine
+
+
+@dataclass(frozen=True)
+class CaptionOptions:
+    """Segmentation and reading. All but ``force`` are recorded for the staleness check."""
+
+    rules: SpanRules = field(default_factory=SpanRules)
+    min_caption_ink: int = 30  # stable mask cells a span needs to be worth reading
+    detection_side: int = 960
+    min_confidence: float = 0.6
+    line_padding: float = 0.2
+    merge_similarity: float = 0.85  # normalised texts this similar are one caption
+    max_merge_gap_frames: int = 4
+    force: bool = False
+
+    def recorded(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if k != "force"}
+
+    def make_engine(self) -> OcrEngine:
+        return create_engine("rapidocr", detection_side=self.detection_side,
+                             min_confidence=self.min_confidence,
+                             line_padding=self.line_padding)
+
+
+@dataclass
+class CaptionResult:
+    video_id: str
+    status: str  # 'done', 'unchanged', 'no-band' or 'failed'
+    captions: int = 0
+    spans: int = 0
+    spans_read: int = 0
+    human_kept: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed"
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Caption:
+    start_frame_index: int
+    end_frame_index: int
+    text: str
+    confidence: float
+
+
+def _inputs_sha256(db: VideoDatabase, options: CaptionOptions) -> str:
+    crop = db.execute("SELECT inputs_sha256 FROM cropping.crop_run").fetchall()
+    if not crop:
+        raise DatabaseError(f"{db.path('cropping')}: no crop run recorded (run `vabatch crop`)")
+    return hashlib.sha256(json.dumps([crop[0][0], options.recorded(), __version__],
+                                     sort_keys=True, default=str).encode()).hexdigest()
+
+
+def captions_up_to_date(video_dir: Path, options: CaptionOptions = CaptionOptions()) -> bool:
+    """Whether captions.db was made from the current crop with these options."""
+    with VideoDatabase(video_dir, require=("cropping",)) as db:
+        if not db.has("captions"):
+            return False
+        previous = db.execute("SELECT inputs_sha256 FROM captions.captions_run").fetchall()
+        return bool(previous) and previous[0][0] == _inputs_sha256(db, options)
+
+
+def run_captions(video_dir: Path, options: CaptionOptions = CaptionOptions(),
+                 engine: OcrEngine | None = None) -> CaptionResult:
+    """Find caption spans, read them, and write the automatic rows of captions.db."""
+    started = time.monotonic()
+    video_dir = Path(video_dir)
+    result = CaptionResult(video_dir.name, "done")
+    if not options.force and captions_up_to_date(video_dir, options):
+        result.status = "unchanged"
+        with VideoDatabase(video_dir, require=("captions",)) as db:
+            result.captions = db.execute("SELECT count(*) FROM captions.captions").fetchall()[0][0]
+        return result
+
+    with VideoDatabase(video_dir, require=("video", "cropping")) as db:
+        inputs = _inputs_sha256(db, options)
+        band = db.execute("SELECT crop_left, crop_top, crop_right, crop_bottom, frame_count"
+                          " FROM cropping.crop_run").fetchall()[0]
+        duration_ms = db.execute("SELECT duration_ms FROM video.video_metadata").fetchall()[0][0]
+        if band[0] is None:
+            captions, timestamps, spans_read = [], [], 0
+            result.status = "no-band"
+        else:
+            captions, timestamps, spans, spans_read = _find_captions(
+                db, band, options, engine or options.make_engine())
+            result.spans = spans
+        result.spans_read = spans_read
+
+    def time_of(frame_index: int) -> int:
+        return timestamps[frame_index] if frame_index < len(timestamps) else duration_ms
+
+    with VideoDatabase(video_dir, write="captions", require=("cropping",)) as db, db.conn:
+        human = db.execute("SELECT start_frame_index, end_frame_index FROM captions.captions"
+                           " WHERE source = 'human'").fetchall()
+        db.execute("DELETE FROM captions.captions WHERE source = 'auto'")
+        rows = [
+            (c.start_frame_index, c.end_frame_index, time_of(c.start_frame_index),
+             time_of(c.end_frame_index), c.text, round(c.confidence, 4))
+            for c in captions
+            if not any(c.start_frame_index < end and start < c.end_frame_index
+                       for start, end in human)
+        ]
+        db.conn.executemany(
+            "INSERT INTO captions.captions (start_frame_index, end_frame_index, start_ms,"
+            " end_ms, text, confidence, source) VALUES (?, ?, ?, ?, ?, ?, 'auto')", rows)
+        db.execute("INSERT OR REPLACE INTO captions.captions_run (id, inputs_sha256,"
+                   " parameters, tool_version, spans_read) VALUES (1, ?, ?, ?, ?)",
+                   (inputs, json.dumps(options.recorded(), sort_keys=True, default=str),
+                    f"vabatch {__version__}", spans_read))
+        result.captions = len(rows)
+        result.human_kept = len(human)
+    result.seconds = round(time.monotonic() - started, 3)
+    return result
+
+
+def _find_captions(db: VideoDatabase, band, options: CaptionOptions, engine: OcrEngine):
+    left, top, right, bottom, _ = band
+    scale = json.loads(db.execute("SELECT parameters FROM cropping.crop_run"
+                                  ).fetchall()[0][0])["signature_scale"]
+    shape = (max(1, (bottom - top) // scale), max(1, (right - left) // scale))
+    signatures = db.execute("SELECT frame_index, timestamp_ms, mask FROM"
+                            " cropping.band_signatures ORDER BY frame_index").fetchall()
+    if [row[0] for row in signatures] != list(range(len(signatures))):
+        raise DatabaseError(f"{db.path('cropping')}: band signatures do not cover every frame;"
+                            " run `vabatch crop --force`")
+    timestamps = [row[1] for row in signatures]
+    masks = [unpack_mask(row[2], shape) for row in signatures]
+    spans = segment(masks, options.rules)
+    stored = [row[0] for row in db.execute("SELECT frame_index FROM cropping.cropped_frames"
+                                           " ORDER BY frame_index")]
+    readings: list[Caption] = []
+    spans_read = 0
+    for span in spans:
+        if span.core_ink < options.min_caption_ink:
+            continue
+        candidates = [f for f in stored if span.start <= f < span.end]
+        if not candidates:
+            continue
+        spans_read += 1
+        first, last = candidates[0], candidates[-1]
+        early = _read_strip(db, engine, first)
+        late = _read_strip(db, engine, last) if last != first else early
+        if _same_reading(early, late, options.merge_similarity):
+            best = max((r for r in (early, late) if r), key=lambda r: r[1], default=None)
+            if best is not None:
+                readings.append(Caption(span.start, span.end, best[0], best[1]))
+            continue
+        # The span's two ends read differently: two captions that the image evidence could
+        # not tell apart. Split where the band changed most between the two readings.
+        split = max(range(first + 1, last + 1),
+                    key=lambda t: (1 - mask_iou(masks[t], masks[t - 1]), -t))
+        for start, end, reading in ((span.start, split, early), (split, span.end, late)):
+            if reading is not None:
+                readings.append(Caption(start, end, reading[0], reading[1]))
+    return _merge(readings, options), timestamps, len(spans), spans_read
+
+
+def _same_reading(first, second, threshold: float) -> bool:
+    if first is None or second is None:
+        return first is second
+    return _similar(first[0], second[0], threshold)
+
+
+def _read_strip(db: VideoDatabase, engine: OcrEngine, frame_index: int):
+    """(text, mean confidence) of one stored strip; lines top to bottom; None if no text."""
+    data = db.execute("SELECT image_data FROM cropping.cropped_frames WHERE frame_index = ?",
+                      (frame_index,)).fetchall()[0][0]
+    image = decode_image(data)
+    if image is None:
+        raise DatabaseError(f"{db.path('cropping')}: strip of frame {frame_index} does not "
+                            "decode (run `vabatch verify --deep`)")
+    lines = _lines(engine.read(image))
+    if not lines:
+        return None
+    text = "\n".join(" ".join(box.text for box in line) for line in lines)
+    confidences = [box.confidence for line in lines for box in line]
+    return text, sum(confidences) / len(confidences)
+
+
+def _lines(boxes):
+    """Group boxes into lines (overlapping vertically), left to right within a line."""
+    lines: list[list] = []
+    for box in sorted(boxes, key=lambda b: b.bounds()[1]):
+        x, y, width, height = box.bounds()
+        for line in lines:
+            _, line_y, _, line_height = line[0].bounds()
+            overlap = min(y + height, line_y + line_height) - max(y, line_y)
+            if overlap > 0.5 * min(height, line_height):
+                line.append(box)
+                break
+        else:
+            lines.append([box])
+    return [sorted(line, key=lambda b: b.bounds()[0]) for line in lines]
+
+
+def _similar(first: str, second: str, threshold: float) -> bool:
+    a, b = normalise_text(first), normalise_text(second)
+    return a == b or (bool(a) and bool(b) and SequenceMatcher(None, a, b).ratio() >= threshold)
+
+
+def _merge(readings: list[Caption], options: CaptionOptions) -> list[Caption]:
+    """Join consecutive readings of the same text (split by flicker) into one caption."""
+    merged: list[Caption] = []
+    for caption in readings:
+        previous = merged[-1] if merged else None
+        if (previous is not None
+                and caption.start_frame_index - previous.end_frame_index
+                <= options.max_merge_gap_frames
+                and _similar(previous.text, caption.text, options.merge_similarity)):
+            previous.end_frame_index = caption.end_frame_index
+            if caption.confidence > previous.confidence:
+                previous.text, previous.confidence = caption.text, caption.confidence
+        else:
+            merged.append(Caption(caption.start_frame_index, caption.end_frame_index,
+                                  caption.text, caption.confidence))
+    return merged

@@ -1,0 +1,190 @@
+"""``vabatch crop``: cut the caption band out of every frame of the source video.
+
+For every decoded frame, cropping.db gets a band signature (a small text mask, see
+``vabatch.band_signature``), so caption boundaries can be found to the frame. Band images
+(``cropped_frames``) are stored for the frames the next step reads: a frame a couple of
+frames after the band's text changed (a new caption state, once settled) and one frame per
+``keyframe_interval_ms`` in between. Storing every strip would cost more than the video
+itself (measured in docs/captions.md); these few are what OCR needs.
+
+The whole database is replaced in one transaction: a killed run leaves the old one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vabatch import __version__
+from vabatch.band_signature import mask_iou, pack_mask, text_mask
+from vabatch.db import VideoDatabase
+from vabatch.errors import DatabaseError, InputError
+from vabatch.media import decode_frames, encode_image, open_capture
+
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class CropOptions:
+    """What is stored. All but ``force`` are recorded and part of the staleness check."""
+
+    keyframe_interval_ms: int = 1000
+    change_iou: float = 0.5  # mask IoU with the last stored strip below this: new content
+    settle_frames: int = 2  # store the strip this many frames after a change
+    min_ink_cells: int = 8  # masks with fewer set cells count as empty
+    signature_scale: int = 4
+    image_format: str = "jpeg"
+    jpeg_quality: int = 90
+    force: bool = False
+
+    def recorded(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if k != "force"}
+
+
+@dataclass
+class CropResult:
+    video_id: str
+    status: str  # 'done', 'unchanged', 'no-band' or 'failed'
+    frames: int = 0
+    strips: int = 0
+    bytes_stored: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed"
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class CropPlan:
+    source: Path
+    band: tuple[int, int, int, int] | None
+    inputs_sha256: str
+    up_to_date: bool
+    declared_frames: int
+
+
+def plan_crop(video_dir: Path, options: CropOptions) -> CropPlan:
+    """What crop would use, and whether cropping.db already matches it."""
+    with VideoDatabase(video_dir, require=("video", "layout")) as db:
+        if db.legacy:
+            raise DatabaseError(f"{video_dir}: legacy layout; run `vabatch migrate` first")
+        meta = db.execute("SELECT content_sha256, source_file, frame_count FROM"
+                          " video.video_metadata").fetchall()
+        if not meta:
+            raise DatabaseError(f"{db.path('video')}: no video_metadata row")
+        content_sha256, source_file, frame_count = meta[0]
+        band_rows = db.execute("SELECT crop_left, crop_top, crop_right, crop_bottom FROM"
+                               " layout.video_layout_config").fetchall()
+        previous = db.execute("SELECT inputs_sha256 FROM cropping.crop_run").fetchall() \
+            if db.has("cropping") else []
+    band = tuple(band_rows[0]) if band_rows else None
+    inputs = hashlib.sha256(json.dumps(
+        [content_sha256, band, options.recorded(), __version__]).encode()).hexdigest()
+    if not source_file:
+        raise InputError(f"{video_dir}: the source video is not stored (migrated without "
+                         "it); crop needs the video")
+    return CropPlan(video_dir / source_file, band, inputs,
+                    bool(previous) and previous[0][0] == inputs, frame_count)
+
+
+def run_crop(video_dir: Path, options: CropOptions = CropOptions(),
+             progress: ProgressCallback | None = None) -> CropResult:
+    """Decode the source video and write cropping.db for one video directory."""
+    started = time.monotonic()
+    video_dir = Path(video_dir)
+    result = CropResult(video_dir.name, "done")
+    plan = plan_crop(video_dir, options)
+    if plan.up_to_date and not options.force:
+        result.status = "unchanged"
+        with VideoDatabase(video_dir, require=("cropping",)) as db:
+            result.frames, result.strips = db.execute(
+                "SELECT (SELECT count(*) FROM cropping.band_signatures),"
+                " (SELECT count(*) FROM cropping.cropped_frames)").fetchall()[0]
+        result.seconds = round(time.monotonic() - started, 3)
+        return result
+    if not plan.source.exists():
+        raise InputError(f"{plan.source}: the source video is missing")
+
+    with VideoDatabase(video_dir, write="cropping", require=("video", "layout")) as db:
+        with db.conn:  # one transaction: the old content stays until the new one is whole
+            db.execute("DELETE FROM cropping.cropped_frames")
+            db.execute("DELETE FROM cropping.band_signatures")
+            db.execute("DELETE FROM cropping.crop_run")
+            if plan.band is None:
+                result.status = "no-band"
+                frames = _count_frames(plan.source)
+            else:
+                frames = _crop_frames(db, plan, options, result, progress)
+            left, top, right, bottom = plan.band or (None,) * 4
+            db.execute("INSERT INTO cropping.crop_run (id, inputs_sha256, crop_left, crop_top,"
+                       " crop_right, crop_bottom, frame_count, parameters, tool_version)"
+                       " VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       (plan.inputs_sha256, left, top, right, bottom, frames,
+                        json.dumps(options.recorded(), sort_keys=True),
+                        f"vabatch {__version__}"))
+    result.frames = frames
+    result.seconds = round(time.monotonic() - started, 3)
+    return result
+
+
+def _count_frames(source: Path) -> int:
+    capture = open_capture(source)
+    try:
+        return sum(1 for _ in decode_frames(capture, lambda _i, _t: False))
+    finally:
+        capture.release()
+
+
+def _crop_frames(db: VideoDatabase, plan: CropPlan, options: CropOptions,
+                 result: CropResult, progress: ProgressCallback | None) -> int:
+    left, top, right, bottom = plan.band
+    capture = open_capture(plan.source)
+    last_stored_mask: np.ndarray | None = None
+    last_stored_ms = -10**9
+    settle_at: int | None = None
+    decoded = 0
+    try:
+        for frame in decode_frames(capture, lambda _i, _t: True):
+            decoded += 1
+            if frame.image is None:
+                continue
+            band = frame.image[top:bottom, left:right]
+            mask = text_mask(band, options.signature_scale)
+            ink = int(np.count_nonzero(mask))
+            db.execute("INSERT INTO cropping.band_signatures (frame_index, timestamp_ms,"
+                       " ink_pixels, mask) VALUES (?, ?, ?, ?)",
+                       (frame.frame_index, frame.timestamp_ms, ink, pack_mask(mask)))
+            changed = last_stored_mask is None or (
+                max(ink, int(np.count_nonzero(last_stored_mask))) >= options.min_ink_cells
+                and mask_iou(mask, last_stored_mask) < options.change_iou)
+            if changed and settle_at is None:
+                settle_at = frame.frame_index + options.settle_frames
+            due = frame.timestamp_ms - last_stored_ms >= options.keyframe_interval_ms
+            if due or (settle_at is not None and frame.frame_index >= settle_at):
+                data = encode_image(band, options.image_format, options.jpeg_quality)
+                db.execute("INSERT INTO cropping.cropped_frames (frame_index, timestamp_ms,"
+                           " image_data, image_format, crop_left, crop_top, crop_right,"
+                           " crop_bottom) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                           (frame.frame_index, frame.timestamp_ms, data,
+                            options.image_format, left, top, right, bottom))
+                result.strips += 1
+                result.bytes_stored += len(data)
+                last_stored_mask, last_stored_ms, settle_at = mask, frame.timestamp_ms, None
+            if progress and decoded % 60 == 0:
+                progress(decoded, plan.declared_frames)
+    finally:
+        capture.release()
+    if decoded == 0:
+        raise InputError(f"{plan.source}: no decodable frames")
+    return decoded
