@@ -10,6 +10,7 @@ from pathlib import Path
 import apsw
 
 from vabatch.db.files import (
+    fsync_directory,
     fsync_file,
     is_shared_file,
     is_unwritable,
@@ -105,6 +106,13 @@ class VideoDatabase:
     written database is checkpointed and switched back to a rollback journal, so no
     sidecar file remains. ``require`` lists aliases that must be present.
 
+    With ``replace=True`` the written database starts empty: it is built in a temporary
+    file (attached under the alias) and renamed over the old one only when the block ends
+    without error, so a failed or killed stage leaves the old file, and a rebuild from the
+    same inputs gives the same bytes whatever was there before. The old file, if any, is
+    attached read-only as ``previous`` so the stage can carry over what must survive
+    (human edits).
+
     A legacy directory (one monolithic ``captions.db``) opens read-only with that one file
     attached under every alias, so ``video.full_frames`` and ``fullOCR.full_frame_ocr``
     name its tables.
@@ -116,10 +124,13 @@ class VideoDatabase:
         *,
         write: str | None = None,
         require: Iterable[str] = (),
+        replace: bool = False,
         busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
     ) -> None:
         self.video_dir = Path(video_dir)
         self.write = write
+        self.replace = replace
+        self._replacement: Path | None = None
         self.require = tuple(require)
         self.busy_timeout_ms = busy_timeout_ms
         self.legacy = False
@@ -129,6 +140,8 @@ class VideoDatabase:
         self._wal = False
         if write is not None:
             kind_for(write)
+        elif replace:
+            raise DatabaseError("replace=True needs the database to write (write=...)")
         for alias in self.require:
             kind_for(alias)
 
@@ -146,6 +159,23 @@ class VideoDatabase:
     def has(self, alias: str) -> bool:
         """Whether the database ``alias`` is attached."""
         return alias in self.attached
+
+    def carry_over(self, table: str, where: str = "1") -> int:
+        """Copy rows of ``table`` from the ``previous`` file into the replacement.
+
+        Only with ``replace=True``; columns both versions have are copied, in rowid order.
+        Returns the number of rows copied (0 when there is no previous file or table).
+        """
+        if not self.replace or "previous" not in self.attached:
+            return 0
+        old = [r[1] for r in self.execute(f"PRAGMA previous.table_info({table})")]
+        new = [r[1] for r in self.execute(f"PRAGMA {self.write}.table_info({table})")]
+        columns = ", ".join(c for c in new if c in old)
+        if not columns:
+            return 0
+        self.execute(f"INSERT INTO {self.write}.{table} ({columns}) SELECT {columns}"
+                     f" FROM previous.{table} WHERE {where} ORDER BY rowid")
+        return self.conn.changes()
 
     def path(self, alias: str) -> Path:
         """The file of database ``alias`` in this video directory (present or not)."""
@@ -178,7 +208,8 @@ class VideoDatabase:
         self._close(failed=exc_type is not None)
 
     # -- internals --------------------------------------------------------------------
-    def _attach(self, alias: str, path: Path, *, read_only: bool) -> None:
+    def _attach(self, alias: str, path: Path, *, read_only: bool,
+                kind_alias: str | None = None) -> None:
         uri = sqlite_uri(path, read_only=read_only,
                          immutable=read_only and is_unwritable(path))
         try:
@@ -190,12 +221,12 @@ class VideoDatabase:
         self.uris[alias] = uri
         if self.legacy:
             return
-        kind = kind_for(alias)
+        kind = kind_for(kind_alias or alias)
         if app_id != kind.application_id:
             raise DatabaseError(
                 f"{path}: application_id {app_id:#x} is not that of a {alias} database"
             )
-        if version > len(schema_steps(alias)):
+        if version > len(schema_steps(kind.alias)):
             raise DatabaseError(
                 f"{path}: schema version {version} is newer than this vabatch knows"
             )
@@ -203,7 +234,9 @@ class VideoDatabase:
     def _attach_split(self) -> None:
         for alias in STAGE_ORDER:
             path = self.video_dir / KINDS[alias].file_name
-            if alias == self.write:
+            if alias == self.write and self.replace:
+                self._attach_replacement(alias, path)
+            elif alias == self.write:
                 prepare_for_writing(path, alias)
                 self._attach(alias, path, read_only=False)
                 self._wal = wal_is_safe(self.video_dir)
@@ -217,6 +250,23 @@ class VideoDatabase:
                 raise MissingDatabaseError(
                     f"{path}: missing (run `vabatch {PRODUCER[alias]}` first)"
                 )
+
+    def _attach_replacement(self, alias: str, path: Path) -> None:
+        remove_abandoned_temporaries(path.parent)
+        if path.exists():
+            self._attach("previous", path, read_only=True, kind_alias=alias)
+        self._replacement = temporary_name(path)
+        self._replacement.unlink(missing_ok=True)
+        conn = open_connection(sqlite_uri(self._replacement, read_only=False) + "c")
+        try:
+            apply_schema(conn, alias)
+        finally:
+            conn.close()
+        self._attach(alias, self._replacement, read_only=False)
+        # Nobody else sees this file until it is renamed into place: no journal is needed
+        # for readers, and a crash only leaves a temporary file behind.
+        self._conn.execute(f"PRAGMA {alias}.journal_mode = DELETE")
+        self._conn.execute(f"PRAGMA {alias}.synchronous = OFF")
 
     def _attach_legacy(self, path: Path) -> None:
         if self.write is not None:
@@ -232,10 +282,11 @@ class VideoDatabase:
         conn, self._conn = self._conn, None
         if conn is None:
             return
+        replacement, self._replacement = self._replacement, None
         try:
             if failed and conn.in_transaction:
                 conn.execute("ROLLBACK")
-            if self.write in self.attached and self._wal:
+            if self.write in self.attached and self._wal and replacement is None:
                 # Leave one self-contained file: fold the WAL in, then drop WAL mode.
                 # Leaving WAL needs an exclusive lock, which SQLite does not wait for
                 # through the busy handler: retry while readers finish their reads.
@@ -243,8 +294,18 @@ class VideoDatabase:
                     lambda: conn.execute(f"PRAGMA {self.write}.wal_checkpoint(TRUNCATE)"
                                          ).fetchall(), self.busy_timeout_ms)
                 _retry_while_busy(lambda: _leave_wal(conn, self.write), self.busy_timeout_ms)
+        except BaseException:
+            failed = True
+            raise
         finally:
             conn.close()
+            if replacement is not None:
+                if failed:
+                    replacement.unlink(missing_ok=True)
+                else:
+                    fsync_file(replacement)
+                    os.replace(replacement, self.video_dir / kind_for(self.write).file_name)
+                    fsync_directory(self.video_dir)
 
 
 def _leave_wal(conn: apsw.Connection, alias: str) -> None:

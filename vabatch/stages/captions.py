@@ -12,7 +12,8 @@
    stay apart, with no gap.
 
 Rows a person edited (``source = 'human'``) are never replaced: automatic captions that
-overlap one are left out. The automatic rows are replaced in one transaction.
+overlap one are left out. The file is rebuilt in a temporary file and renamed into place,
+so a killed run leaves the old one and the same inputs always give the same bytes.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ from vabatch.errors import DatabaseError
 from vabatch.layout_analysis import normalise_text
 from vabatch.media import decode_image
 from vabatch.ocr_engines import OcrEngine, create_engine
+
+# Tables that only other steps write (e.g. `vabatch migrate`'s proof): kept as they are.
+CARRIED_TABLES = ("migration_proof",)
 
 
 @dataclass(frozen=True)
@@ -129,10 +133,14 @@ def run_captions(video_dir: Path, options: CaptionOptions = CaptionOptions(),
     def time_of(frame_index: int) -> int:
         return timestamps[frame_index] if frame_index < len(timestamps) else duration_ms
 
-    with VideoDatabase(video_dir, write="captions", require=("cropping",)) as db, db.conn:
+    # A new file, renamed over the old one when whole; what people edited is carried over.
+    with VideoDatabase(video_dir, write="captions", require=("cropping",),
+                       replace=True) as db, db.conn:
+        for table in CARRIED_TABLES:
+            db.carry_over(table)
+        db.carry_over("captions", "source = 'human'")
         human = db.execute("SELECT start_frame_index, end_frame_index FROM captions.captions"
                            " WHERE source = 'human'").fetchall()
-        db.execute("DELETE FROM captions.captions WHERE source = 'auto'")
         rows = [
             (c.start_frame_index, c.end_frame_index, time_of(c.start_frame_index),
              time_of(c.end_frame_index), c.text, round(c.confidence, 4))

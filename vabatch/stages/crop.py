@@ -7,7 +7,8 @@ frames after the band's text changed (a new caption state, once settled) and one
 ``keyframe_interval_ms`` in between. Storing every strip would cost more than the video
 itself (measured in docs/captions.md); these few are what OCR needs.
 
-The whole database is replaced in one transaction: a killed run leaves the old one.
+The database is built anew in a temporary file and renamed into place: a killed run leaves
+the old one, and a re-run on the same inputs gives the same bytes.
 """
 
 from __future__ import annotations
@@ -116,11 +117,11 @@ def run_crop(video_dir: Path, options: CropOptions = CropOptions(),
     if not plan.source.exists():
         raise InputError(f"{plan.source}: the source video is missing")
 
-    with VideoDatabase(video_dir, write="cropping", require=("video", "layout")) as db:
-        with db.conn:  # one transaction: the old content stays until the new one is whole
-            db.execute("DELETE FROM cropping.cropped_frames")
-            db.execute("DELETE FROM cropping.band_signatures")
-            db.execute("DELETE FROM cropping.crop_run")
+    # A new file, renamed over the old one when whole: a killed run leaves the old one, and
+    # the same inputs always give the same bytes.
+    with VideoDatabase(video_dir, write="cropping", require=("video", "layout"),
+                       replace=True) as db:
+        with db.conn:
             if plan.band is None:
                 result.status = "no-band"
                 frames = _count_frames(plan.source)

@@ -40,6 +40,8 @@ from vabatch.layout_analysis import (
 )
 
 HUMAN_SOURCES = ("human", "user")
+# Tables the layout stage does not compute: carried over unchanged when it rebuilds layout.db.
+CARRIED_TABLES = ("box_classification_model", "migration_proof")
 PROJECT_MODEL = Path("models") / "box_classifier.json"  # under the data root
 
 
@@ -121,7 +123,14 @@ def run_layout(video_dir: Path, data_root: Path | None = None,
 
     analysis = analyse_layout(video_boxes.boxes, video_boxes.frames_read, video_boxes.width,
                               video_boxes.height, classifier, method)
-    with VideoDatabase(video_dir, write="layout", require=("video", "fullOCR")) as db, db.conn:
+    # A new file, renamed over the old one when whole; people's work is carried over.
+    with VideoDatabase(video_dir, write="layout", require=("video", "fullOCR"),
+                       replace=True) as db, db.conn:
+        for table in CARRIED_TABLES:
+            db.carry_over(table)
+        db.carry_over("full_frame_box_labels",
+                      f"label_source IN {tuple(HUMAN_SOURCES)!r}")
+        db.carry_over("video_layout_config", "method = 'human'")
         _write_band(db, analysis)
         _write_model_labels(db, analysis)
         db.execute("INSERT OR REPLACE INTO layout.layout_run (id, inputs_sha256, method,"
@@ -169,7 +178,6 @@ def _write_band(db: VideoDatabase, analysis: LayoutResult) -> None:
 
 
 def _write_model_labels(db: VideoDatabase, analysis: LayoutResult) -> None:
-    db.execute("DELETE FROM layout.full_frame_box_labels WHERE label_source = 'model'")
     db.conn.executemany(
         "INSERT INTO layout.full_frame_box_labels (frame_index, box_index, label, label_source,"
         " confidence) VALUES (?, ?, ?, 'model', ?) ON CONFLICT (frame_index, box_index)"

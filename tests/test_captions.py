@@ -1,0 +1,179 @@
+"""crop, captions, export and run on generated videos with known captions."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import srt
+import webvtt
+from typer.testing import CliRunner
+
+from bench.corpus import Caption, VideoSpec, make_video
+from vabatch.cli import app
+from vabatch.db import VideoDatabase
+from vabatch.layout_analysis import normalise_text
+from vabatch.media import Sampling
+from vabatch.pipeline import run_video
+from vabatch.stages.captions import CaptionOptions, run_captions
+from vabatch.stages.crop import run_crop
+from vabatch.stages.ingest import IngestOptions, ingest_file
+
+runner = CliRunner()
+FPS = 30
+# Back to back, a gap, two lines, and one line right after two.
+KNOWN = [
+    Caption(500, 2300, "The river town at morning"),
+    Caption(2300, 4100, "We never thought about it"),
+    Caption(4700, 7000, "She said everything would change\nbefore the winter came"),
+    Caption(7000, 9000, "Nobody knew where it ended"),
+]
+
+
+def md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    """One generated video, ingested and run through every stage."""
+    media = tmp_path_factory.mktemp("captions-media")
+    data_root = tmp_path_factory.mktemp("captions-data")
+    spec = VideoSpec("known", KNOWN, 10, width=640, height=360, fps=FPS,
+                     background="gradients", font_size=20, logo=True, seed=3)
+    video, _ = make_video(spec, media)
+    ingested = ingest_file(video, data_root, IngestOptions(Sampling("fps", 1.0)))
+    video_dir = Path(ingested.video_dir)
+    result = run_video(video_dir, data_root)
+    assert result.ok, result.error
+    return data_root, video_dir, video
+
+
+def captions_of(video_dir: Path, where: str = "1") -> list[tuple]:
+    with VideoDatabase(video_dir, require=("captions",)) as db:
+        return db.execute(
+            "SELECT start_frame_index, end_frame_index, start_ms, end_ms, text, source"
+            f" FROM captions.captions WHERE {where} ORDER BY start_frame_index").fetchall()
+
+
+def test_every_caption_is_found_to_the_frame_with_its_text(pipeline):
+    _, video_dir, _ = pipeline
+    found = captions_of(video_dir)
+    assert len(found) == len(KNOWN)
+    frame_ms = 1000 / FPS
+    for (start_frame, end_frame, start_ms, end_ms, text, source), truth in zip(
+            found, KNOWN, strict=True):
+        # The first frame shown is the first whose time is at or after the SRT start.
+        assert abs(start_ms - truth.start_ms) < frame_ms
+        assert abs(end_ms - truth.end_ms) < frame_ms
+        assert start_frame == round(start_ms / frame_ms) and end_frame > start_frame
+        assert normalise_text(text) == normalise_text(truth.text), (text, truth.text)
+        assert text.count("\n") == truth.text.count("\n")
+        assert source == "auto"
+    # Back-to-back captions share their boundary frame: no gap, no overlap.
+    assert found[0][1] == found[1][0] and found[2][1] == found[3][0]
+
+
+def test_rerunning_on_unchanged_input_does_nothing(pipeline):
+    data_root, video_dir, _ = pipeline
+    before = {name: md5(video_dir / name) for name in ("cropping.db", "captions.db")}
+    result = runner.invoke(app, ["run", "--data", str(data_root), "--json"])
+    assert result.exit_code == 0, result.output
+    [report] = json.loads(result.stdout)
+    assert set(report["stages"].values()) == {"unchanged"}
+    assert {name: md5(video_dir / name) for name in before} == before
+
+
+def test_a_forced_rerun_gives_the_same_bytes(pipeline):
+    _, video_dir, _ = pipeline
+    before = {name: md5(video_dir / name) for name in ("cropping.db", "captions.db")}
+    run_crop(video_dir, options=__import__("vabatch.stages.crop", fromlist=["CropOptions"])
+             .CropOptions(force=True))
+    run_captions(video_dir, CaptionOptions(force=True))
+    assert {name: md5(video_dir / name) for name in before} == before
+
+
+def test_full_text_search_finds_a_caption(pipeline):
+    _, video_dir, _ = pipeline
+    with VideoDatabase(video_dir, require=("captions",)) as db:
+        rows = db.execute("SELECT c.start_frame_index FROM captions.captions c JOIN"
+                          " captions.captions_fts f ON f.rowid = c.id"
+                          " WHERE captions_fts MATCH 'winter'").fetchall()
+    assert [r[0] for r in rows] == [captions_of(video_dir)[2][0]]
+
+
+def test_human_edits_survive_a_forced_rerun(pipeline, tmp_path):
+    _, source_dir, _ = pipeline
+    video_dir = tmp_path / source_dir.name
+    shutil.copytree(source_dir, video_dir)
+    target = captions_of(video_dir)[1]
+    with VideoDatabase(video_dir, write="captions") as db, db.conn:
+        db.execute("UPDATE captions.captions SET text = 'We never, ever thought about it',"
+                   " source = 'human' WHERE start_frame_index = ?", (target[0],))
+    result = run_captions(video_dir, CaptionOptions(force=True))
+    assert result.human_kept == 1
+    rows = captions_of(video_dir)
+    assert len(rows) == len(KNOWN)
+    assert rows[1][4:] == ("We never, ever thought about it", "human")
+    assert [r[5] for r in rows] == ["auto", "human", "auto", "auto"]
+
+
+def test_a_changed_band_makes_crop_and_captions_stale(pipeline, tmp_path):
+    data_root, source_dir, _ = pipeline
+    video_dir = tmp_path / source_dir.name
+    shutil.copytree(source_dir, video_dir)
+    with VideoDatabase(video_dir, write="layout") as db, db.conn:
+        db.execute("UPDATE layout.video_layout_config SET crop_top = crop_top - 8")
+    report = run_video(video_dir, data_root)
+    assert report.stages["crop"] == "done" and report.stages["captions"] == "done"
+    assert report.stages["layout"] == "unchanged"
+    assert len(captions_of(video_dir)) == len(KNOWN)
+
+
+def test_export_writes_files_standard_parsers_and_ffmpeg_accept(pipeline, tmp_path):
+    data_root, video_dir, video = pipeline
+    out = tmp_path / "subs"
+    for export_format in ("srt", "vtt", "json"):
+        result = runner.invoke(app, ["export", export_format, "--out", str(out),
+                                     "--data", str(data_root)])
+        assert result.exit_code == 0, result.output
+    truth = captions_of(video_dir)
+    parsed = list(srt.parse((out / "known.srt").read_text(encoding="utf-8")))
+    assert [(round(s.start.total_seconds() * 1000), round(s.end.total_seconds() * 1000),
+             s.content) for s in parsed] == [(t[2], t[3], t[4]) for t in truth]
+    cues = webvtt.read(str(out / "known.vtt"))
+    assert [c.text for c in cues] == [t[4] for t in truth]
+    exported = json.loads((out / "known.json").read_text(encoding="utf-8"))
+    assert [c["start_frame_index"] for c in exported["captions"]] == [t[0] for t in truth]
+    ffmpeg = shutil.which("ffmpeg")
+    muxed = tmp_path / "muxed.mkv"
+    subprocess.run([ffmpeg, "-v", "error", "-y", "-i", str(video), "-i", str(out / "known.srt"),
+                    "-map", "0", "-map", "1", "-c", "copy", "-c:s", "srt", str(muxed)],
+                   check=True)
+    probe = subprocess.run([shutil.which("ffprobe"), "-v", "error", "-show_entries",
+                            "stream=codec_type", "-of", "csv=p=0", str(muxed)],
+                           check=True, capture_output=True, text=True)
+    assert probe.stdout.split() == ["video", "subtitle"]
+    burned = tmp_path / "burned.mp4"
+    subprocess.run([ffmpeg, "-v", "error", "-y", "-i", str(video), "-t", "1", "-vf",
+                    f"subtitles={out / 'known.srt'}", str(burned)], check=True)
+    assert burned.stat().st_size > 0
+
+
+def test_a_video_without_captions_exports_an_empty_but_valid_file(tmp_path):
+    data_root = tmp_path / "data"
+    spec = VideoSpec("silent", [], 6, width=640, height=360, fps=FPS,
+                     background="gradients", logo=True, ticker=True, seed=8)
+    video, _ = make_video(spec, tmp_path / "media")
+    video_dir = Path(ingest_file(video, data_root).video_dir)
+    report = run_video(video_dir, data_root)
+    assert report.ok and report.stages["layout"] == "no-captions" and report.captions == 0
+    assert report.stages["crop"] == "no-band" and report.stages["captions"] == "no-band"
+    result = runner.invoke(app, ["export", "srt", "--out", str(tmp_path / "subs"),
+                                 "--data", str(data_root)])
+    assert result.exit_code == 0
+    assert list(srt.parse((tmp_path / "subs" / "silent.srt").read_text())) == []
