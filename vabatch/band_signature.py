@@ -23,21 +23,27 @@ STROKE_CONTRAST = 60  # grey levels a stroke must stand above its surroundings
 STROKE_LEVEL = 170  # and its own minimum grey level
 CELL_FILL = 0.3  # share of a cell's pixels that must be set
 
+_OUTLINE_KERNEL = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (OUTLINE_REACH, OUTLINE_REACH))
+_STROKE_KERNEL = cv2.getStructuringElement(cv2.MORPH_RECT,
+                                           (STROKE_WIDTH_LIMIT, STROKE_WIDTH_LIMIT))
+
 
 def text_mask(band_bgr: np.ndarray, scale: int) -> np.ndarray:
     """The band's text mask, ``scale`` times smaller than the band, as bool."""
     grey = cv2.cvtColor(band_bgr, cv2.COLOR_BGR2GRAY) if band_bgr.ndim == 3 else band_bgr
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (OUTLINE_REACH, OUTLINE_REACH))
-    near_dark = cv2.dilate((grey <= DARK_LEVEL).astype(np.uint8), kernel)
-    outlined = (grey >= BRIGHT_LEVEL) & (near_dark > 0)
-    tophat = cv2.morphologyEx(grey, cv2.MORPH_TOPHAT, cv2.getStructuringElement(
-        cv2.MORPH_RECT, (STROKE_WIDTH_LIMIT, STROKE_WIDTH_LIMIT)))
-    standing_out = (tophat >= STROKE_CONTRAST) & (grey >= STROKE_LEVEL)
-    strokes = (outlined | standing_out).astype(np.float32)
+    # 8-bit OpenCV operations throughout: this runs on every frame of every video.
+    _, bright = cv2.threshold(grey, BRIGHT_LEVEL - 1, 255, cv2.THRESH_BINARY)
+    _, dark = cv2.threshold(grey, DARK_LEVEL, 255, cv2.THRESH_BINARY_INV)
+    near_dark = cv2.dilate(dark, _OUTLINE_KERNEL)
+    outlined = cv2.bitwise_and(bright, near_dark)
+    tophat = cv2.morphologyEx(grey, cv2.MORPH_TOPHAT, _STROKE_KERNEL)
+    _, contrast = cv2.threshold(tophat, STROKE_CONTRAST - 1, 255, cv2.THRESH_BINARY)
+    _, level = cv2.threshold(grey, STROKE_LEVEL - 1, 255, cv2.THRESH_BINARY)
+    strokes = cv2.bitwise_or(outlined, cv2.bitwise_and(contrast, level))
     height, width = grey.shape
     small = cv2.resize(strokes, (max(1, width // scale), max(1, height // scale)),
                        interpolation=cv2.INTER_AREA)
-    return small >= CELL_FILL
+    return small >= round(CELL_FILL * 255)
 
 
 def pack_mask(mask: np.ndarray) -> bytes:

@@ -29,18 +29,23 @@ class SpanRules:
 
 @dataclass
 class Span:
-    """Frames ``start <= n < end`` with one band state; ``core_ink``: its stable cells."""
+    """Frames ``start <= n < end`` with one band state; ``core``: its stable cells."""
 
     start: int
     end: int
-    core_ink: int
+    core: np.ndarray
+
+    @property
+    def core_ink(self) -> int:
+        return int(np.count_nonzero(self.core))
 
     @property
     def length(self) -> int:
         return self.end - self.start
 
 
-def _grow(mask: np.ndarray) -> np.ndarray:
+def grow(mask: np.ndarray) -> np.ndarray:
+    """The mask with one cell of jitter allowed in every direction."""
     return cv2.dilate(mask.astype(np.uint8), _JITTER).astype(bool)
 
 
@@ -50,7 +55,7 @@ def segment(masks: list[np.ndarray], rules: SpanRules = SpanRules()) -> list[Spa
     if count == 0:
         return []
     spans: list[Span] = []
-    grown = [_grow(m) for m in masks]
+    grown = [grow(m) for m in masks]
 
     def stable(t: int) -> np.ndarray:  # set in frame t and still (nearly) in frame t + 1
         return masks[t] & grown[min(t + 1, count - 1)]
@@ -63,13 +68,13 @@ def segment(masks: list[np.ndarray], rules: SpanRules = SpanRules()) -> list[Spa
             kept = np.count_nonzero(core & grown[t]) / core_ink
             boundary = kept < rules.keep_share
         if not boundary:
-            new = stable(t) & ~_grow(core)
+            new = stable(t) & ~grow(core)
             boundary = np.count_nonzero(new) >= max(rules.min_ink_cells,
                                                     rules.new_ink_share * core_ink)
         if boundary:
-            spans.append(Span(start, t, core_ink))
+            spans.append(Span(start, t, core))
             start, core = t, stable(t)
         else:
             core = core & grown[t]
-    spans.append(Span(start, count, int(np.count_nonzero(core))))
+    spans.append(Span(start, count, core))
     return spans

@@ -25,9 +25,11 @@ from dataclasses import asdict, dataclass, field
 from difflib import SequenceMatcher
 from pathlib import Path
 
+import numpy as np
+
 from vabatch import __version__
 from vabatch.band_signature import mask_iou, unpack_mask
-from vabatch.caption_spans import SpanRules, segment
+from vabatch.caption_spans import Span, SpanRules, grow, segment
 from vabatch.db import VideoDatabase
 from vabatch.errors import DatabaseError
 from vabatch.layout_analysis import normalise_text
@@ -49,6 +51,8 @@ class CaptionOptions:
     line_padding: float = 0.2
     merge_similarity: float = 0.85  # normalised texts this similar are one caption
     max_merge_gap_frames: int = 4
+    merge_core_iou: float = 0.6  # similar texts merge only when their strokes match this well
+    min_stroke_change: float = 0.04  # share of a span's strokes that must change to split it
     force: bool = False
 
     def recorded(self) -> dict:
@@ -85,6 +89,7 @@ class Caption:
     end_frame_index: int
     text: str
     confidence: float
+    span: Span | None = None  # the image span it was read in
 
 
 def _inputs_sha256(db: VideoDatabase, options: CaptionOptions) -> str:
@@ -178,35 +183,51 @@ def _find_captions(db: VideoDatabase, band, options: CaptionOptions, engine: Ocr
                                            " ORDER BY frame_index")]
     readings: list[Caption] = []
     spans_read = 0
+    cache: dict[int, tuple[str, float] | None] = {}
+
+    def read(frame_index: int):
+        if frame_index not in cache:
+            cache[frame_index] = _read_strip(db, engine, frame_index)
+        return cache[frame_index]
+
+    def read_range(start: int, end: int, strips: list[int], span: Span) -> None:
+        first, last = strips[0], strips[-1]
+        early, late = read(first), read(last)
+        split = None
+        if not _same_reading(early, late):
+            # The ends read differently: either OCR read one caption two ways, or two
+            # captions the span could not tell apart (lines of similar shape back to back,
+            # or a changed word). The image decides: the frame where the caption's strokes
+            # changed most between the two readings, if they changed enough.
+            # Where text is at either reading: a changed word is not in the span's core.
+            text_area = grow(span.core | masks[first] | masks[last])
+            changes = {t: int(np.count_nonzero((masks[t] ^ masks[t - 1]) & text_area))
+                       for t in range(first + 1, last + 1)}
+            candidate = max(changes, key=lambda t: (changes[t], -t))
+            if changes[candidate] >= options.min_stroke_change * max(1, span.core_ink):
+                split = candidate
+        if split is None:
+            best = max((r for r in (early, late) if r), key=lambda r: r[1], default=None)
+            if best is not None:
+                readings.append(Caption(start, end, best[0], best[1], span))
+            return
+        read_range(start, split, [f for f in strips if f < split], span)
+        read_range(split, end, [f for f in strips if f >= split], span)
+
     for span in spans:
         if span.core_ink < options.min_caption_ink:
             continue
-        candidates = [f for f in stored if span.start <= f < span.end]
-        if not candidates:
-            continue
-        spans_read += 1
-        first, last = candidates[0], candidates[-1]
-        early = _read_strip(db, engine, first)
-        late = _read_strip(db, engine, last) if last != first else early
-        if _same_reading(early, late, options.merge_similarity):
-            best = max((r for r in (early, late) if r), key=lambda r: r[1], default=None)
-            if best is not None:
-                readings.append(Caption(span.start, span.end, best[0], best[1]))
-            continue
-        # The span's two ends read differently: two captions that the image evidence could
-        # not tell apart. Split where the band changed most between the two readings.
-        split = max(range(first + 1, last + 1),
-                    key=lambda t: (1 - mask_iou(masks[t], masks[t - 1]), -t))
-        for start, end, reading in ((span.start, split, early), (split, span.end, late)):
-            if reading is not None:
-                readings.append(Caption(start, end, reading[0], reading[1]))
+        strips = [f for f in stored if span.start <= f < span.end]
+        if strips:
+            spans_read += 1
+            read_range(span.start, span.end, strips, span)
     return _merge(readings, options), timestamps, len(spans), spans_read
 
 
-def _same_reading(first, second, threshold: float) -> bool:
+def _same_reading(first, second) -> bool:
     if first is None or second is None:
         return first is second
-    return _similar(first[0], second[0], threshold)
+    return normalise_text(first[0]) == normalise_text(second[0])
 
 
 def _read_strip(db: VideoDatabase, engine: OcrEngine, frame_index: int):
@@ -247,18 +268,32 @@ def _similar(first: str, second: str, threshold: float) -> bool:
 
 
 def _merge(readings: list[Caption], options: CaptionOptions) -> list[Caption]:
-    """Join consecutive readings of the same text (split by flicker) into one caption."""
+    """Join consecutive readings of one caption that the image evidence split.
+
+    The same text (normalised) is one caption. Texts that are only similar (OCR read the
+    same caption a little differently) are one caption when their spans' stable strokes
+    match too; within one span they were split because they read differently, so they stay
+    apart.
+    """
     merged: list[Caption] = []
     for caption in readings:
         previous = merged[-1] if merged else None
-        if (previous is not None
-                and caption.start_frame_index - previous.end_frame_index
-                <= options.max_merge_gap_frames
-                and _similar(previous.text, caption.text, options.merge_similarity)):
+        if previous is not None and caption.start_frame_index - previous.end_frame_index \
+                <= options.max_merge_gap_frames and _one_caption(previous, caption, options):
             previous.end_frame_index = caption.end_frame_index
             if caption.confidence > previous.confidence:
                 previous.text, previous.confidence = caption.text, caption.confidence
+            previous.span = caption.span
         else:
             merged.append(Caption(caption.start_frame_index, caption.end_frame_index,
-                                  caption.text, caption.confidence))
+                                  caption.text, caption.confidence, caption.span))
     return merged
+
+
+def _one_caption(first: Caption, second: Caption, options: CaptionOptions) -> bool:
+    if normalise_text(first.text) == normalise_text(second.text):
+        return True
+    if first.span is second.span or first.span is None or second.span is None:
+        return False
+    return (_similar(first.text, second.text, options.merge_similarity)
+            and mask_iou(first.span.core, second.span.core) >= options.merge_core_iou)
