@@ -35,6 +35,7 @@ from vabatch.errors import DatabaseError
 from vabatch.layout_analysis import normalise_text
 from vabatch.media import decode_image
 from vabatch.ocr_engines import OcrEngine, create_engine
+from vabatch.text_cleanup import clean_line
 
 # Tables that only other steps write (e.g. `vabatch migrate`'s proof): kept as they are.
 CARRIED_TABLES = ("migration_proof",)
@@ -241,7 +242,7 @@ def _read_strip(db: VideoDatabase, engine: OcrEngine, frame_index: int):
     lines = _lines(engine.read(image))
     if not lines:
         return None
-    text = "\n".join(" ".join(box.text for box in line) for line in lines)
+    text = "\n".join(clean_line(" ".join(box.text for box in line)) for line in lines)
     confidences = [box.confidence for line in lines for box in line]
     return text, sum(confidences) / len(confidences)
 

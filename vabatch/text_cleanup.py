@@ -1,0 +1,40 @@
+"""Fixes for what the recogniser predictably gets wrong on caption lines: pure functions.
+
+- Letters whose upper and lower case differ only in size (c o s v w x z ...) come out in
+  the wrong case inside upper-case words: "OcR" -> "OCR".
+- Full-width punctuation inside lines without any CJK character: "Hello，world" ->
+  "Hello, world".
+- Runs of spaces, and spaces at the ends of a line.
+"""
+
+from __future__ import annotations
+
+import re
+
+SIZE_ONLY_LETTERS = frozenset("cosuvwxzkp")
+_CJK = re.compile(r"[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uff01-\uff60]")
+_LATIN_ONLY_PUNCTUATION = str.maketrans({
+    "，": ", ", "。": ". ", "！": "! ", "？": "? ", "：": ": ", "；": "; ",
+    "“": '"', "”": '"', "‘": "'", "’": "'", "（": "(", "）": ")",
+})
+
+
+def _fix_word_case(word: str) -> str:
+    letters = [c for c in word if c.isalpha()]
+    if len(letters) < 2:
+        return word
+    lower = [c for c in letters if c.islower()]
+    upper_count = len(letters) - len(lower)
+    # An upper-case word with a few size-only letters read in lower case.
+    if lower and upper_count >= 2 and upper_count > len(lower) \
+            and all(c in SIZE_ONLY_LETTERS for c in lower):
+        return word.upper()
+    return word
+
+
+def clean_line(line: str) -> str:
+    """One recognised caption line, with the predictable errors above fixed."""
+    if not _CJK.search(line.translate(_LATIN_ONLY_PUNCTUATION)):
+        line = line.translate(_LATIN_ONLY_PUNCTUATION)
+    line = " ".join(_fix_word_case(word) for word in line.split())
+    return re.sub(r"\s+([,.])(?=\s|$)", r"\1", line) if not _CJK.search(line) else line
