@@ -22,6 +22,7 @@ from vabatch.pipeline import run_video
 from vabatch.stages.captions import CaptionOptions, run_captions
 from vabatch.stages.crop import run_crop
 from vabatch.stages.ingest import IngestOptions, ingest_file
+from vabatch.status import collect_status
 
 runner = CliRunner()
 FPS = 30
@@ -126,8 +127,16 @@ def test_a_changed_band_makes_crop_and_captions_stale(pipeline, tmp_path):
     data_root, source_dir, _ = pipeline
     video_dir = tmp_path / source_dir.name
     shutil.copytree(source_dir, video_dir)
+    [before] = collect_status(data_root, [video_dir])
+    assert {a: d.freshness for a, d in before.databases.items()} == {
+        "video": "done", "fullOCR": "done", "layout": "done", "cropping": "done",
+        "captions": "done"}
     with VideoDatabase(video_dir, write="layout") as db, db.conn:
-        db.execute("UPDATE layout.video_layout_config SET crop_top = crop_top - 8")
+        db.execute("UPDATE layout.video_layout_config SET crop_top = crop_top - 8,"
+                   " method = 'human'")
+    [after] = collect_status(data_root, [video_dir])
+    assert [after.databases[a].freshness for a in ("layout", "cropping", "captions")] == [
+        "done", "stale", "stale"]
     report = run_video(video_dir, data_root)
     assert report.stages["crop"] == "done" and report.stages["captions"] == "done"
     assert report.stages["layout"] == "unchanged"

@@ -14,10 +14,11 @@ from vabatch.errors import VabatchError
 
 @dataclass
 class DatabaseStatus:
-    state: str  # 'present', 'missing', 'damaged' or 'legacy'
+    state: str  # 'present', 'missing', 'damaged', 'unread' or 'legacy'
     rows: int | None = None
     size_bytes: int | None = None
     error: str | None = None
+    freshness: str | None = None  # present files: 'done', or 'stale' (its inputs changed)
 
 
 @dataclass
@@ -73,12 +74,52 @@ def video_status(video_dir: Path) -> VideoStatus:
     return status
 
 
+def stage_freshness(video_dir: Path, alias: str, data_root: Path | None) -> str:
+    """'done' when the database was made from its current inputs with the default
+    options, 'stale' when a re-run would change it."""
+    from vabatch.stages.captions import captions_up_to_date
+    from vabatch.stages.crop import CropOptions, plan_crop
+    from vabatch.stages.layout import layout_up_to_date
+    from vabatch.stages.ocr import ocr_up_to_date
+
+    checks = {
+        "video": lambda: True,
+        "fullOCR": lambda: ocr_up_to_date(video_dir),
+        "layout": lambda: layout_up_to_date(video_dir, data_root),
+        "cropping": lambda: plan_crop(video_dir, CropOptions()).up_to_date,
+        "captions": lambda: captions_up_to_date(video_dir),
+    }
+    try:
+        return "done" if checks[alias]() else "stale"
+    except VabatchError:
+        return "stale"  # an input it needs is missing or unreadable
+
+
+def add_freshness(status: VideoStatus, data_root: Path | None) -> None:
+    """Fill in ``freshness`` of the present databases (stage order: a stale input makes
+    every later database stale too)."""
+    upstream_stale = False
+    for alias in STAGE_ORDER:
+        database = status.databases.get(alias)
+        if database is None or database.state != "present":
+            continue
+        fresh = stage_freshness(Path(status.video_dir), alias, data_root)
+        database.freshness = "stale" if upstream_stale or fresh == "stale" else "done"
+        upstream_stale = database.freshness == "stale"
+
+
 def _source_name(db: VideoDatabase) -> str | None:
     column = "video_path" if db.legacy else "source_name"
     rows = db.execute(f"SELECT {column} FROM video.video_metadata").fetchall()
     return Path(rows[0][0]).name if rows and rows[0][0] else None
 
 
-def collect_status(data_root: Path, video_dirs: list[Path] | None = None) -> list[VideoStatus]:
-    """Status of the given video directories, or of all under the data root."""
-    return [video_status(d) for d in (video_dirs or list_video_dirs(data_root))]
+def collect_status(data_root: Path, video_dirs: list[Path] | None = None,
+                   freshness: bool = True) -> list[VideoStatus]:
+    """Status of the given video directories, or of all under the data root; with
+    ``freshness``, whether each present database is up to date."""
+    statuses = [video_status(d) for d in (video_dirs or list_video_dirs(data_root))]
+    if freshness:
+        for status in statuses:
+            add_freshness(status, data_root)
+    return statuses

@@ -104,11 +104,8 @@ def _stored_classifier(db: VideoDatabase, data_root: Path | None
     return None, "rules", b""
 
 
-def run_layout(video_dir: Path, data_root: Path | None = None,
-               force: bool = False) -> LayoutStageResult:
-    """Analyse one video's OCR boxes and write band and model labels into layout.db."""
-    started = time.monotonic()
-    video_dir = Path(video_dir)
+def _layout_inputs(video_dir: Path, data_root: Path | None):
+    """(boxes, classifier, method, inputs fingerprint, fingerprint layout.db was made from)."""
     with VideoDatabase(video_dir, require=("video", "fullOCR")) as db:
         if db.legacy:
             raise DatabaseError(f"{video_dir}: legacy layout; run `vabatch migrate` first")
@@ -118,7 +115,22 @@ def run_layout(video_dir: Path, data_root: Path | None = None,
                                 + model_bytes + __version__.encode()).hexdigest()
         previous = db.execute("SELECT inputs_sha256 FROM layout.layout_run"
                               ).fetchall() if db.has("layout") else []
-    if previous and previous[0][0] == inputs and not force:
+    return video_boxes, classifier, method, inputs, previous[0][0] if previous else None
+
+
+def layout_up_to_date(video_dir: Path, data_root: Path | None = None) -> bool:
+    """Whether layout.db was made from the current OCR boxes and classifier."""
+    *_, inputs, previous = _layout_inputs(Path(video_dir), data_root)
+    return inputs == previous
+
+
+def run_layout(video_dir: Path, data_root: Path | None = None,
+               force: bool = False) -> LayoutStageResult:
+    """Analyse one video's OCR boxes and write band and model labels into layout.db."""
+    started = time.monotonic()
+    video_dir = Path(video_dir)
+    video_boxes, classifier, method, inputs, previous = _layout_inputs(video_dir, data_root)
+    if previous == inputs and not force:
         return _summarise(video_dir, "unchanged", started)
 
     analysis = analyse_layout(video_boxes.boxes, video_boxes.frames_read, video_boxes.width,

@@ -169,6 +169,13 @@ def run_ocr(
     return result
 
 
+def ocr_up_to_date(video_dir: Path, options: OcrOptions = OcrOptions()) -> bool:
+    """Whether fullOCR.db holds every selected frame, read with these options."""
+    plan = _plan(Path(video_dir), options, options.make_engine())  # models load lazily
+    return plan.existing_parameters == plan.parameters and all(
+        frame in plan.done for frame in plan.selected)
+
+
 def _plan(video_dir: Path, options: OcrOptions, engine: OcrEngine) -> _Plan:
     """What the run must do, found through a read-only open (no file is changed)."""
     with VideoDatabase(video_dir, require=("video",)) as db:
