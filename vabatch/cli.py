@@ -46,6 +46,19 @@ VideosArgument = Annotated[
     typer.Argument(help="Video ids (or unique prefixes), directories or source names; "
                         "all videos when omitted.", show_default=False),
 ]
+# The batch engine's options, shared by every stage command (see docs/engine.md).
+WorkersOption = Annotated[int | None, typer.Option(
+    "--workers", "-w", min=1, show_default="number of cores",
+    help="Worker processes (with --cluster local: Dask workers).")]
+SchedulerOption = Annotated[str | None, typer.Option(
+    "--scheduler", envvar="VABATCH_SCHEDULER", metavar="tcp://HOST:PORT",
+    help="Run the tasks on this Dask distributed scheduler (shared filesystem needed).")]
+ClusterOption = Annotated[str | None, typer.Option(
+    "--cluster", metavar="local", help="'local': start a Dask LocalCluster for this run.")]
+RetriesOption = Annotated[int | None, typer.Option(
+    "--retries", min=0, show_default="3",
+    help="Retries of a task after a transient error (locked database, I/O error, a worker "
+         "that died), with exponential backoff.")]
 
 
 def reports_errors(command):
@@ -113,8 +126,10 @@ def ingest(
         "--quality", min=1, max=100, help="JPEG quality.")] = 90,
     force: Annotated[bool, typer.Option(
         "--force", help="Rebuild video.db even if the video is already ingested.")] = False,
-    workers: Annotated[int, typer.Option(
-        "--workers", "-w", min=1, help="Videos decoded in parallel.")] = 1,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
+    cluster: ClusterOption = None,
+    retries: RetriesOption = None,
     as_json: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -135,25 +150,20 @@ def ingest(
     if not sources:
         raise typer.BadParameter("no video files found in the given paths")
 
-    with progress_display(quiet or as_json) as progress:
-        overall = progress.add_task("ingest", total=len(sources), rate="")
-        bars: dict[int, int] = {}
+    from vabatch.engine_cli import run_on_engine
 
-        def on_progress(number: int, done: int, total: int) -> None:
-            if number not in bars:
-                bars[number] = progress.add_task(f"  {sources[number].name}",
-                                                 total=total or None, rate="")
-            task = bars[number]
-            speed = next(t.speed for t in progress.tasks if t.id == task)
-            progress.update(task, completed=done, total=max(total, done) or None,
-                            rate=f"{speed:.0f} fr/s" if speed else "")
+    results: list = []
 
-        def on_result(number: int, _result) -> None:
-            if number in bars:
-                progress.remove_task(bars.pop(number))
-            progress.advance(overall)
+    def run(settings):
+        # ingest_many stays the stage's entry point (it also does the bookkeeping that
+        # follows a batch); it runs the inputs on the engine with these settings.
+        results.extend(ingest_many(sources, data_root, options, settings=settings))
 
-        results = ingest_many(sources, data_root, options, workers, on_progress, on_result)
+    run_on_engine("ingest", data_root, sources, ["ingest"], {"ingest": options},
+                  workers=workers, scheduler=scheduler, cluster=cluster, retries=retries,
+                  quiet=quiet or as_json, run=run, arguments={
+                      "sampling": [sampling.mode, sampling.value], "format": image_format,
+                      "quality": quality, "force": force})
 
     if as_json:
         print_json([r.to_json() for r in results])
@@ -179,6 +189,9 @@ def ingest(
 def status(
     videos: VideosArgument = None,
     data: DataOption = None,
+    failed: Annotated[bool, typer.Option(
+        "--failed", help="Instead: each (video, stage) whose latest run failed, and why "
+                         "(from runs.db).")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Videos x stages: which databases exist, their rows and sizes."""
@@ -187,6 +200,12 @@ def status(
     from vabatch.status import collect_status
 
     data_root = resolve_data_root(data)
+    if failed:
+        from vabatch.engine_cli import print_failed
+
+        names = [d.name for d in select_video_dirs(data_root, videos)] if videos else None
+        print_failed(data_root, names, as_json)
+        return
     statuses = collect_status(data_root, select_video_dirs(data_root, videos))
     if as_json:
         print_json([s.to_json() for s in statuses])
@@ -282,6 +301,7 @@ def demo(data: DataOption = None) -> None:
 # `vabatch --help` stays fast. Add a module here to add its commands.
 COMMAND_MODULES: tuple[str, ...] = (
     "vabatch.ocr_cli", "vabatch.layout_cli", "vabatch.pipeline_cli", "vabatch.migrate_cli",
+    "vabatch.engine_cli", "vabatch.dvc_cli",
 )
 
 

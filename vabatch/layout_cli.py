@@ -11,14 +11,17 @@ import typer
 from rich.table import Table
 
 from vabatch.cli import (
+    ClusterOption,
     DataOption,
     JsonOption,
     QuietOption,
+    RetriesOption,
+    SchedulerOption,
     VideosArgument,
+    WorkersOption,
     err,
     out,
     print_json,
-    progress_display,
     reports_errors,
 )
 
@@ -62,14 +65,19 @@ def layout(
     = None,
     force: Annotated[bool, typer.Option("--force", help="Analyse again even if unchanged.")]
     = False,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
+    cluster: ClusterOption = None,
+    retries: RetriesOption = None,
     as_json: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
     """Find the caption band from the OCR boxes and label them (`layout show VIDEO --out
     FILE.png` draws one frame with the band and the labelled boxes)."""
     from vabatch.dataset import resolve_data_root, select_video_dirs
-    from vabatch.errors import VabatchError
-    from vabatch.stages.layout import LayoutStageResult, render_layout, run_layout
+    from vabatch.engine import LayoutOptions, result_or_failed
+    from vabatch.engine_cli import run_on_engine
+    from vabatch.stages.layout import LayoutStageResult, render_layout
 
     if videos and videos[0] == "show":
         if len(videos) != 2 or out_png is None:
@@ -83,16 +91,11 @@ def layout(
     if not video_dirs:
         err.print(f"no videos in {data_root} (add some with `vabatch ingest`)")
         return
-    results: list[LayoutStageResult] = []
-    with progress_display(quiet or as_json) as progress:
-        overall = progress.add_task("layout", total=len(video_dirs), rate="")
-        for video_dir in video_dirs:
-            try:
-                result = run_layout(video_dir, data_root, force)
-            except VabatchError as error:
-                result = LayoutStageResult(video_dir.name, "failed", error=str(error))
-            results.append(result)
-            progress.advance(overall)
+    report = run_on_engine("layout", data_root, video_dirs, ["layout"],
+                           {"layout": LayoutOptions(force)}, workers=workers,
+                           scheduler=scheduler, cluster=cluster, retries=retries,
+                           quiet=quiet or as_json, arguments={"force": force})
+    results: list[LayoutStageResult] = [result_or_failed(task) for task in report.tasks]
     if as_json:
         print_json([r.to_json() for r in results])
     else:

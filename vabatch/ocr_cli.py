@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-import time
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from vabatch.cli import (
+    ClusterOption,
     DataOption,
     JsonOption,
     QuietOption,
+    RetriesOption,
+    SchedulerOption,
     VideosArgument,
+    WorkersOption,
     err,
     out,
     print_json,
-    progress_display,
     reports_errors,
 )
 
@@ -53,13 +55,18 @@ def ocr(
         help="Frames per transaction (a killed run resumes after the last one).")] = 16,
     force: Annotated[bool, typer.Option(
         "--force", help="Delete fullOCR.db and read everything again.")] = False,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
+    cluster: ClusterOption = None,
+    retries: RetriesOption = None,
     as_json: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
     """Read the text of sampled frames into fullOCR.db (resumes; skips unchanged work)."""
     from vabatch.dataset import resolve_data_root, select_video_dirs
-    from vabatch.errors import VabatchError
-    from vabatch.stages.ocr import OcrOptions, OcrResult, run_ocr
+    from vabatch.engine import result_or_failed
+    from vabatch.engine_cli import run_on_engine
+    from vabatch.stages.ocr import OcrOptions, OcrResult
 
     options = OcrOptions(
         sampling_fps=fps or None, detection_side=detection_side,
@@ -71,27 +78,12 @@ def ocr(
     if not video_dirs:
         err.print(f"no videos in {data_root} (add some with `vabatch ingest`)")
         return
-    engine = options.make_engine()  # one engine: the models load once for all videos
-    results: list[OcrResult] = []
-    with progress_display(quiet or as_json) as progress:
-        overall = progress.add_task("ocr", total=len(video_dirs), rate="")
-        for video_dir in video_dirs:
-            task = progress.add_task(f"  {video_dir.name}", total=None, rate="")
-            started = time.monotonic()
-
-            def on_progress(done: int, total: int, task=task, started=started) -> None:
-                elapsed = time.monotonic() - started
-                progress.update(task, completed=done, total=total,
-                                rate=f"{done / elapsed:.1f} fr/s" if elapsed > 0 else "")
-
-            try:
-                result = run_ocr(video_dir, options, engine, on_progress)
-            except VabatchError as error:
-                result = OcrResult(video_id=video_dir.name, video_dir=str(video_dir),
-                                   status="failed", error=str(error))
-            results.append(result)
-            progress.remove_task(task)
-            progress.advance(overall)
+    # Each worker process loads the OCR models once and keeps them for all its videos.
+    report = run_on_engine("ocr", data_root, video_dirs, ["ocr"], {"ocr": options},
+                           workers=workers, scheduler=scheduler, cluster=cluster,
+                           retries=retries, quiet=quiet or as_json,
+                           arguments={"options": repr(options)})
+    results: list[OcrResult] = [result_or_failed(task) for task in report.tasks]
 
     if as_json:
         print_json([r.to_json() for r in results])

@@ -66,41 +66,100 @@ def run_video(video_dir: Path, data_root: Path, engines: _Engines | None = None,
     return result
 
 
-_PROCESS_ENGINES: _Engines | None = None
+def stage_options(force: bool = False) -> dict:
+    """The options of every stage of ``vabatch run``, as the engine's tasks carry them."""
+    from vabatch.engine import LayoutOptions
+    from vabatch.stages.captions import CaptionOptions
+    from vabatch.stages.crop import CropOptions
+    from vabatch.stages.ocr import OcrOptions
+
+    return {"ocr": OcrOptions(force=force), "layout": LayoutOptions(force),
+            "crop": CropOptions(force=force), "captions": CaptionOptions(force=force)}
 
 
-def _run_in_worker(video_dir: Path, data_root: Path, force: bool) -> PipelineResult:
-    global _PROCESS_ENGINES  # one set of loaded models per worker process
-    if _PROCESS_ENGINES is None:
-        _PROCESS_ENGINES = _Engines()
-    return run_video(video_dir, data_root, _PROCESS_ENGINES, force)
+def pipeline_result(tasks) -> PipelineResult:
+    """One video's PipelineResult from its engine tasks (in stage order)."""
+    result = PipelineResult(Path(tasks[0].target).name)
+    for task in tasks:
+        result.seconds += task.seconds
+        if task.status == "done":
+            result.stages[task.stage] = task.result_status
+            if task.stage == "captions":
+                result.captions = task.result.captions
+        elif result.error is None:  # the first failure; later stages were skipped
+            result.error = task.error or f"{task.stage}: {task.status}"
+    result.seconds = round(result.seconds, 3)
+    return result
 
 
-def run_videos(video_dirs: list[Path], data_root: Path, workers: int = 1, force: bool = False,
-               on_result=None) -> list[PipelineResult]:
-    """Run the pipeline on many videos, ``workers`` processes at a time; results in order."""
-    results: list[PipelineResult | None] = [None] * len(video_dirs)
-    if workers <= 1 or len(video_dirs) <= 1:
-        engines = _Engines()
-        for number, video_dir in enumerate(video_dirs):
-            results[number] = run_video(video_dir, data_root, engines, force)
-            if on_result:
-                on_result(results[number])
-        return results  # type: ignore[return-value]
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+def pipeline_results(report) -> list[PipelineResult]:
+    """PipelineResults of every video of an engine report, in the order of its videos."""
+    by_video: dict[str, list] = {}
+    for task in report.tasks:
+        by_video.setdefault(str(task.target), []).append(task)
+    return [pipeline_result(tasks) for tasks in by_video.values()]
 
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = {pool.submit(_run_in_worker, d, data_root, force): n
-                   for n, d in enumerate(video_dirs)}
-        for future in as_completed(futures):
-            number = futures[future]
-            try:
-                results[number] = future.result()
-            except Exception as error:  # the worker process died
-                results[number] = PipelineResult(video_dirs[number].name,
-                                                 error=f"worker failed: {error}")
-            if on_result:
-                on_result(results[number])
-    return results  # type: ignore[return-value]
+
+def run_videos(video_dirs: list[Path], data_root: Path, workers: int | None = None,
+               force: bool = False, on_result=None, settings=None) -> list[PipelineResult]:
+    """Run the pipeline on many videos on the batch engine; results in order.
+
+    ``workers`` processes at a time (default: the number of cores); stages of one video run
+    in order, different videos side by side. ``on_result(PipelineResult)`` is called as
+    each video ends. ``settings`` (vabatch.engine.EngineSettings) replaces ``workers``.
+    """
+    from vabatch.engine import EngineSettings, Observer, run_stages
+
+    video_dirs = [Path(d) for d in video_dirs]
+    pending = {str(d): len(STAGES) for d in video_dirs}
+    finished: dict[str, list] = {str(d): [] for d in video_dirs}
+
+    class _VideoEnds(Observer):
+        def task_finished(self, task):
+            key = str(task.target)
+            finished[key].append(task)
+            pending[key] -= 1
+            if pending[key] == 0 and on_result:
+                on_result(pipeline_result(sorted(finished[key], key=lambda t: t.number)))
+
+    if settings is None:
+        settings = EngineSettings(workers=workers, record=False, command="run")
+    if on_result is not None:
+        settings.observer = _chain(settings.observer, _VideoEnds())
+    report = run_stages(video_dirs, STAGES, stage_options(force), data_root, settings)
+    return pipeline_results(report)
+
+
+def _chain(first, second):
+    """One observer calling two (the live display, and a caller's per-video hook)."""
+    from vabatch.engine import Observer
+
+    if first is None:
+        return second
+
+    class _Both(Observer):
+        def run_started(self, *args):
+            first.run_started(*args)
+            second.run_started(*args)
+
+        def task_started(self, *args):
+            first.task_started(*args)
+            second.task_started(*args)
+
+        def task_progress(self, *args):
+            first.task_progress(*args)
+            second.task_progress(*args)
+
+        def task_retrying(self, *args):
+            first.task_retrying(*args)
+            second.task_retrying(*args)
+
+        def task_finished(self, *args):
+            first.task_finished(*args)
+            second.task_finished(*args)
+
+        def run_finished(self, *args):
+            first.run_finished(*args)
+            second.run_finished(*args)
+
+    return _Both()

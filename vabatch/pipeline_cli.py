@@ -9,20 +9,21 @@ import typer
 from rich.table import Table
 
 from vabatch.cli import (
+    ClusterOption,
     DataOption,
     JsonOption,
     QuietOption,
+    RetriesOption,
+    SchedulerOption,
     VideosArgument,
+    WorkersOption,
     err,
     out,
     print_json,
-    progress_display,
     reports_errors,
 )
 
 ForceOption = Annotated[bool, typer.Option("--force", help="Redo the work even if up to date.")]
-WorkersOption = Annotated[int, typer.Option("--workers", "-w", min=1,
-                                            help="Videos processed in parallel.")]
 
 
 def register(app: typer.Typer) -> None:
@@ -63,68 +64,60 @@ def _report(title: str, results, columns, row, as_json: bool) -> None:
 
 
 def crop(videos: VideosArgument = None, data: DataOption = None, force: ForceOption = False,
+         workers: WorkersOption = None, scheduler: SchedulerOption = None,
+         cluster: ClusterOption = None, retries: RetriesOption = None,
          as_json: JsonOption = False, quiet: QuietOption = False) -> None:
     """Cut the caption band out of every frame into cropping.db."""
-    from vabatch.errors import VabatchError
-    from vabatch.stages.crop import CropOptions, CropResult, run_crop
+    from vabatch.engine import result_or_failed
+    from vabatch.engine_cli import run_on_engine
+    from vabatch.stages.crop import CropOptions
 
     data_root, video_dirs = _selected(data, videos)
-    results = []
-    with progress_display(quiet or as_json) as progress:
-        overall = progress.add_task("crop", total=len(video_dirs), rate="")
-        for video_dir in video_dirs:
-            task = progress.add_task(f"  {video_dir.name}", total=None, rate="")
-
-            def on_progress(done: int, total: int, task=task) -> None:
-                progress.update(task, completed=done, total=total or None)
-
-            try:
-                result = run_crop(video_dir, CropOptions(force=force), on_progress)
-            except VabatchError as error:
-                result = CropResult(video_dir.name, "failed", error=str(error))
-            results.append(result)
-            progress.remove_task(task)
-            progress.advance(overall)
+    report = run_on_engine("crop", data_root, video_dirs, ["crop"],
+                           {"crop": CropOptions(force=force)}, workers=workers,
+                           scheduler=scheduler, cluster=cluster, retries=retries,
+                           quiet=quiet or as_json or not video_dirs, arguments={"force": force})
+    results = [result_or_failed(task) for task in report.tasks]
     _report(f"crop in {data_root}", results, ("frames", "strips", "MB stored"),
             lambda r: (str(r.frames), str(r.strips), f"{r.bytes_stored / 1e6:.1f}"), as_json)
 
 
 def captions(videos: VideosArgument = None, data: DataOption = None,
-             force: ForceOption = False, as_json: JsonOption = False,
+             force: ForceOption = False, workers: WorkersOption = None,
+             scheduler: SchedulerOption = None, cluster: ClusterOption = None,
+             retries: RetriesOption = None, as_json: JsonOption = False,
              quiet: QuietOption = False) -> None:
     """Find caption spans in the crop and read their text into captions.db."""
-    from vabatch.errors import VabatchError
-    from vabatch.stages.captions import CaptionOptions, CaptionResult, run_captions
+    from vabatch.engine import result_or_failed
+    from vabatch.engine_cli import run_on_engine
+    from vabatch.stages.captions import CaptionOptions
 
     data_root, video_dirs = _selected(data, videos)
-    options = CaptionOptions(force=force)
-    engine = options.make_engine()
-    results = []
-    with progress_display(quiet or as_json) as progress:
-        overall = progress.add_task("captions", total=len(video_dirs), rate="")
-        for video_dir in video_dirs:
-            try:
-                result = run_captions(video_dir, options, engine)
-            except VabatchError as error:
-                result = CaptionResult(video_dir.name, "failed", error=str(error))
-            results.append(result)
-            progress.advance(overall)
+    # Each worker process loads the OCR models once and keeps them for all its videos.
+    report = run_on_engine("captions", data_root, video_dirs, ["captions"],
+                           {"captions": CaptionOptions(force=force)}, workers=workers,
+                           scheduler=scheduler, cluster=cluster, retries=retries,
+                           quiet=quiet or as_json or not video_dirs, arguments={"force": force})
+    results = [result_or_failed(task) for task in report.tasks]
     _report(f"captions in {data_root}", results, ("captions", "spans", "read", "human kept"),
             lambda r: (str(r.captions), str(r.spans), str(r.spans_read), str(r.human_kept)),
             as_json)
 
 
 def run(videos: VideosArgument = None, data: DataOption = None, force: ForceOption = False,
-        workers: WorkersOption = 1, as_json: JsonOption = False,
-        quiet: QuietOption = False) -> None:
+        workers: WorkersOption = None, scheduler: SchedulerOption = None,
+        cluster: ClusterOption = None, retries: RetriesOption = None,
+        as_json: JsonOption = False, quiet: QuietOption = False) -> None:
     """Run every missing or stale stage (ocr, layout, crop, captions) of each video."""
-    from vabatch.pipeline import STAGES, run_videos
+    from vabatch.engine_cli import run_on_engine
+    from vabatch.pipeline import STAGES, pipeline_results, stage_options
 
     data_root, video_dirs = _selected(data, videos)
-    with progress_display(quiet or as_json) as progress:
-        overall = progress.add_task("run", total=len(video_dirs), rate="")
-        results = run_videos(video_dirs, data_root, workers, force,
-                             on_result=lambda _r: progress.advance(overall))
+    report = run_on_engine("run", data_root, video_dirs, list(STAGES), stage_options(force),
+                           workers=workers, scheduler=scheduler, cluster=cluster,
+                           retries=retries, quiet=quiet or as_json or not video_dirs,
+                           arguments={"force": force})
+    results = pipeline_results(report)
     if as_json:
         print_json([r.to_json() for r in results])
     elif results:

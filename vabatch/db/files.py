@@ -60,7 +60,17 @@ def owner_is_dead(tag: str) -> bool:
         return True
     except PermissionError:
         return False
-    return False
+    return _is_zombie(int(pid_text))
+
+
+def _is_zombie(pid: int) -> bool:
+    """True for a process that has exited but was not reaped (state Z): a killed worker whose
+    parent died too stays so where PID 1 does not reap orphans (some containers)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
 
 
 def temporary_name(path: Path, suffix: str = ".tmp") -> Path:

@@ -12,7 +12,6 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,6 +26,7 @@ from vabatch.dataset import (
 )
 from vabatch.db import VideoDatabase
 from vabatch.db.files import fsync_directory, fsync_file, process_tag
+from vabatch.dvc_support import update_video_list
 from vabatch.errors import InputError, VabatchError
 from vabatch.media import (
     DEFAULT_SAMPLING,
@@ -108,15 +108,24 @@ def ingest_file(
     data_root: Path,
     options: IngestOptions = IngestOptions(),
     progress: ProgressCallback | None = None,
+    raise_errors: bool = False,
 ) -> IngestResult:
-    """Ingest one video file; failures come back as a result, not an exception."""
+    """Ingest one video file; failures come back as a result, not an exception.
+
+    ``raise_errors``: raise them instead, so the batch engine can tell a transient error
+    (retried) from a permanent one.
+    """
     started = time.monotonic()
     result = IngestResult(input=str(source), status="failed")
     try:
         _ingest(Path(source), Path(data_root), options, progress, result)
     except VabatchError as error:
+        if raise_errors:
+            raise
         result.status, result.error = "failed", str(error)
     except OSError as error:
+        if raise_errors:
+            raise
         result.status, result.error = "failed", f"{source}: {error.strerror or error}"
     result.seconds = round(time.monotonic() - started, 3)
     return result
@@ -279,64 +288,34 @@ def ingest_many(
     workers: int = 1,
     on_progress: Callable[[int, int, int], None] | None = None,
     on_result: Callable[[int, IngestResult], None] | None = None,
+    settings=None,
 ) -> list[IngestResult]:
-    """Ingest many inputs, ``workers`` at a time; results in input order.
+    """Ingest many inputs, ``workers`` at a time, on the batch engine; results in input order.
 
     ``on_progress(input_number, frames_done, frames_expected)`` and
-    ``on_result(input_number, result)`` let a caller show progress.
+    ``on_result(input_number, result)`` let a caller show progress. ``settings`` (a
+    ``vabatch.engine.EngineSettings``) replaces ``workers`` and the callbacks with the
+    engine's own: backend, retries, run records, live display.
     """
+    from vabatch.engine import EngineSettings, Observer, result_or_failed, run_stages
+
     sources = expand_inputs(inputs)
     data_root = Path(data_root)
     remove_abandoned_staging(data_root)
-    results: list[IngestResult | None] = [None] * len(sources)
 
-    def finish(number: int, result: IngestResult) -> None:
-        results[number] = result
-        if on_result:
-            on_result(number, result)
+    class _Callbacks(Observer):
+        def task_progress(self, task, done, total):
+            if on_progress:
+                on_progress(task.number, done, total)
 
-    if workers <= 1 or len(sources) <= 1:
-        for number, source in enumerate(sources):
-            callback = (lambda done, total, n=number: on_progress(n, done, total)) \
-                if on_progress else None
-            finish(number, ingest_file(source, data_root, options, callback))
-        return results  # type: ignore[return-value]
+        def task_finished(self, task):
+            if on_result:
+                on_result(task.number, result_or_failed(task))
 
-    import multiprocessing
-
-    context = multiprocessing.get_context("spawn")
-    with context.Manager() as manager:
-        queue = manager.Queue()
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            pending = {
-                pool.submit(_ingest_in_worker, source, data_root, options, queue, number):
-                number for number, source in enumerate(sources)
-            }
-            while pending:
-                done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-                _drain(queue, on_progress)
-                for future in done:
-                    number = pending.pop(future)
-                    try:
-                        result = future.result()
-                    except Exception as error:  # the worker process died
-                        result = IngestResult(input=str(sources[number]), status="failed",
-                                              error=f"worker failed: {error}")
-                    finish(number, result)
-            _drain(queue, on_progress)
-    return results  # type: ignore[return-value]
-
-
-def _ingest_in_worker(source, data_root, options, queue, number) -> IngestResult:
-    return ingest_file(source, data_root, options,
-                       lambda done, total: queue.put((number, done, total)))
-
-
-def _drain(queue, on_progress) -> None:
-    while True:
-        try:
-            number, done, total = queue.get_nowait()
-        except Exception:
-            return
-        if on_progress:
-            on_progress(number, done, total)
+    if settings is None:
+        settings = EngineSettings(workers=workers, record=False, command="ingest",
+                                  observer=_Callbacks())
+    report = run_stages(sources, ["ingest"], {"ingest": options}, data_root, settings)
+    results = [result_or_failed(task) for task in report.tasks]
+    update_video_list(data_root)  # DVC's dvc-videos.yaml, when the data root has one
+    return results

@@ -1,0 +1,394 @@
+"""The batch engine: order, retries, failure policy, run records, SIGKILL/Ctrl-C, Dask,
+readers during writes. Real processes, real signals, real videos."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import apsw
+import pytest
+from typer.testing import CliRunner
+
+from bench.corpus import Caption, VideoSpec, make_video
+from vabatch.cli import app
+from vabatch.dataset import list_video_dirs
+from vabatch.db import KINDS, STAGE_ORDER
+from vabatch.engine import (
+    EngineSettings,
+    Observer,
+    ProbeOptions,
+    RetryPolicy,
+    WorkerDied,
+    is_transient,
+    list_runs,
+    open_runs_database,
+    run_stages,
+    run_tasks_of,
+)
+from vabatch.errors import DatabaseError, InputError
+
+runner = CliRunner()
+FAST_RETRY = RetryPolicy(max_attempts=4, base_delay_s=0.01, max_delay_s=0.05)
+REPO = Path(__file__).resolve().parents[1]
+
+
+# -- the engine with a probe stage (no video work) -------------------------------------------
+def _targets(root: Path, count: int) -> list[Path]:
+    targets = [root / "videos" / "pr" / f"probe{number:03d}" for number in range(count)]
+    for target in targets:
+        target.mkdir(parents=True, exist_ok=True)
+    return targets
+
+
+def test_transient_errors_are_retried_with_backoff_and_recorded(tmp_path):
+    targets = _targets(tmp_path, 3)
+    report = run_stages(targets, ["probe", "probe"], {"probe": ProbeOptions(
+        transient_failures=2)}, tmp_path, EngineSettings(workers=2, retry=FAST_RETRY,
+                                                         seed=1, command="probe"))
+    assert report.ok and report.retries == 12
+    assert {t.attempts for t in report.tasks} == {3}
+    assert {t.result.attempt for t in report.tasks} == {3}
+    [run] = list_runs(tmp_path)
+    assert run["status"] == "done" and run["tasks_done"] == 6 and run["retries"] == 12
+    tasks = run_tasks_of(tmp_path, run["run_id"])
+    outcomes = [[a["outcome"] for a in t["attempt_list"]] for t in tasks]
+    assert outcomes == [["transient", "transient", "ok"]] * 6
+    first = tasks[0]["attempt_list"][0]
+    assert first["error_type"] == "BusyError" and 0.005 <= first["retry_in"] <= 0.05
+    # runs.db is self-contained at rest: a rollback journal, no sidecar.
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("runs.db-")]
+
+
+def test_permanent_failure_fails_fast_and_holds_no_other_video_back(tmp_path):
+    targets = _targets(tmp_path, 4)
+    report = run_stages(targets, ["probe", "probe", "probe"], {"probe": ProbeOptions(
+        permanent_for=("probe001",))}, tmp_path,
+        EngineSettings(workers=2, retry=FAST_RETRY, command="probe"))
+    by_video: dict[str, list[str]] = {}
+    for task in report.tasks:
+        by_video.setdefault(task.video_id, []).append(task.status)
+    assert by_video.pop("probe001") == ["failed", "skipped", "skipped"]
+    assert set(map(tuple, by_video.values())) == {("done", "done", "done")}
+    assert report.tasks[3].attempts == 1 and report.retries == 0
+    failed = runner.invoke(app, ["status", "--failed", "--data", str(tmp_path), "--json"])
+    assert failed.exit_code == 0, failed.output
+    [row] = json.loads(failed.stdout)
+    assert row["video_id"] == "probe001" and row["error_kind"] == "permanent"
+    assert "corrupt input" in row["error"] and row["error_type"] == "InputError"
+    listed = runner.invoke(app, ["runs", "--data", str(tmp_path), "--json"])
+    assert json.loads(listed.stdout)[0]["status"] == "failed"
+
+
+def test_stages_of_a_video_run_in_order_while_videos_run_side_by_side(tmp_path):
+    targets = _targets(tmp_path, 4)
+    report = run_stages(targets, ["probe"] * 3, {"probe": ProbeOptions(sleep_s=0.15)},
+                        tmp_path, EngineSettings(workers=2))
+    assert report.ok
+    tasks = run_tasks_of(tmp_path, report.run_id)
+    spans = {(t["video_id"], t["task_number"]): (t["attempt_list"][0]["started_at"],
+                                                 t["attempt_list"][0]["finished_at"])
+             for t in tasks}
+    for video in {t["video_id"] for t in tasks}:
+        mine = sorted((number, span) for (v, number), span in spans.items() if v == video)
+        for (_, before), (_, after) in zip(mine, mine[1:], strict=False):
+            assert before[1] <= after[0], f"{video}: a stage started before the last ended"
+    # Two workers really ran at the same time: 12 tasks of 0.15 s in well under 12 x 0.15 s.
+    assert report.seconds < 12 * 0.15
+    assert len({t.worker_pid for t in report.tasks}) == 2
+
+
+class _KillFirstAttempt(Observer):
+    """Kills the worker running task 0's first attempt, as soon as it starts."""
+
+    def task_started(self, task):
+        if task.number == 0 and task.attempts == 1:
+            os.kill(task.worker_pid, signal.SIGKILL)
+
+
+def test_a_worker_killed_by_sigkill_is_replaced_and_its_task_retried(tmp_path):
+    targets = _targets(tmp_path, 3)
+    report = run_stages(targets, ["probe"], {"probe": ProbeOptions(sleep_s=0.3)}, tmp_path,
+                        EngineSettings(workers=2, retry=FAST_RETRY,
+                                       observer=_KillFirstAttempt()))
+    assert report.ok and report.tasks[0].attempts == 2
+    [first, second] = run_tasks_of(tmp_path, report.run_id)[0]["attempt_list"]
+    assert first["outcome"] == "transient" and first["error_type"] == "WorkerDied"
+    assert "SIGKILL" in first["error"] and second["outcome"] == "ok"
+    assert first["worker_pid"] != second["worker_pid"]
+
+
+def test_error_classification():
+    assert is_transient(apsw.BusyError("database is locked"))
+    assert is_transient(OSError(5, "Input/output error"))
+    assert is_transient(WorkerDied("gone"))
+    try:  # how stages wrap apsw errors: `raise DatabaseError(...) from None`
+        try:
+            raise apsw.BusyError("locked")
+        except apsw.Error as error:
+            raise DatabaseError(f"x.db: {error}") from None
+    except DatabaseError as wrapped:
+        assert is_transient(wrapped)
+    assert not is_transient(InputError("corrupt input"))
+    assert not is_transient(DatabaseError("x.db: application_id 0x0 is not ..."))
+    assert not is_transient(FileNotFoundError(2, "No such file"))
+    assert not is_transient(ValueError("a bug"))
+
+
+def test_help_does_not_import_dask():
+    code = "import sys, vabatch.cli; assert 'dask' not in sys.modules and " \
+           "'distributed' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+
+
+# -- real videos ------------------------------------------------------------------------------
+CAPTIONS = [
+    [Caption(400, 2400, "The river town at morning"), Caption(2400, 4400, "We never thought"),
+     Caption(5000, 7400, "Nobody knew where it ended")],
+    [Caption(600, 3000, "Please remember this moment"), Caption(3600, 6200, "Another reason"),
+     Caption(6200, 7600, "One more day")],
+]
+
+
+@pytest.fixture(scope="module")
+def ingested_root(tmp_path_factory) -> Path:
+    """A data root with two captioned videos ingested (1 frame per second), no stage run."""
+    media = tmp_path_factory.mktemp("engine-media")
+    root = tmp_path_factory.mktemp("engine-ingested") / "data"
+    videos = [make_video(VideoSpec(f"clip{n}", captions, 8, width=640, height=360, fps=25,
+                                   background="gradients", font_size=20, logo=True,
+                                   seed=n + 3), media)[0]
+              for n, captions in enumerate(CAPTIONS)]
+    result = runner.invoke(app, ["ingest", *map(str, videos), "--fps", "1", "--data",
+                                 str(root), "--json", "--workers", "2"])
+    assert result.exit_code == 0, result.output
+    assert [r["status"] for r in json.loads(result.stdout)] == ["ingested", "ingested"]
+    return root
+
+
+@pytest.fixture(scope="module")
+def reference_root(ingested_root, tmp_path_factory) -> Path:
+    """``ingested_root`` after one uninterrupted `vabatch run`."""
+    root = tmp_path_factory.mktemp("engine-reference") / "data"
+    shutil.copytree(ingested_root, root)
+    result = runner.invoke(app, ["run", "--data", str(root), "--json", "--workers", "2"])
+    assert result.exit_code == 0, result.output
+    reports = json.loads(result.stdout)
+    assert all(r["stages"]["captions"] == "done" and r["captions"] > 0 for r in reports), reports
+    return root
+
+
+def _copy(source: Path, tmp_path: Path, name: str = "data") -> Path:
+    root = tmp_path / name
+    shutil.copytree(source, root)
+    (root / "runs.db").unlink(missing_ok=True)
+    return root
+
+
+def _shadow(tables: dict[str, str]) -> set[str]:
+    virtual = [name for name, sql in tables.items() if (sql or "").upper().startswith(
+        "CREATE VIRTUAL")]
+    return {name for name in tables for v in virtual if name == v or name.startswith(v + "_")}
+
+
+def dataset_contents(root: Path) -> dict:
+    """Every row of every stage table of every video, minus wall-clock columns (`*_at`)."""
+    contents = {}
+    for video_dir in list_video_dirs(root):
+        for alias in STAGE_ORDER:
+            path = video_dir / KINDS[alias].file_name
+            if not path.exists():
+                contents[(video_dir.name, alias)] = None
+                continue
+            conn = apsw.Connection(f"file:{path}?mode=ro", flags=apsw.SQLITE_OPEN_URI
+                                   | apsw.SQLITE_OPEN_READONLY)
+            try:
+                tables = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type ="
+                                           " 'table' AND name NOT LIKE 'sqlite_%'"))
+                for table in sorted(set(tables) - _shadow(tables)):
+                    columns = [row[1] for row in conn.execute(f"PRAGMA table_info({table})")
+                               if not row[1].endswith("_at")]
+                    contents[(video_dir.name, alias, table)] = sorted(conn.execute(
+                        f"SELECT {', '.join(columns)} FROM {table}").fetchall(), key=repr)
+            finally:
+                conn.close()
+    return contents
+
+
+def _verify(root: Path) -> None:
+    result = runner.invoke(app, ["verify", "--data", str(root), "--json"])
+    assert result.exit_code == 0, result.output
+
+
+def _running_attempt(root: Path, stage: str) -> int | None:
+    """The worker pid of a running attempt of ``stage``, from runs.db."""
+    try:
+        conn = open_runs_database(root, create=False)
+    except DatabaseError:
+        return None
+    if conn is None:
+        return None
+    try:
+        rows = conn.execute("SELECT a.worker_pid FROM attempts a JOIN tasks t USING (run_id,"
+                            " task_number) WHERE t.stage = ? AND a.outcome = 'running'",
+                            (stage,)).fetchall()
+    except apsw.Error:
+        return None
+    finally:
+        conn.close()
+    return rows[0][0] if rows else None
+
+
+def _start_run(root: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "vabatch", "run", "--data", str(root),
+                             "--quiet", "--workers", "2", *extra], cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def fault_trial(ingested_root: Path, reference: dict, tmp_path: Path, stage: str,
+                victim: str, delay_s: float) -> None:
+    """Run the pipeline, SIGKILL ``victim`` ('worker' or 'main') ``delay_s`` into a task
+    of ``stage``, finish (the engine retries, or a second run resumes), compare."""
+    root = _copy(ingested_root, tmp_path)
+    process = _start_run(root, "--retries", "3")
+    deadline = time.monotonic() + 90
+    pid = None
+    while pid is None and process.poll() is None:
+        assert time.monotonic() < deadline, f"no {stage} task within 90 s"
+        pid = _running_attempt(root, stage)
+        time.sleep(0.02)
+    if pid is not None:
+        time.sleep(delay_s)
+        try:
+            os.kill(process.pid if victim == "main" else pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    _, stderr = process.communicate(timeout=180)
+    if victim == "main" and process.returncode == -signal.SIGKILL:
+        resumed = runner.invoke(app, ["run", "--data", str(root), "--quiet", "--json"])
+        assert resumed.exit_code == 0, resumed.output
+    else:
+        assert process.returncode == 0, stderr.decode()
+    _verify(root)
+    assert dataset_contents(root) == reference
+
+
+@pytest.mark.parametrize(("stage", "victim", "delay_s"), [
+    ("ocr", "worker", 0.6), ("crop", "worker", 0.3), ("captions", "main", 0.2),
+])
+def test_sigkill_during_a_stage_then_resume_equals_an_uninterrupted_run(
+        ingested_root, reference_root, tmp_path, stage, victim, delay_s):
+    fault_trial(ingested_root, dataset_contents(reference_root), tmp_path, stage, victim,
+                delay_s)
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_points_of_every_stage_20_trials(ingested_root, reference_root,
+                                                           tmp_path):
+    reference = dataset_contents(reference_root)
+    rng = random.Random(20)
+    stages = ("ocr", "layout", "crop", "captions")
+    for trial in range(24):
+        stage = stages[trial % 4]
+        victim = "main" if trial % 3 == 2 else "worker"
+        fault_trial(ingested_root, reference, tmp_path / f"trial{trial}", stage, victim,
+                    rng.uniform(0.0, 1.5 if stage == "ocr" else 0.5))
+
+
+def test_ctrl_c_stops_cleanly_and_the_next_run_resumes(ingested_root, reference_root,
+                                                       tmp_path):
+    root = _copy(ingested_root, tmp_path)
+    process = _start_run(root)
+    deadline = time.monotonic() + 90
+    while _running_attempt(root, "ocr") is None:
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.02)
+    time.sleep(0.5)
+    os.kill(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr.decode()
+    assert "interrupted" in stderr.decode()
+    _verify(root)  # no half-written database, no sidecar: the workers closed cleanly
+    [run] = list_runs(root)
+    assert run["status"] == "interrupted"
+    resumed = runner.invoke(app, ["run", "--data", str(root), "--quiet", "--json"])
+    assert resumed.exit_code == 0, resumed.output
+    assert dataset_contents(root) == dataset_contents(reference_root)
+
+
+def test_readers_never_fail_nor_see_partial_data_while_stages_write(
+        ingested_root, reference_root, tmp_path):
+    final = {s["video_id"]: s for s in json.loads(runner.invoke(
+        app, ["status", "--data", str(reference_root), "--json"]).stdout)}
+    root = _copy(ingested_root, tmp_path)
+    process = _start_run(root)
+    looks = 0
+    while process.poll() is None or looks == 0:
+        status = runner.invoke(app, ["status", "--data", str(root), "--json"])
+        assert status.exit_code == 0, status.output
+        for video in json.loads(status.stdout):
+            for alias in ("layout", "cropping", "captions"):  # written in one transaction
+                seen = video["databases"][alias]
+                assert seen["state"] in ("missing", "present"), seen
+                if seen["state"] == "present":
+                    assert seen["rows"] == final[video["video_id"]]["databases"][alias][
+                        "rows"], (alias, seen)
+            ocr = video["databases"]["fullOCR"]  # commits every 16 frames, by design
+            assert ocr["state"] in ("missing", "present"), ocr
+        checked = runner.invoke(app, ["verify", "--data", str(root), "--json"])
+        problems = [p for v in json.loads(checked.stdout)["videos"] for p in v["problems"]]
+        # While a stage writes, its WAL (and, for a new file, its temporary name) is beside
+        # the file: verify says so, and nothing else.
+        assert all("sidecar" in p["message"] or "temporary file" in p["message"]
+                   for p in problems), problems
+        exported = runner.invoke(app, ["export", "srt", "--out", str(tmp_path / "srt"),
+                                       "--data", str(root), "--json"])
+        assert exported.exit_code == 0, exported.output
+        looks += 1
+    assert process.returncode == 0, process.stderr.read().decode()
+    assert looks >= 3
+    _verify(root)
+
+
+# -- Dask -------------------------------------------------------------------------------------
+@pytest.fixture
+def local_cluster():
+    """A Dask LocalCluster: 2 worker processes, scheduler in this process."""
+    import logging
+
+    from distributed import LocalCluster
+
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                           dashboard_address=None, silence_logs=logging.ERROR,
+                           death_timeout=30)
+    try:
+        yield cluster
+    finally:
+        cluster.close(timeout=30)
+
+
+def test_a_dask_cluster_run_equals_a_local_run(ingested_root, reference_root, tmp_path,
+                                               local_cluster):
+    root = _copy(ingested_root, tmp_path)
+    result = runner.invoke(app, ["run", "--data", str(root), "--json", "--scheduler",
+                                 local_cluster.scheduler_address])
+    assert result.exit_code == 0, result.output
+    local = runner.invoke(app, ["run", "--data", str(reference_root), "--json"])
+    assert [r["stages"] for r in json.loads(result.stdout)] == [
+        {stage: "done" for stage in ("ocr", "layout", "crop", "captions")}] * 2
+    assert [r["captions"] for r in json.loads(result.stdout)] == [
+        r["captions"] for r in json.loads(local.stdout)]
+    assert dataset_contents(root) == dataset_contents(reference_root)
+    [run] = list_runs(root)
+    assert run["backend"].startswith("dask tcp://") and run["status"] == "done"
+    workers = {a["worker"] for t in run_tasks_of(root, run["run_id"])
+               for a in t["attempt_list"]}
+    assert len(workers) >= 1 and all(":" in w for w in workers)
+    _verify(root)
