@@ -138,19 +138,45 @@ def normalise_text(text: str) -> str:
     return re.sub(r"[\W_]+", "", text).lower()
 
 
+ROW_CENTRE_TOLERANCE = 0.35  # boxes of one row: centres within this x the taller's height
+STATIC_GROUP_SHARE = 0.6  # a part of a row showing one text in this share of its frames
+
+
 def group_rows(boxes: Sequence[Box]) -> list[Row]:
-    """Group boxes into rows of similar vertical centre (within half a line height)."""
-    if not boxes:
-        return []
-    line_height = float(np.median([b.height for b in boxes]))
+    """Group boxes into text rows, then split off static text that shares a row.
+
+    A box joins the row whose recent centres are within ``ROW_CENTRE_TOLERANCE`` x the
+    taller line's height of its own. A logo level with a caption line would still share its
+    row: boxes of one unchanging text at one place, seen in most of the row's frames, are
+    split into a row of their own.
+    """
     rows: list[list[Box]] = []
     for box in sorted(boxes, key=lambda b: b.centre_y):
-        if rows and box.centre_y - np.mean([b.centre_y for b in rows[-1][-8:]]) \
-                <= 0.5 * line_height:
-            rows[-1].append(box)
-        else:
-            rows.append([box])
-    return [Row(boxes=row) for row in rows]
+        if rows:
+            recent = rows[-1][-8:]
+            centre = float(np.mean([b.centre_y for b in recent]))
+            height = max(box.height, float(np.median([b.height for b in recent])))
+            if box.centre_y - centre <= ROW_CENTRE_TOLERANCE * height:
+                rows[-1].append(box)
+                continue
+        rows.append([box])
+    return [Row(boxes=part) for row in rows for part in _split_static(row)]
+
+
+def _split_static(row: list[Box]) -> list[list[Box]]:
+    frames = {b.frame_index for b in row}
+    groups: dict[str, list[Box]] = defaultdict(list)
+    for box in row:
+        groups[normalise_text(box.text)].append(box)
+    for text, group in groups.items():
+        group_frames = {b.frame_index for b in group}
+        still = float(np.std([b.centre_x for b in group])) <= 0.25 * max(
+            b.height for b in group)
+        if (text and len(group_frames) < len(frames) and still
+                and len(group_frames) >= STATIC_GROUP_SHARE * len(frames)):
+            rest = [b for b in row if b not in group]
+            return [group, rest]
+    return [row]
 
 
 def describe_rows(rows: list[Row], frame_count: int, width: int) -> None:
