@@ -161,3 +161,34 @@ def test_unknown_video_name_is_one_clear_error(healthy):
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
         "error: nosuchvideo: no such video in the data root (see `vabatch status`)"]
+
+
+HOLDER = """
+import sys, time
+from vabatch.db import VideoDatabase
+with VideoDatabase(sys.argv[1], write="fullOCR") as db:
+    db.execute("INSERT INTO fullOCR.ocr_frames VALUES (5, 0, NULL)")
+    print("writing", flush=True)
+    time.sleep(30)
+"""
+
+
+def test_a_database_being_written_is_a_note_not_a_problem(healthy):
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(healthy)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "writing"
+        assert (healthy / "fullOCR.db-wal").exists()
+        code, report = verify(data_root_of(healthy))
+        assert code == 0, problems(report)
+        assert report["videos"][0]["notes"] == ["fullOCR.db: being written by a running stage"]
+    finally:
+        holder.kill()
+        holder.wait()
+    # Killed while writing: now the sidecars are stray.
+    code, report = verify(data_root_of(healthy))
+    assert code == 1
+    assert {name for name, _ in problems(report)} >= {"fullOCR.db-wal"}

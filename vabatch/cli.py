@@ -194,7 +194,7 @@ def status(
                          "(from runs.db).")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Videos x stages: which databases exist, their rows and sizes."""
+    """Videos x stages: done, stale, failed or missing, with rows and sizes."""
     from vabatch.dataset import resolve_data_root, select_video_dirs
     from vabatch.db import STAGE_ORDER
     from vabatch.status import collect_status
@@ -222,13 +222,12 @@ def status(
         cells = []
         for alias in STAGE_ORDER:
             db = s.databases[alias]
-            if db.state in ("present", "legacy"):
-                label = "" if db.state == "present" else " (legacy)"
-                cells.append(f"{db.rows} rows, {human_bytes(db.size_bytes)}{label}")
-            elif db.state == "missing":
-                cells.append("[dim]missing[/dim]")
-            else:
-                cells.append(f"[red]{db.state}[/red]")
+            colour = {"done": "green", "stale": "yellow", "missing": "dim",
+                      "legacy": "cyan"}.get(db.summary, "red")
+            cell = f"[{colour}]{db.summary}[/{colour}]"
+            if db.rows is not None:
+                cell += f" {db.rows} rows, {human_bytes(db.size_bytes)}"
+            cells.append(cell)
         table.add_row(s.video_id, s.source_name or "", *cells)
     out.print(table)
 

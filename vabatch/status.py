@@ -19,6 +19,14 @@ class DatabaseStatus:
     size_bytes: int | None = None
     error: str | None = None
     freshness: str | None = None  # present files: 'done', or 'stale' (its inputs changed)
+    failed: str | None = None  # why the latest run of its stage failed (from runs.db)
+
+    @property
+    def summary(self) -> str:
+        """One word: done, stale, failed, missing, damaged, unread or legacy."""
+        if self.failed is not None:
+            return "failed"
+        return self.freshness or self.state
 
 
 @dataclass
@@ -33,7 +41,8 @@ class VideoStatus:
             "video_id": self.video_id,
             "video_dir": self.video_dir,
             "source_name": self.source_name,
-            "databases": {alias: vars(status) for alias, status in self.databases.items()},
+            "databases": {alias: vars(status) | {"summary": status.summary}
+                          for alias, status in self.databases.items()},
         }
 
 
@@ -114,12 +123,30 @@ def _source_name(db: VideoDatabase) -> str | None:
     return Path(rows[0][0]).name if rows and rows[0][0] else None
 
 
+STAGE_DATABASE = {"ingest": "video", "ocr": "fullOCR", "layout": "layout",
+                  "crop": "cropping", "captions": "captions"}
+
+
+def add_failures(statuses: list[VideoStatus], data_root: Path) -> None:
+    """Mark the databases whose stage failed in its latest run (runs.db), with the error."""
+    from vabatch.engine import failed_tasks
+
+    by_video = {s.video_id: s for s in statuses}
+    for row in failed_tasks(data_root, list(by_video)):
+        status = by_video.get(row["video_id"])
+        alias = STAGE_DATABASE.get(row["stage"])
+        if status is not None and alias in status.databases:
+            status.databases[alias].failed = row["error"] or "failed"
+
+
 def collect_status(data_root: Path, video_dirs: list[Path] | None = None,
                    freshness: bool = True) -> list[VideoStatus]:
     """Status of the given video directories, or of all under the data root; with
-    ``freshness``, whether each present database is up to date."""
+    ``freshness``, whether each present database is up to date, and which stages failed
+    in their latest run."""
     statuses = [video_status(d) for d in (video_dirs or list_video_dirs(data_root))]
     if freshness:
         for status in statuses:
             add_freshness(status, data_root)
+        add_failures(statuses, data_root)
     return statuses

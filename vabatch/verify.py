@@ -15,7 +15,13 @@ import apsw
 
 from vabatch.dataset import VIDEO_ID_LENGTH, list_video_dirs
 from vabatch.db import KINDS, STAGE_ORDER, VideoDatabase, latest_version
-from vabatch.db.files import is_unwritable, sidecars, sqlite_uri
+from vabatch.db.files import (
+    is_unwritable,
+    open_elsewhere,
+    sidecars,
+    sqlite_uri,
+    temporary_owner_alive,
+)
 from vabatch.db.schema import read_header
 from vabatch.db.video_database import LEGACY_FILE, is_legacy_file, open_connection
 from vabatch.errors import VabatchError
@@ -36,6 +42,7 @@ class VideoReport:
     video_dir: str
     checked: list[str] = field(default_factory=list)  # databases that were checked
     problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # not problems: e.g. a stage is writing
 
     @property
     def ok(self) -> bool:
@@ -92,11 +99,19 @@ def _is_legacy(path: Path) -> bool:
 
 def _check_stray_files(video_dir: Path, report: VideoReport) -> None:
     for alias in STAGE_ORDER:
-        for sidecar in sidecars(video_dir / KINDS[alias].file_name):
-            report.add(sidecar, "stray SQLite sidecar file (a stage was killed, or is "
-                       "running): the database is not self-contained")
-    for leftover in sorted(video_dir.glob(".*.tmp")):
-        report.add(leftover, "leftover temporary file of an interrupted write")
+        database = video_dir / KINDS[alias].file_name
+        found = sidecars(database)
+        if found and open_elsewhere([database, *found]):
+            report.notes.append(f"{database.name}: being written by a running stage")
+            continue
+        for sidecar in found:
+            report.add(sidecar, "stray SQLite sidecar file (a stage was killed): the "
+                       "database is not self-contained; the next stage run folds it in")
+    for leftover in sorted(video_dir.glob(".*.tmp*")):
+        if temporary_owner_alive(leftover):
+            report.notes.append(f"{leftover.name}: being written by a running process")
+        else:
+            report.add(leftover, "leftover temporary file of an interrupted write")
 
 
 def _check_integrity(path: Path, report: VideoReport) -> apsw.Connection | None:

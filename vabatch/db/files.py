@@ -155,20 +155,59 @@ def wal_is_safe(path: Path) -> bool:
     return filesystem_type(path) not in NETWORK_FILESYSTEMS
 
 
+def temporary_tag(path: Path) -> str | None:
+    """The ``host.pid`` of a temporary file made by :func:`temporary_name` on this host,
+    else None (not a temporary file, or another host's: not ours to judge)."""
+    parts = Path(path).name.split(".")
+    if "tmp" not in parts:
+        return None
+    tag_parts = parts[: parts.index("tmp")]
+    length = len(socket.gethostname().split(".")) + 1
+    candidate = tag_parts[-length:]
+    if len(tag_parts) > length and ".".join(candidate[:-1]) == socket.gethostname() \
+            and candidate[-1].isdigit():
+        return ".".join(candidate)
+    return None
+
+
 def remove_abandoned_temporaries(directory: Path) -> list[Path]:
-    """Delete hidden ``.name.host.pid*.tmp*`` files of dead processes of this host."""
+    """Delete hidden temporary files (``.name.host.pid.tmp*``) of dead processes here."""
     removed = []
     for leftover in Path(directory).glob(".*.tmp*"):
-        parts = leftover.name.split(".")
-        # .<name parts>.<host parts>.<pid>.tmp[...]: find the pid just before "tmp".
-        if "tmp" not in parts:
-            continue
-        at = parts.index("tmp")
-        tag = ".".join(parts[:at])
-        host_and_pid = tag.split(".")
-        for start in range(1, len(host_and_pid)):
-            if owner_is_dead(".".join(host_and_pid[start:])):
-                leftover.unlink(missing_ok=True)
-                removed.append(leftover)
-                break
+        tag = temporary_tag(leftover)
+        if tag is not None and owner_is_dead(tag):
+            leftover.unlink(missing_ok=True)
+            removed.append(leftover)
     return removed
+
+
+def open_elsewhere(paths: list[Path]) -> bool:
+    """True when another process of this host has one of ``paths`` open (Linux /proc).
+
+    A database being written by a running stage has sidecars that are not stray. Where
+    /proc is not available this says False, and such files are reported.
+    """
+    targets = {str(Path(p).absolute()) for p in paths}
+    own = str(os.getpid())
+    try:
+        processes = [entry for entry in os.listdir("/proc") if entry.isdigit() and entry != own]
+    except OSError:
+        return False
+    for pid in processes:
+        try:
+            descriptors = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for descriptor in descriptors:
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{descriptor}") in targets:
+                    return True
+            except OSError:
+                continue
+    return False
+
+
+def temporary_owner_alive(path: Path) -> bool:
+    """True for a temporary file whose process still runs on this host."""
+    tag = temporary_tag(path)
+    return tag is not None and not owner_is_dead(tag)
