@@ -36,7 +36,13 @@ from vabatch.migrate import (
     OLD_FILE,
     PAUSE_ENV,
     PAUSE_FILE_ENV,
+    PROOF_V1,
+    Builder,
+    encode_row_v2,
+    hash_legacy,
+    hash_migrated,
     image_size,
+    open_legacy,
     row_digest,
 )
 
@@ -97,8 +103,14 @@ def test_round_trip_with_proof(tmp_path):
         assert path.exists(), path
         assert not sidecars(path)
         assert rows(path, "PRAGMA application_id")[0][0] == KINDS[alias].application_id
-        stored = rows(path, "SELECT count(*) FROM migration_proof")[0][0]
+        stored = rows(path, "SELECT count(*) FROM migration_proof"
+                            " WHERE legacy_table NOT LIKE 'file:%'")[0][0]
         assert stored == 8
+    # video.db also fingerprints the other four files as migrate left them (for --rollback).
+    assert rows(directory / "video.db", "SELECT legacy_table, new_rows FROM migration_proof"
+                " WHERE legacy_table LIKE 'file:%' ORDER BY 1") == [
+        (f"file:{KINDS[a].file_name}", (directory / KINDS[a].file_name).stat().st_size)
+        for a in sorted(STAGE_ORDER[1:], key=lambda a: KINDS[a].file_name)]
     assert not list(directory.glob(".*"))  # no staging folder, no journal
     # The video was found by name and linked in as source.mp4.
     source = directory / "source.mp4"
@@ -433,3 +445,185 @@ def test_ingest_still_works_with_the_new_schema_steps(ingested):
     (meta,) = rows(ingested / "video.db", "SELECT sampling_mode, legacy_id FROM video_metadata")
     assert meta == ("every", None)
     assert rows(ingested / "video.db", "SELECT count(*) FROM migration_proof") == [(0,)]
+
+
+# -- proof format versions ----------------------------------------------------------------
+def test_proof_is_xxh3_and_verify_still_reads_old_sha256_proofs(tmp_path):
+    directory = legacy_dir(tmp_path)
+    [result] = migrate_json(directory)
+    assert {p["algorithm"] for p in result["proofs"]} == {"xxh3_128"}
+    assert all(p["new_sha256"].startswith("xxh3_128:") for p in result["proofs"])
+    # Rewrite the stored proofs as a first-version migration left them (bare SHA-256 hex).
+    files = {a: directory / KINDS[a].file_name for a in STAGE_ORDER}
+    legacy = open_legacy(directory / OLD_FILE)
+    try:
+        old_legacy = hash_legacy(legacy.uri, legacy, {}, PROOF_V1)
+    finally:
+        legacy.close()
+    old_new = hash_migrated(files, version=PROOF_V1)
+    assert all(len(h) == 64 for _, h in old_new.values())
+    for path in files.values():
+        conn = apsw.Connection(str(path))
+        for table, (_rows, new_hash) in old_new.items():
+            legacy_side = old_legacy[table]
+            conn.execute("UPDATE migration_proof SET legacy_sha256 = ?, new_sha256 = ?"
+                         " WHERE legacy_table = ?",
+                         (legacy_side[1] if legacy_side else None, new_hash, table))
+        conn.close()
+    data = tmp_path / "data"
+    checked = runner.invoke(app, ["verify", "--data", str(data), "--against-legacy"])
+    assert checked.exit_code == 0, checked.output
+    conn = apsw.Connection(str(directory / "captions.db"))
+    conn.execute("UPDATE captions SET text = 'edited' WHERE id = 1")
+    conn.close()
+    checked = runner.invoke(app, ["verify", "--data", str(data), "--against-legacy", "--json"])
+    assert checked.exit_code == 1
+    [problem] = json.loads(checked.stdout)["videos"][0]["problems"]
+    assert "captions.captions differs from legacy captions: 2 rows sha256" in problem["message"]
+
+
+def test_v2_row_encoding_tells_types_apart():
+    encodings = {b"".join(encode_row_v2(row)) for row in (
+        [1], [1.0], ["1"], [b"1"], [None], [None, None], ["ab", "c"], ["a", "bc"], [-1],
+        ["é"], [b"\xc3\xa9"])}
+    assert len(encodings) == 11
+
+
+# -- refusals: nothing changes ------------------------------------------------------------
+def test_proof_failure_stops_before_anything_changes(tmp_path, monkeypatch):
+    directory = legacy_dir(tmp_path)
+    before = snapshot(directory)
+    original = Builder.build
+
+    def build_then_damage(self, alias):  # a bug in the copy, seen only by the proof
+        original(self, alias)
+        if alias == "captions":
+            conn = apsw.Connection(str(self.path(alias)))
+            conn.execute("UPDATE captions SET text = 'lost' WHERE id = 2")
+            conn.close()
+
+    monkeypatch.setattr(Builder, "build", build_then_damage)
+    result = migrate(directory)
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    flat = " ".join(result.stderr.split())
+    assert "proof failed for captions (2 rows -> 2); nothing was changed" in flat
+    assert "Traceback" not in result.output
+    assert snapshot(directory) == before  # no staging folder, no new file, legacy untouched
+
+
+def test_damaged_index_page_is_refused(tmp_path):
+    directory = legacy_dir(tmp_path)
+    legacy = directory / "captions.db"
+    (page_size,), = rows(legacy, "PRAGMA page_size")
+    # The UNIQUE(frame_index, box_index) index of the labels: the copy never reads it (the
+    # first release migrated this file without a word), only an integrity check does.
+    (root,), = rows(legacy, "SELECT rootpage FROM sqlite_master WHERE type = 'index'"
+                            " AND tbl_name = 'full_frame_box_labels'")
+    data = bytearray(legacy.read_bytes())
+    end = root * page_size  # the index's (leaf) root page: its cells sit at the page's end
+    data[end - 300:end - 100] = bytes(range(200))
+    legacy.write_bytes(bytes(data))
+    assert rows(legacy, "SELECT count(*) FROM full_frame_box_labels NOT INDEXED") == [(20,)]
+    before = snapshot(directory)
+    result = migrate(directory)
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    assert "damaged legacy database (integrity_check" in " ".join(result.stderr.split())
+    assert snapshot(directory) == before
+
+
+def test_rollback_refuses_work_done_since_unless_forced(tmp_path):
+    directory = legacy_dir(tmp_path)
+    original = snapshot(directory)
+    migrate_json(directory)
+    # A person corrects a caption in the new captions.db.
+    conn = apsw.Connection(str(directory / "captions.db"))
+    conn.execute("UPDATE captions SET text = 'corrected' WHERE id = 1")
+    conn.close()
+    edited = snapshot(directory)
+    refused = migrate("--rollback", directory)
+    assert refused.exit_code == 1
+    flat = " ".join(refused.stderr.split())
+    assert "changed since the migration (captions.db was rewritten" in flat
+    assert "--force" in flat and "Traceback" not in refused.output
+    assert snapshot(directory) == edited
+    [forced] = migrate_json("--rollback", "--force", directory)
+    assert forced["status"] == "rolled back"
+    assert any("discards changes made since the migration" in n for n in forced["notes"])
+    assert snapshot(directory) == original
+
+
+def test_rollback_of_a_migration_without_file_records_checks_the_proof(tmp_path):
+    directory = legacy_dir(tmp_path)
+    original = snapshot(directory)
+    migrate_json(directory)
+    conn = apsw.Connection(str(directory / "video.db"))  # as the first release left it
+    conn.execute("DELETE FROM migration_proof WHERE legacy_table LIKE 'file:%'")
+    conn.close()
+    migrated = tmp_path / "migrated"
+    shutil.copytree(directory, migrated)
+    conn = apsw.Connection(str(directory / "captions.db"))
+    conn.execute("INSERT INTO captions (start_frame_index, end_frame_index, text, source)"
+                 " VALUES (20, 25, 'added by hand', 'human')")
+    conn.close()
+    refused = migrate("--rollback", directory)
+    assert refused.exit_code == 1
+    assert "captions.captions: 2 rows at migration, 3 now" in " ".join(refused.stderr.split())
+    [result] = migrate_json("--rollback", migrated)  # unchanged since: no refusal
+    assert result["status"] == "rolled back" and snapshot(migrated) == original
+
+
+def test_rollback_sees_rows_changed_in_video_db(tmp_path):
+    directory = legacy_dir(tmp_path)
+    migrate_json(directory)
+    conn = apsw.Connection(str(directory / "video.db"))
+    conn.execute("DELETE FROM full_frames WHERE frame_index = 3")
+    conn.close()
+    refused = migrate("--rollback", directory)
+    assert refused.exit_code == 1
+    assert "video.full_frames: 10 rows at migration, 9 now" in " ".join(refused.stderr.split())
+    assert migrate("--force", directory).exit_code != 0  # --force is for --rollback only
+
+
+# -- the stage commands on a migrated directory -------------------------------------------
+def test_stage_commands_run_on_a_migrated_directory(tmp_path):
+    directory = legacy_dir(tmp_path)  # the video is found and linked in as source.mp4
+    migrate_json(directory)
+    data = tmp_path / "data"
+    ran = runner.invoke(app, ["run", "--data", str(data), "--json", str(directory)])
+    assert ran.exit_code == 0, ran.output
+    [entry] = json.loads(ran.stdout)
+    assert entry["error"] is None and set(entry["stages"]) == {"ocr", "layout", "crop",
+                                                                "captions"}
+    # The migrated captions are the old tool's human work: kept as they were.
+    assert rows(directory / "captions.db", "SELECT id, start_frame_index, end_frame_index,"
+                " text, source FROM captions WHERE source = 'human' ORDER BY id") == [
+        (1, 0, 10, "line 0", "human"), (2, 10, 20, "line 1", "human")]
+    # Box labels of people ('user') are carried over by layout.
+    assert rows(directory / "layout.db", "SELECT count(*) FROM full_frame_box_labels"
+                " WHERE label_source = 'user'") == [(20,)]
+    out = tmp_path / "srt"
+    exported = runner.invoke(app, ["export", "srt", "--data", str(data), "--out", str(out),
+                                   "--video", str(directory)])
+    assert exported.exit_code == 0, exported.output
+    srt = (out / "episode.srt").read_text()
+    assert "00:00:00,000 --> 00:00:01,000\nline 0" in srt
+    assert "00:00:01,000 --> 00:00:02,000\nline 1" in srt
+    # A second run has nothing to do.
+    again = runner.invoke(app, ["run", "--data", str(data), "--json", str(directory)])
+    assert again.exit_code == 0, again.output
+    assert set(json.loads(again.stdout)[0]["stages"].values()) == {"unchanged"}
+
+
+def test_ocr_keeps_migrated_boxes_that_human_labels_point_at(tmp_path):
+    directory = legacy_dir(tmp_path)
+    migrate_json(directory)
+    ran = runner.invoke(app, ["ocr", "--data", str(tmp_path / "data"), "--json",
+                              str(directory)])
+    assert ran.exit_code == 0, ran.output
+    assert rows(directory / "fullOCR.db", "SELECT engine FROM ocr_run") == [("legacy",)]
+    assert rows(directory / "fullOCR.db", "SELECT count(*) FROM full_frame_ocr"
+                " WHERE legacy_id IS NOT NULL") == [(20,)]

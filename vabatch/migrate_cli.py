@@ -38,7 +38,11 @@ def register(app: typer.Typer) -> None:
             "--dry-run", help="Say what would happen; write nothing.")] = False,
         rollback: Annotated[bool, typer.Option(
             "--rollback", help="Restore the legacy captions.db byte for byte and remove "
-                               "what migrate added (and anything made since).")] = False,
+                               "what migrate added. Refused when the split databases changed "
+                               "since the migration, unless --force.")] = False,
+        force: Annotated[bool, typer.Option(
+            "--force", help="With --rollback: roll back even if the split databases changed "
+                            "since the migration (that work is lost).")] = False,
         workers: Annotated[int, typer.Option(
             "--workers", "-w", min=1, help="Directories migrated in parallel.")] = 1,
         as_json: JsonOption = False,
@@ -52,6 +56,8 @@ def register(app: typer.Typer) -> None:
         from vabatch.dataset import list_video_dirs, resolve_data_root
         from vabatch.migrate import directory_state, migrate_many
 
+        if force and not rollback:
+            raise typer.BadParameter("--force only applies to --rollback")
         if legacy_dirs:
             directories = [Path(d).absolute() for d in legacy_dirs]
         elif rollback:
@@ -86,7 +92,7 @@ def register(app: typer.Typer) -> None:
                 progress.update(overall, advance=1, rate=rate)
 
             results = migrate_many(directories, rollback=rollback, dry_run=dry_run,
-                                   workers=workers, on_progress=on_progress,
+                                   force=force, workers=workers, on_progress=on_progress,
                                    on_result=on_result)
 
         if as_json:
@@ -110,6 +116,8 @@ def _file_of(new_table: str) -> str:
 def _print_results(results) -> None:
     from rich.table import Table
 
+    from vabatch.migrate import PROOF_ALGORITHMS
+
     for r in results:
         if not r.proofs or r.status == "failed" and not any(p.new_sha256 for p in r.proofs):
             continue
@@ -118,18 +126,21 @@ def _print_results(results) -> None:
         table.add_column("rows", justify="right", no_wrap=True)
         table.add_column("into", no_wrap=True)  # the table keeps its name in the new file
         table.add_column("rows", justify="right", no_wrap=True)
-        table.add_column("sha256", no_wrap=True)
+        hashed = [p for p in r.proofs if p.new_sha256]
+        table.add_column(f"hash ({PROOF_ALGORITHMS[hashed[0].version]})" if hashed else "hash",
+                         no_wrap=True)
         table.add_column("proof", no_wrap=True)
         for p in r.proofs:
             legacy_rows = "absent" if p.legacy_rows is None else str(p.legacy_rows)
-            legacy_sha = (p.legacy_sha256 or "")[:12]
+            legacy_sha = (p.legacy_sha256 or "").rpartition(":")[2][:12]
             if not p.new_sha256:  # a dry run: only the legacy side is known
                 table.add_row(p.legacy_table, legacy_rows, _file_of(p.new_table), "", "", "")
                 continue
+            new_sha = p.new_sha256.rpartition(":")[2][:12]
             if p.ok:
-                shown, verdict = (legacy_sha or p.new_sha256[:12]), "[green]equal[/green]"
+                shown, verdict = (legacy_sha or new_sha), "[green]equal[/green]"
             else:
-                shown, verdict = f"{legacy_sha} / {p.new_sha256[:12]}", "[red]DIFFERS[/red]"
+                shown, verdict = f"{legacy_sha} / {new_sha}", "[red]DIFFERS[/red]"
             table.add_row(p.legacy_table, legacy_rows, _file_of(p.new_table), str(p.new_rows),
                           shown, verdict)
         out.print(table)
