@@ -139,16 +139,16 @@ def normalise_text(text: str) -> str:
 
 
 ROW_CENTRE_TOLERANCE = 0.35  # boxes of one row: centres within this x the taller's height
-STATIC_GROUP_SHARE = 0.6  # a part of a row showing one text in this share of its frames
+STATIC_GROUP_SHARE = 0.6  # a part of a row showing one text in this share of all frames
 
 
-def group_rows(boxes: Sequence[Box]) -> list[Row]:
+def group_rows(boxes: Sequence[Box], frame_count: int) -> list[Row]:
     """Group boxes into text rows, then split off static text that shares a row.
 
     A box joins the row whose recent centres are within ``ROW_CENTRE_TOLERANCE`` x the
     taller line's height of its own. A logo level with a caption line would still share its
-    row: boxes of one unchanging text at one place, seen in most of the row's frames, are
-    split into a row of their own.
+    row: boxes of one unchanging text at one place, seen in most of the ``frame_count``
+    frames OCR read, are split into a row of their own.
     """
     rows: list[list[Box]] = []
     for box in sorted(boxes, key=lambda b: b.centre_y):
@@ -160,10 +160,10 @@ def group_rows(boxes: Sequence[Box]) -> list[Row]:
                 rows[-1].append(box)
                 continue
         rows.append([box])
-    return [Row(boxes=part) for row in rows for part in _split_static(row)]
+    return [Row(boxes=part) for row in rows for part in _split_static(row, frame_count)]
 
 
-def _split_static(row: list[Box]) -> list[list[Box]]:
+def _split_static(row: list[Box], frame_count: int) -> list[list[Box]]:
     frames = {b.frame_index for b in row}
     groups: dict[str, list[Box]] = defaultdict(list)
     for box in row:
@@ -173,7 +173,7 @@ def _split_static(row: list[Box]) -> list[list[Box]]:
         still = float(np.std([b.centre_x for b in group])) <= 0.25 * max(
             b.height for b in group)
         if (text and len(group_frames) < len(frames) and still
-                and len(group_frames) >= STATIC_GROUP_SHARE * len(frames)):
+                and len(group_frames) >= max(3, STATIC_GROUP_SHARE * frame_count)):
             rest = [b for b in row if b not in group]
             return [group, rest]
     return [row]
@@ -327,7 +327,7 @@ def analyse_layout(
     ``frame_count`` is the number of frames OCR looked at (frames without text count).
     ``classifier`` maps feature rows to caption probabilities; without it, rules decide.
     """
-    rows = group_rows(boxes)
+    rows = group_rows(boxes, frame_count)
     describe_rows(rows, frame_count, width)
     judge_rows_by_rules(rows)
     adopt_companion_lines(rows)

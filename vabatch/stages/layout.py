@@ -142,7 +142,10 @@ def run_layout(video_dir: Path, data_root: Path | None = None,
             db.carry_over(table)
         db.carry_over("full_frame_box_labels",
                       f"label_source IN {tuple(HUMAN_SOURCES)!r}")
-        db.carry_over("video_layout_config", "method = 'human'")
+        # A band people set stays; so does one migrated from the old tool (where people
+        # may have set it), until `layout --force`.
+        kept = ("human",) if force else ("human", "legacy")
+        db.carry_over("video_layout_config", f"method IN ({', '.join(map(repr, kept))})")
         _write_band(db, analysis)
         _write_model_labels(db, analysis)
         db.execute("INSERT OR REPLACE INTO layout.layout_run (id, inputs_sha256, method,"
@@ -163,12 +166,12 @@ def _summarise(video_dir: Path, status: str, started: float) -> LayoutStageResul
     if band_rows:
         left, top, right, bottom, result.anchor, result.confidence, band_method = band_rows[0]
         result.band = Band(left, top, right, bottom)
-        if band_method == "human":
-            result.method = "human"
+        if band_method in ("human", "legacy"):
+            result.method = band_method
     elif status == "done":
         result.status = "no-captions"
     if run:
-        result.method = result.method if result.method == "human" else run[0][0]
+        result.method = result.method if result.method in ("human", "legacy") else run[0][0]
         result.message = run[0][1] or ""
     result.caption_boxes = counts.get("caption", 0)
     result.noise_boxes = counts.get("noise", 0)
@@ -177,9 +180,8 @@ def _summarise(video_dir: Path, status: str, started: float) -> LayoutStageResul
 
 
 def _write_band(db: VideoDatabase, analysis: LayoutResult) -> None:
-    existing = db.execute("SELECT method FROM layout.video_layout_config").fetchall()
-    if existing and existing[0][0] == "human":
-        return  # a band set by a person stays
+    if db.execute("SELECT 1 FROM layout.video_layout_config").fetchall():
+        return  # a band carried over (set by a person, or migrated) stays
     db.execute("DELETE FROM layout.video_layout_config")
     if analysis.band is not None:
         band = analysis.band
@@ -292,7 +294,7 @@ def labelled_features(video_dir: Path) -> tuple[np.ndarray, np.ndarray]:
         human = dict(((f, b), label) for f, b, label in db.execute(
             "SELECT frame_index, box_index, label FROM layout.full_frame_box_labels"
             " WHERE label_source IN ('human', 'user')")) if db.has("layout") else {}
-    rows = group_rows(video_boxes.boxes)
+    rows = group_rows(video_boxes.boxes, video_boxes.frames_read)
     describe_rows(rows, video_boxes.frames_read, video_boxes.width)
     features, labels = [], []
     for row in rows:

@@ -122,6 +122,7 @@ class _Plan:
     parameters: str  # JSON, compared with ocr_run.parameters
     existing_parameters: str | None
     done: dict[int, int | None]  # frame_index -> reused_from_frame_index, already written
+    existing_engine: str | None = None  # 'legacy': boxes migrated from the old tool
 
 
 def run_ocr(
@@ -141,6 +142,13 @@ def run_ocr(
     result = OcrResult(video_id=video_dir.name, video_dir=str(video_dir), status="done")
     plan = _plan(video_dir, options, engine)
     result.frames_selected = len(plan.selected)
+    if plan.existing_engine == "legacy" and not options.force:
+        # Migrated boxes stay: human labels in layout.db name them by (frame, box) number,
+        # and a new reading would renumber them. `--force` reads the frames again.
+        result.status, result.frames_done_before = "unchanged", len(plan.done)
+        result.boxes = _count_boxes(video_dir)
+        result.seconds = round(time.monotonic() - started, 3)
+        return result
     stale = plan.existing_parameters is not None and plan.existing_parameters != plan.parameters
     if options.force or stale:
         _remove_database(video_dir)
@@ -172,6 +180,8 @@ def run_ocr(
 def ocr_up_to_date(video_dir: Path, options: OcrOptions = OcrOptions()) -> bool:
     """Whether fullOCR.db holds every selected frame, read with these options."""
     plan = _plan(Path(video_dir), options, options.make_engine())  # models load lazily
+    if plan.existing_engine == "legacy":
+        return True  # kept on purpose, see run_ocr
     return plan.existing_parameters == plan.parameters and all(
         frame in plan.done for frame in plan.selected)
 
@@ -190,10 +200,10 @@ def _plan(video_dir: Path, options: OcrOptions, engine: OcrEngine) -> _Plan:
         frames = db.execute(
             "SELECT frame_index, timestamp_ms FROM video.full_frames ORDER BY frame_index"
         ).fetchall()
-        existing, done = None, {}
+        existing, existing_engine, done = None, None, {}
         if db.has("fullOCR"):
-            rows = db.execute("SELECT parameters FROM fullOCR.ocr_run").fetchall()
-            existing = rows[0][0] if rows else None
+            rows = db.execute("SELECT parameters, engine FROM fullOCR.ocr_run").fetchall()
+            existing, existing_engine = rows[0] if rows else (None, None)
             done = dict(db.execute(
                 "SELECT frame_index, reused_from_frame_index FROM fullOCR.ocr_frames"
             ).fetchall())
@@ -217,6 +227,7 @@ def _plan(video_dir: Path, options: OcrOptions, engine: OcrEngine) -> _Plan:
         parameters=json.dumps(parameters, sort_keys=True, separators=(",", ":")),
         existing_parameters=existing,
         done=done,
+        existing_engine=existing_engine,
     )
 
 
