@@ -2,8 +2,9 @@
 
 1. Boundaries: the band signatures of every frame are split into spans of one band state
    (``vabatch.caption_spans``): cheap image evidence, to the frame.
-2. Text: spans whose stable text is big enough are read by OCR on the first and the last
-   band strip stored inside them; when both agree, the more confident reading wins. OCR is
+2. Text: spans whose stable text is big enough are read by OCR on the first band strip
+   stored inside them, and on the last one too unless both show the same strokes (mask
+   IoU >= 0.75); when both readings agree, the more confident one wins. OCR is
    the confirmation: a span where it finds no text is no caption. When they disagree, the
    image evidence missed a change (two lines of similar shape back to back): the span is
    split at the frame where the band changed most between the two readings.
@@ -54,6 +55,7 @@ class CaptionOptions:
     max_merge_gap_frames: int = 4
     merge_core_iou: float = 0.6  # similar texts merge only when their strokes match this well
     min_stroke_change: float = 0.04  # share of a span's strokes that must change to split it
+    same_strokes_iou: float = 0.75  # mask IoU at which a span's two ends are one caption
     force: bool = False
 
     def recorded(self) -> dict:
@@ -193,7 +195,10 @@ def _find_captions(db: VideoDatabase, band, options: CaptionOptions, engine: Ocr
 
     def read_range(start: int, end: int, strips: list[int], span: Span) -> None:
         first, last = strips[0], strips[-1]
-        early, late = read(first), read(last)
+        early = read(first)
+        # The same strokes at both ends: the same caption, no second reading needed.
+        same_strokes = mask_iou(masks[first], masks[last]) >= options.same_strokes_iou
+        late = early if same_strokes else read(last)
         split = None
         if not _same_reading(early, late):
             # The ends read differently: either OCR read one caption two ways, or two
