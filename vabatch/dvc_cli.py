@@ -1,0 +1,95 @@
+"""``vabatch dvc ...``: the video list for dvc.yaml, tracking setup, and the commands that
+dvc.yaml's stages run (parse, call, print)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from vabatch.cli import DataOption, JsonOption, err, out, print_json, reports_errors
+
+dvc_app = typer.Typer(help="Version the data with DVC: video list, tracking setup, stages.",
+                      no_args_is_help=True)
+
+ProjectOption = Annotated[Path | None, typer.Option(
+    "--project", help="The DVC project (folder of dvc.yaml); default: the data root's parent.")]
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``dvc`` (sync, setup, ingest) to ``app``."""
+    dvc_app.command("sync")(reports_errors(sync))
+    dvc_app.command("setup")(reports_errors(setup))
+    dvc_app.command("ingest")(reports_errors(ingest))
+    app.add_typer(dvc_app, name="dvc")
+
+
+def _roots(data: Path | None, project: Path | None) -> tuple[Path, Path]:
+    from vabatch.dataset import resolve_data_root
+
+    data_root = resolve_data_root(data)
+    return data_root, (Path(project).absolute() if project else data_root.parent)
+
+
+def sync(data: DataOption = None, project: ProjectOption = None,
+         as_json: JsonOption = False) -> None:
+    """Rewrite dvc-videos.yaml (the videos dvc.yaml loops over) from the data root."""
+    from vabatch.dvc_support import sync_video_list
+
+    data_root, project_root = _roots(data, project)
+    result = sync_video_list(project_root, data_root)
+    if as_json:
+        print_json({"path": str(result.path), "changed": result.changed,
+                    "videos": result.videos, "skipped": result.skipped})
+        return
+    state = "updated" if result.changed else "already up to date"
+    out.print(f"{result.path}: {result.videos} videos, {state}")
+    for video_dir, why in result.skipped.items():
+        err.print(f"[yellow]skipped[/yellow] {video_dir}: {why}", highlight=False)
+
+
+def setup(data: DataOption = None, project: ProjectOption = None,
+          commit: Annotated[bool, typer.Option(
+              "--commit/--no-commit", help="Record the videos whose databases all exist "
+                                           "(`dvc commit`), human edits included.")] = True,
+          as_json: JsonOption = False) -> None:
+    """Set up DVC versioning for an existing data folder (idempotent): dvc init, dvc.yaml,
+    dvc-videos.yaml, .gitignore and .dvcignore, and a commit of what is there."""
+    from vabatch.dvc_support import setup_tracking
+
+    data_root, project_root = _roots(data, project)
+    result = setup_tracking(project_root, data_root, commit)
+    if as_json:
+        print_json(result.to_json())
+        return
+    out.print(f"DVC project {result.project_root}: {result.videos} videos listed"
+              + (", dvc init done" if result.initialised else "")
+              + (", dvc.yaml written" if result.pipeline_written else ""))
+    for name, lines in result.ignore_lines_added.items():
+        if lines:
+            out.print(f"{name}: added {', '.join(lines)}", highlight=False)
+    if result.committed:
+        out.print("recorded the data as it is (dvc commit videos)")
+    elif commit:
+        out.print(f"{len(result.left_for_repro)} videos lack databases: run `dvc repro`")
+    for video_dir, why in result.skipped.items():
+        err.print(f"[yellow]skipped[/yellow] {video_dir}: {why}", highlight=False)
+    out.print("next: git add dvc.yaml dvc.lock dvc-videos.yaml .gitignore .dvcignore "
+              "&& git commit, then dvc push")
+
+
+def ingest(data: DataOption = None, project: ProjectOption = None,
+           as_json: JsonOption = False) -> None:
+    """dvc.yaml's ingest step: rebuild a listed video's missing video.db from its stored
+    source, byte for byte as it was first made (videos already ingested are left alone)."""
+    from vabatch.dvc_support import ingest_missing
+
+    data_root, project_root = _roots(data, project)
+    statuses = ingest_missing(project_root, data_root)
+    if as_json:
+        print_json(statuses)
+        return
+    rebuilt = [v for v, s in statuses.items() if s != "unchanged"]
+    out.print(f"ingest: {len(statuses)} listed videos, {len(rebuilt)} video.db rebuilt"
+              + (f" ({', '.join(rebuilt)})" if rebuilt else ""), highlight=False)
