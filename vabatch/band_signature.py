@@ -28,9 +28,10 @@ _STROKE_KERNEL = cv2.getStructuringElement(cv2.MORPH_RECT,
                                            (STROKE_WIDTH_LIMIT, STROKE_WIDTH_LIMIT))
 
 
-def text_mask(band_bgr: np.ndarray, scale: int) -> np.ndarray:
-    """The band's text mask, ``scale`` times smaller than the band, as bool."""
-    grey = cv2.cvtColor(band_bgr, cv2.COLOR_BGR2GRAY) if band_bgr.ndim == 3 else band_bgr
+def stroke_mask(image_bgr: np.ndarray) -> np.ndarray:
+    """Caption strokes at full resolution (uint8, 255 = stroke): bright pixels next to a
+    dark outline or shadow, or thin bright strokes standing out from their surroundings."""
+    grey = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY) if image_bgr.ndim == 3 else image_bgr
     # 8-bit OpenCV operations throughout: this runs on every frame of every video.
     _, bright = cv2.threshold(grey, BRIGHT_LEVEL - 1, 255, cv2.THRESH_BINARY)
     _, dark = cv2.threshold(grey, DARK_LEVEL, 255, cv2.THRESH_BINARY_INV)
@@ -39,8 +40,13 @@ def text_mask(band_bgr: np.ndarray, scale: int) -> np.ndarray:
     tophat = cv2.morphologyEx(grey, cv2.MORPH_TOPHAT, _STROKE_KERNEL)
     _, contrast = cv2.threshold(tophat, STROKE_CONTRAST - 1, 255, cv2.THRESH_BINARY)
     _, level = cv2.threshold(grey, STROKE_LEVEL - 1, 255, cv2.THRESH_BINARY)
-    strokes = cv2.bitwise_or(outlined, cv2.bitwise_and(contrast, level))
-    height, width = grey.shape
+    return cv2.bitwise_or(outlined, cv2.bitwise_and(contrast, level))
+
+
+def text_mask(band_bgr: np.ndarray, scale: int) -> np.ndarray:
+    """The band's text mask, ``scale`` times smaller than the band, as bool."""
+    strokes = stroke_mask(band_bgr)
+    height, width = strokes.shape
     small = cv2.resize(strokes, (max(1, width // scale), max(1, height // scale)),
                        interpolation=cv2.INTER_AREA)
     return small >= round(CELL_FILL * 255)

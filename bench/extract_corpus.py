@@ -1,0 +1,67 @@
+"""The corpus of ``bench/extract_bench.py``: burned-in captions in many looks.
+
+Every video is 1280x720, made by bench/corpus.py (SRT burned in with ffmpeg's ``subtitles``
+filter, i.e. libass) under bench/media/extract/ (git-ignored), once, and reused.
+Captions come from ``corpus.random_captions``: some two-line, some back to back, some with
+gaps. ``python bench/extract_corpus.py`` only makes the media.
+"""
+
+from __future__ import annotations
+
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.corpus import VideoSpec, make_video, random_captions  # noqa: E402
+
+MEDIA = Path(__file__).resolve().parent / "media" / "extract"
+YELLOW = "&H0000FFFF"  # ASS &HAABBGGRR
+
+
+def _spec(name: str, seconds: float, seed: int, language: str = "en", **options) -> VideoSpec:
+    font = "Noto Sans CJK SC" if language == "zh" else options.pop("font", "DejaVu Sans")
+    return VideoSpec(name, random_captions(seconds, seed, language), seconds, font=font,
+                     seed=seed, **options)
+
+
+def full_corpus() -> list[VideoSpec]:
+    """11 videos, 30-45 s each (about 6.5 video-minutes)."""
+    return [
+        _spec("en-photo-white", 45, 101, background="photo"),
+        _spec("en-mandelbrot-yellow-25fps", 40, 102, background="mandelbrot", colour=YELLOW,
+              fps=25),
+        _spec("en-life-serif", 35, 103, background="life", font="DejaVu Serif", bold=False),
+        _spec("en-small-thin", 35, 104, background="photo", font_size=16, outline=1.0),
+        _spec("en-large-thick", 35, 105, background="gradients", font_size=30, outline=4.0),
+        _spec("en-bright-white", 35, 106, background="bright"),
+        _spec("en-top", 35, 107, background="photo", position="top"),
+        _spec("zh-photo", 40, 108, language="zh", background="photo"),
+        _spec("en-logo-ticker", 40, 109, background="photo", logo=True, ticker=True),
+        _spec("en-scene-clock", 35, 110, background="gradients", scene_text=True, clock=True),
+        VideoSpec("none-photo-logo", [], 30, background="photo", logo=True, scene_text=True,
+                  seed=111),
+    ]
+
+
+def quick_corpus() -> list[VideoSpec]:
+    """3 short videos for a smoke run."""
+    return [
+        _spec("quick-en-photo", 15, 201, background="photo"),
+        _spec("quick-zh-gradients", 15, 202, language="zh", background="gradients"),
+        VideoSpec("quick-none", [], 10, background="life", logo=True, seed=203),
+    ]
+
+
+def make_all(specs: list[VideoSpec], media: Path = MEDIA, jobs: int = 2) -> list[tuple[Path, Path]]:
+    """Render every spec (skipping those already made), ``jobs`` ffmpeg processes at once."""
+    with ThreadPoolExecutor(jobs) as pool:
+        return list(pool.map(lambda spec: make_video(spec, media), specs))
+
+
+if __name__ == "__main__":
+    quick = "--quick" in sys.argv
+    for video, _ in make_all(quick_corpus() if quick else full_corpus()):
+        print(video)
