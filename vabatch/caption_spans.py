@@ -77,4 +77,26 @@ def segment(masks: list[np.ndarray], rules: SpanRules = SpanRules()) -> list[Spa
         else:
             core = core & grown[t]
     spans.append(Span(start, count, core))
+    return _settle_boundaries(spans, masks)
+
+
+MAX_BOUNDARY_SHIFT = 2  # frames a boundary may move back
+
+
+def _settle_boundaries(spans: list[Span], masks: list[np.ndarray]) -> list[Span]:
+    """Move each boundary between two spans back while the frame before it looks more like
+    the frame after it than like the one before: when one caption replaces another, the
+    first frame of the new one still contains much of the old core (the texts overlap) and
+    the change is only certain a frame later."""
+    from vabatch.band_signature import mask_iou
+
+    for previous, span in zip(spans, spans[1:], strict=False):
+        for _ in range(MAX_BOUNDARY_SHIFT):
+            frame = span.start - 1
+            if frame - 1 <= previous.start:
+                break
+            if mask_iou(masks[frame], masks[span.start]) <= mask_iou(masks[frame],
+                                                                     masks[frame - 1]):
+                break
+            previous.end = span.start = frame
     return spans

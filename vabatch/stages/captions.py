@@ -281,6 +281,7 @@ def _merge(readings: list[Caption], options: CaptionOptions) -> list[Caption]:
     match too; within one span they were split because they read differently, so they stay
     apart.
     """
+    readings = _absorb_misreadings(readings, options)
     merged: list[Caption] = []
     for caption in readings:
         previous = merged[-1] if merged else None
@@ -294,6 +295,24 @@ def _merge(readings: list[Caption], options: CaptionOptions) -> list[Caption]:
             merged.append(Caption(caption.start_frame_index, caption.end_frame_index,
                                   caption.text, caption.confidence, caption.span))
     return merged
+
+
+def _absorb_misreadings(readings: list[Caption], options: CaptionOptions) -> list[Caption]:
+    """A short reading between two readings of the same text, similar to it and touching
+    both, is that caption misread (a moving background spoiled one strip): take their text.
+    """
+    fixed = list(readings)
+    for index in range(1, len(fixed) - 1):
+        before, middle, after = fixed[index - 1], fixed[index], fixed[index + 1]
+        touching = (middle.start_frame_index - before.end_frame_index
+                    <= options.max_merge_gap_frames
+                    and after.start_frame_index - middle.end_frame_index
+                    <= options.max_merge_gap_frames)
+        if (touching and normalise_text(before.text) == normalise_text(after.text)
+                and _similar(middle.text, before.text, options.merge_similarity)):
+            fixed[index] = Caption(middle.start_frame_index, middle.end_frame_index,
+                                   before.text, before.confidence, middle.span)
+    return fixed
 
 
 def _one_caption(first: Caption, second: Caption, options: CaptionOptions) -> bool:
