@@ -36,6 +36,7 @@ from vabatch.errors import DatabaseError
 from vabatch.layout_analysis import normalise_text
 from vabatch.media import decode_image
 from vabatch.ocr_engines import OcrEngine, create_engine
+from vabatch.stages import StageResult
 from vabatch.text_cleanup import clean_line
 
 # Tables that only other steps write (e.g. `vabatch migrate`'s proof): kept as they are.
@@ -68,7 +69,7 @@ class CaptionOptions:
 
 
 @dataclass
-class CaptionResult:
+class CaptionResult(StageResult):
     video_id: str
     status: str  # 'done', 'unchanged', 'no-band' or 'failed'
     captions: int = 0
@@ -78,12 +79,6 @@ class CaptionResult:
     seconds: float = 0.0
     error: str | None = None
 
-    @property
-    def ok(self) -> bool:
-        return self.status != "failed"
-
-    def to_json(self) -> dict:
-        return asdict(self)
 
 
 @dataclass

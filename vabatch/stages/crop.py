@@ -27,6 +27,7 @@ from vabatch.band_signature import mask_iou, pack_mask, text_mask
 from vabatch.db import VideoDatabase
 from vabatch.errors import DatabaseError, InputError
 from vabatch.media import decode_frames, encode_image, open_capture
+from vabatch.stages import StageResult
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -49,7 +50,7 @@ class CropOptions:
 
 
 @dataclass
-class CropResult:
+class CropResult(StageResult):
     video_id: str
     status: str  # 'done', 'unchanged', 'no-band' or 'failed'
     frames: int = 0
@@ -58,12 +59,6 @@ class CropResult:
     seconds: float = 0.0
     error: str | None = None
 
-    @property
-    def ok(self) -> bool:
-        return self.status != "failed"
-
-    def to_json(self) -> dict:
-        return asdict(self)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -38,6 +38,7 @@ from vabatch.media import (
     probe,
     sha256_of_file,
 )
+from vabatch.stages import StageResult
 
 FRAMES_PER_TRANSACTION = 64
 PROGRESS_EVERY_FRAMES = 30
@@ -56,7 +57,7 @@ class IngestOptions:
 
 
 @dataclass
-class IngestResult:
+class IngestResult(StageResult):
     """What happened to one input."""
 
     input: str
@@ -69,12 +70,6 @@ class IngestResult:
     error: str | None = None
     extra: dict = field(default_factory=dict)
 
-    @property
-    def ok(self) -> bool:
-        return self.status != "failed"
-
-    def to_json(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if k != "extra"} | self.extra
 
 
 def expand_inputs(paths: Iterable[Path]) -> list[Path]:

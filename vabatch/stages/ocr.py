@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import apsw
@@ -34,6 +34,7 @@ from vabatch.db import KINDS, VideoDatabase
 from vabatch.db.files import SIDECAR_SUFFIXES
 from vabatch.errors import DatabaseError
 from vabatch.ocr_engines import OcrBox, OcrEngine, create_engine
+from vabatch.stages import StageResult
 
 DEFAULT_SAMPLING_FPS = 0.5
 DEFAULT_DETECTION_SIDE = 640
@@ -64,7 +65,7 @@ class OcrOptions:
 
 
 @dataclass
-class OcrResult:
+class OcrResult(StageResult):
     """What one run did to one video."""
 
     video_id: str
@@ -79,12 +80,6 @@ class OcrResult:
     error: str | None = None
     extra: dict = field(default_factory=dict)
 
-    @property
-    def ok(self) -> bool:
-        return self.status != "failed"
-
-    def to_json(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if k != "extra"} | self.extra
 
 
 # -- per-frame work: pure functions --------------------------------------------------------
