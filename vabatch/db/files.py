@@ -159,9 +159,12 @@ def temporary_tag(path: Path) -> str | None:
     """The ``host.pid`` of a temporary file made by :func:`temporary_name` on this host,
     else None (not a temporary file, or another host's: not ours to judge)."""
     parts = Path(path).name.split(".")
-    if "tmp" not in parts:
+    # ".name.host.pid.tmp", and SQLite's sidecars of it: ".tmp-journal", ".tmp-wal", ...
+    marker = next((i for i, part in enumerate(parts)
+                   if part == "tmp" or part.startswith("tmp-")), None)
+    if marker is None:
         return None
-    tag_parts = parts[: parts.index("tmp")]
+    tag_parts = parts[:marker]
     length = len(socket.gethostname().split(".")) + 1
     candidate = tag_parts[-length:]
     if len(tag_parts) > length and ".".join(candidate[:-1]) == socket.gethostname() \
