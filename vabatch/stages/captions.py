@@ -52,6 +52,7 @@ class CaptionOptions:
     detection_side: int = 960
     min_confidence: float = 0.6
     line_padding: float = 0.2
+    second_padding: float | None = 0.35  # Latin lines: a second reading, see RapidOcrEngine
     merge_similarity: float = 0.85  # normalised texts this similar are one caption
     max_merge_gap_frames: int = 4
     merge_core_iou: float = 0.6  # similar texts merge only when their strokes match this well
@@ -65,7 +66,8 @@ class CaptionOptions:
     def make_engine(self) -> OcrEngine:
         return create_engine("rapidocr", detection_side=self.detection_side,
                              min_confidence=self.min_confidence,
-                             line_padding=self.line_padding)
+                             line_padding=self.line_padding,
+                             second_padding=self.second_padding)
 
 
 @dataclass
