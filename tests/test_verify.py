@@ -192,3 +192,13 @@ def test_a_database_being_written_is_a_note_not_a_problem(healthy):
     code, report = verify(data_root_of(healthy))
     assert code == 1
     assert {name for name, _ in problems(report)} >= {"fullOCR.db-wal"}
+
+
+def test_a_wrong_data_root_is_one_clear_error(tmp_path):
+    for command in (["status"], ["verify"], ["run"], ["export", "srt", "--out",
+                                                      str(tmp_path / "out")]):
+        result = runner.invoke(app, [*command, "--data", str(tmp_path / "no-such-root")])
+        assert result.exit_code == 2, (command, result.output)
+        assert result.output.strip().splitlines() == [
+            f"error: {tmp_path / 'no-such-root'}: no such data root (give --data DIR or set "
+            "VABATCH_DATA)"]

@@ -57,6 +57,9 @@ def select_video_dirs(data_root: Path, names: list[str] | None) -> list[Path]:
     A name is a video id or a unique prefix of one (at least 4 characters), a video
     directory path, or the file name or stem of an ingested source video.
     """
+    if not names and not Path(data_root).is_dir():
+        raise InputError(f"{data_root}: no such data root (give --data DIR or set "
+                         "VABATCH_DATA)")
     all_dirs = list_video_dirs(data_root)
     if not names:
         return all_dirs
