@@ -212,4 +212,23 @@ def test_a_reader_sees_only_committed_states_and_is_never_locked_out(ingested, t
     with VideoDatabase(ingested) as db:
         final = db.execute("SELECT count(*) FROM fullOCR.full_frame_ocr").fetchall()[0][0]
     assert final == batches * 200
+    ocr_db = ingested / "fullOCR.db"
+    # No WAL or journal is left. A lone -shm may be, when a read began just before the
+    # writer left WAL mode (SQLite cannot delete a mapped -shm); the next write removes it.
+    assert [p.name for p in sidecars(ocr_db)] in ([], ["fullOCR.db-shm"])
+    with VideoDatabase(ingested, write="fullOCR"):
+        pass
+    assert sidecars(ocr_db) == []
+
+
+def test_a_shared_memory_file_left_by_an_old_reader_is_removed_by_the_next_write(ingested):
+    # A reader that mapped -shm while a stage wrote in WAL mode can outlive the switch back
+    # to a rollback journal; SQLite then leaves the -shm (it holds no data).
+    add_ocr_rows(ingested, [(0, 0, "hello")])
+    stray = ingested / "fullOCR.db-shm"
+    stray.write_bytes(b"\0" * 32768)
+    with VideoDatabase(ingested) as db:
+        assert db.execute("SELECT count(*) FROM fullOCR.full_frame_ocr").fetchall() == [(1,)]
+    assert stray.exists()  # readers leave it: only a writer may remove it safely
+    add_ocr_rows(ingested, [(5, 0, "again")])
     assert sidecars(ingested / "fullOCR.db") == []

@@ -23,7 +23,12 @@ from vabatch.db.files import (
     temporary_owner_alive,
 )
 from vabatch.db.schema import read_header
-from vabatch.db.video_database import LEGACY_FILE, is_legacy_file, open_connection
+from vabatch.db.video_database import (
+    LEGACY_FILE,
+    is_legacy_file,
+    lone_shm,
+    open_connection,
+)
 from vabatch.errors import VabatchError
 from vabatch.media import decode_image, sha256_of_file
 
@@ -103,6 +108,10 @@ def _check_stray_files(video_dir: Path, report: VideoReport) -> None:
         found = sidecars(database)
         if found and open_elsewhere([database, *found]):
             report.notes.append(f"{database.name}: being written by a running stage")
+            continue
+        if lone_shm(database):
+            report.notes.append(f"{database.name}-shm: an empty shared-memory index left by a "
+                                "reader; the file alone is complete (removed at the next write)")
             continue
         for sidecar in found:
             report.add(sidecar, "stray SQLite sidecar file (a stage was killed): the "

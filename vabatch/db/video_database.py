@@ -85,6 +85,8 @@ def prepare_for_writing(path: Path, alias: str) -> None:
     remove_abandoned_temporaries(path.parent)
     if path.exists() and is_shared_file(path):
         replace_with_private_copy(path)
+    if path.exists():
+        _remove_lone_shm(path)
     target = path if path.exists() else temporary_name(path)
     conn = open_connection(sqlite_uri(target, read_only=False) + "c")  # mode=rwc: create
     try:
@@ -306,6 +308,38 @@ class VideoDatabase:
                     fsync_file(replacement)
                     os.replace(replacement, self.video_dir / kind_for(self.write).file_name)
                     fsync_directory(self.video_dir)
+
+
+def lone_shm(path: Path) -> bool:
+    """True when ``path`` has a ``-shm`` but no ``-wal`` and is in rollback-journal mode.
+
+    A reader that mapped the shared-memory file while a stage wrote in WAL mode can keep it
+    while the stage switches back to a rollback journal; SQLite then cannot delete it. It
+    holds no data: the database file alone is complete.
+    """
+    if not path.with_name(path.name + "-shm").exists() or \
+            path.with_name(path.name + "-wal").exists():
+        return False
+    try:
+        with open(path, "rb") as stream:
+            return stream.read(20)[18:20] == b"\x01\x01"
+    except OSError:
+        return False
+
+
+def _remove_lone_shm(path: Path) -> None:
+    """Delete a lone ``-shm`` under an exclusive lock: in rollback mode that lock keeps
+    every other connection out, so nobody can be switching the file to WAL meanwhile."""
+    if not lone_shm(path):
+        return
+    conn = open_connection(sqlite_uri(path, read_only=False))
+    try:
+        conn.execute("BEGIN EXCLUSIVE")
+        if lone_shm(path):
+            path.with_name(path.name + "-shm").unlink(missing_ok=True)
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
 
 
 def _leave_wal(conn: apsw.Connection, alias: str) -> None:
