@@ -114,6 +114,13 @@ def test_orphan_rows_are_found_with_their_frames(healthy):
 
 
 def test_stray_sidecar_and_a_changed_source_video_are_found(healthy):
+    # As a writer killed in WAL mode leaves it: the header says WAL, the -wal stays.
+    video_db = healthy / "video.db"
+    video_db.chmod(0o644)
+    conn = raw(video_db)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.close()
+    assert video_db.read_bytes()[18:20] == b"\x02\x02"
     (healthy / "video.db-wal").write_bytes(b"")
     with open(healthy / "source.mp4", "ab") as stream:
         stream.write(b"appended")

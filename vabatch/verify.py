@@ -26,8 +26,8 @@ from vabatch.db.schema import read_header
 from vabatch.db.video_database import (
     LEGACY_FILE,
     is_legacy_file,
-    lone_shm,
     open_connection,
+    stale_sidecars,
 )
 from vabatch.errors import VabatchError
 from vabatch.media import decode_image, sha256_of_file
@@ -109,9 +109,10 @@ def _check_stray_files(video_dir: Path, report: VideoReport) -> None:
         if found and open_elsewhere([database, *found]):
             report.notes.append(f"{database.name}: being written by a running stage")
             continue
-        if lone_shm(database):
-            report.notes.append(f"{database.name}-shm: an empty shared-memory index left by a "
-                                "reader; the file alone is complete (removed at the next write)")
+        if found and stale_sidecars(database) == found:
+            report.notes.append(f"{database.name}: WAL files left by a reader, ignored by SQLite"
+                                " in rollback mode; the file alone is complete (the next write"
+                                " removes them)")
             continue
         for sidecar in found:
             report.add(sidecar, "stray SQLite sidecar file (a stage was killed): the "

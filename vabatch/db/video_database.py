@@ -86,7 +86,7 @@ def prepare_for_writing(path: Path, alias: str) -> None:
     if path.exists() and is_shared_file(path):
         replace_with_private_copy(path)
     if path.exists():
-        _remove_lone_shm(path)
+        _remove_stale_sidecars(path)
     target = path if path.exists() else temporary_name(path)
     conn = open_connection(sqlite_uri(target, read_only=False) + "c")  # mode=rwc: create
     try:
@@ -310,33 +310,35 @@ class VideoDatabase:
                     fsync_directory(self.video_dir)
 
 
-def lone_shm(path: Path) -> bool:
-    """True when ``path`` has a ``-shm`` but no ``-wal`` and is in rollback-journal mode.
+def stale_sidecars(path: Path) -> list[Path]:
+    """``-wal``/``-shm`` files next to a database whose header says rollback-journal mode.
 
-    A reader that mapped the shared-memory file while a stage wrote in WAL mode can keep it
-    while the stage switches back to a rollback journal; SQLite then cannot delete it. It
-    holds no data: the database file alone is complete.
+    SQLite ignores them: in that mode it reads neither. They appear when a reader opened
+    the file while a stage wrote in WAL mode and touched them after the stage switched back
+    (a read-only connection cannot delete them). The database file alone is complete.
     """
-    if not path.with_name(path.name + "-shm").exists() or \
-            path.with_name(path.name + "-wal").exists():
-        return False
+    found = [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm")
+             if path.with_name(path.name + suffix).exists()]
+    if not found:
+        return []
     try:
         with open(path, "rb") as stream:
-            return stream.read(20)[18:20] == b"\x01\x01"
+            in_rollback_mode = stream.read(20)[18:20] == b"\x01\x01"
     except OSError:
-        return False
+        return []
+    return found if in_rollback_mode else []
 
 
-def _remove_lone_shm(path: Path) -> None:
-    """Delete a lone ``-shm`` under an exclusive lock: in rollback mode that lock keeps
-    every other connection out, so nobody can be switching the file to WAL meanwhile."""
-    if not lone_shm(path):
+def _remove_stale_sidecars(path: Path) -> None:
+    """Delete stale sidecars under an exclusive lock: in rollback mode that lock keeps every
+    other connection out, so nobody can be switching the file to WAL meanwhile."""
+    if not stale_sidecars(path):
         return
     conn = open_connection(sqlite_uri(path, read_only=False))
     try:
         conn.execute("BEGIN EXCLUSIVE")
-        if lone_shm(path):
-            path.with_name(path.name + "-shm").unlink(missing_ok=True)
+        for sidecar in stale_sidecars(path):
+            sidecar.unlink(missing_ok=True)
         conn.execute("COMMIT")
     finally:
         conn.close()
