@@ -12,11 +12,20 @@ from __future__ import annotations
 import re
 
 SIZE_ONLY_LETTERS = frozenset("cosuvwxzkp")
-_CJK = re.compile(r"[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uff01-\uff60]")
+# CJK symbols, kana and ideographs, and Hangul: scripts written without spaces.
+CJK_RANGES = "\u3000-\u9fff\uac00-\ud7af"
+_CJK_SCRIPT = re.compile(f"[{CJK_RANGES}]")
+_CJK = re.compile(f"[{CJK_RANGES}\uff01-\uff60]")  # with full-width forms
+
 _LATIN_ONLY_PUNCTUATION = str.maketrans({
     "，": ", ", "。": ". ", "！": "! ", "？": "? ", "：": ": ", "；": "; ",
     "“": '"', "”": '"', "‘": "'", "’": "'", "（": "(", "）": ")",
 })
+
+
+def has_cjk(text: str) -> bool:
+    """Whether ``text`` has a character of a script written without spaces."""
+    return bool(_CJK_SCRIPT.search(text))
 
 
 def _fix_word_case(word: str) -> str:

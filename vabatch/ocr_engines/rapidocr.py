@@ -20,6 +20,7 @@ import numpy as np
 
 from vabatch.errors import VabatchError
 from vabatch.ocr_engines import OcrBox, OcrEngine
+from vabatch.text_cleanup import has_cjk
 
 PACKAGE = "rapidocr-onnxruntime"
 DEFAULT_DETECTION_SIDE = 640
@@ -144,8 +145,7 @@ class RapidOcrEngine(OcrEngine):
 
 def _latin(text: str) -> bool:
     """Text with Latin letters and no CJK: where words are separated by spaces."""
-    return any("a" <= c.lower() <= "z" for c in text) and not any(
-        "\u3000" <= c <= "\u9fff" or "\uac00" <= c <= "\ud7af" for c in text)
+    return any("a" <= c.lower() <= "z" for c in text) and not has_cjk(text)
 
 
 def _pad_quad(points: np.ndarray, padding: float) -> np.ndarray:
