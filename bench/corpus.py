@@ -60,8 +60,11 @@ class VideoSpec:
     font_size: int = 22  # ASS units at the default 288-line script height
     outline: float = 2.0
     bold: bool = True
-    position: str = "bottom"  # bottom | top
+    position: str = "bottom"  # bottom | top | middle
     colour: str = "&H00FFFFFF"  # ASS &HAABBGGRR: white
+    outline_colour: str = "&H00000000"  # black
+    boxed: bool = False  # an opaque box behind the text (libass BorderStyle=3), as on TV
+    fade_ms: int = 0  # each caption fades in and out over this long (ASS \\fad)
     logo: bool = False
     ticker: bool = False
     scene_text: bool = False
@@ -179,13 +182,19 @@ def _filters(spec: VideoSpec, srt: Path) -> str:
                      f"{spec.height // 24}:fontcolor=yellow:x=w-mod(t*{spec.width // 6}\\,w+tw)"
                      f":y=h-th-12:box=1:boxcolor=black@0.7:boxborderw=6")
     # force_style alignment follows the legacy SSA numbering: 2 bottom centre, 6 top centre.
-    alignment = 6 if spec.position == "top" else 2
+    alignment = {"top": 6, "middle": 10}.get(spec.position, 2)
     margin_v = 20 if not spec.ticker else 40
     style = (f"FontName={spec.font},FontSize={spec.font_size},PrimaryColour={spec.colour},"
-             f"OutlineColour=&H00000000,BorderStyle=1,Outline={spec.outline},Shadow=0.5,"
+             f"OutlineColour={spec.outline_colour},BackColour=&H40000000,"
+             f"BorderStyle={3 if spec.boxed else 1},Outline={spec.outline},"
+             f"Shadow={0 if spec.boxed else 0.5},"
              f"Bold={-1 if spec.bold else 0},Alignment={alignment},MarginV={margin_v}")
     if not spec.captions:  # libass refuses an empty subtitle file
         return ",".join(chain) or "null"
+    if spec.fade_ms:  # the burned file carries the fade tags, the reference does not
+        srt = write_srt([Caption(c.start_ms, c.end_ms,
+                                 f"{{\\fad({spec.fade_ms},{spec.fade_ms})}}{c.text}")
+                         for c in spec.captions], srt.with_name(srt.stem + ".burn.srt"))
     escaped = str(srt).replace("\\", "\\\\").replace(":", "\\:").replace("'", "\\'")
     chain.append(f"subtitles=filename='{escaped}':force_style='{style}'")
     return ",".join(chain)

@@ -166,9 +166,12 @@ def rapid_videocr_available() -> str | None:
 
 
 def _band(video: Video) -> tuple[int, int]:
-    """The caption band a user would draw by hand: the bottom (or top) 28% of the frame."""
+    """The caption band a user would draw by hand: the bottom (top, middle) 28% of the frame."""
     height = video.spec.height
     band = int(height * 0.28) // 2 * 2
+    if video.spec.position == "middle":
+        top = (height - band) // 2 // 2 * 2
+        return top, top + band
     return (0, band) if video.spec.position == "top" else (height - band, height)
 
 

@@ -1,7 +1,8 @@
 """The corpus of ``bench/extract_bench.py``: burned-in captions in many looks.
 
-Every video is 1280x720, made by bench/corpus.py (SRT burned in with ffmpeg's ``subtitles``
-filter, i.e. libass) under bench/media/extract/ (git-ignored), once, and reused.
+Videos are 1280x720 unless named otherwise, made by bench/corpus.py (SRT burned in with
+ffmpeg's ``subtitles`` filter, i.e. libass) under bench/media/extract/ (git-ignored), once,
+and reused.
 Captions come from ``corpus.random_captions``: some two-line, some back to back, some with
 gaps. ``python bench/extract_corpus.py`` only makes the media.
 """
@@ -28,7 +29,7 @@ def _spec(name: str, seconds: float, seed: int, language: str = "en", **options)
 
 
 def full_corpus() -> list[VideoSpec]:
-    """11 videos, 30-45 s each (about 6.5 video-minutes)."""
+    """17 videos, 25-45 s each (9.25 video-minutes)."""
     return [
         _spec("en-photo-white", 45, 101, background="photo"),
         _spec("en-mandelbrot-yellow-25fps", 40, 102, background="mandelbrot", colour=YELLOW,
@@ -43,6 +44,18 @@ def full_corpus() -> list[VideoSpec]:
         _spec("en-scene-clock", 35, 110, background="gradients", scene_text=True, clock=True),
         VideoSpec("none-photo-logo", [], 30, background="photo", logo=True, scene_text=True,
                   seed=111),
+        # Looks users meet beyond outlined text: an opaque box behind the text (TV), fades,
+        # a vertical video with centred captions, dark text on a light outline, 1080p 24 fps
+        # (where long lines wrap into three).
+        _spec("en-boxed", 25, 112, background="photo", boxed=True, outline=1.5),
+        _spec("zh-boxed", 25, 113, language="zh", background="gradients", boxed=True,
+              outline=1.5),
+        _spec("en-fade", 25, 114, background="photo", fade_ms=250),
+        _spec("en-vertical-middle", 25, 115, background="photo", width=720, height=1280,
+              position="middle", font_size=16),
+        _spec("en-dark-on-light", 25, 116, background="bright", colour="&H00101010",
+              outline_colour="&H00FFFFFF"),
+        _spec("en-1080p-24fps", 25, 117, background="photo", width=1920, height=1080, fps=24),
     ]
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from bench.corpus import VideoSpec, make_video, random_captions
+from bench.corpus import Caption, VideoSpec, make_video, random_captions
 from vabatch.cli import app
 from vabatch.db import VideoDatabase
 from vabatch.layout_analysis import Band, normalise_text
@@ -39,8 +39,8 @@ def small_spec(name: str, seed: int, **options) -> VideoSpec:
     captions = options.pop("captions", None)
     if captions is None:
         captions = random_captions(12, seed, gap_share=0.2, two_line_share=0.4)
-    return VideoSpec(name, captions, 12, width=640, height=360, background="gradients",
-                     font_size=20, seed=seed, **options)
+    look = {"width": 640, "height": 360, "background": "gradients", "font_size": 20}
+    return VideoSpec(name, captions, 12, seed=seed, **(look | options))
 
 
 def prepare(spec: VideoSpec, media: Path, data_root: Path, engine) -> Path:
@@ -235,3 +235,57 @@ def test_a_classifier_trained_on_some_videos_labels_others_better_than_the_rules
           f"classifier {classifier_accuracy:.3f}")
     assert rules_accuracy < 1.0, "the rules already label every box right: nothing to learn"
     assert classifier_accuracy > rules_accuracy
+
+
+def caption_pixel_extent(spec: VideoSpec, media: Path) -> tuple[int, int, int, int]:
+    """Where libass drew anything, from the video itself: every frame minus the same video
+    rendered without captions (same background, same encoder), thresholded."""
+    import cv2
+
+    bare = VideoSpec(**{**spec.__dict__, "name": spec.name + "-bare", "captions": []})
+    with_captions, _ = make_video(spec, media)
+    without, _ = make_video(bare, media)
+    first, second = cv2.VideoCapture(str(with_captions)), cv2.VideoCapture(str(without))
+    drawn = np.zeros((spec.height, spec.width), bool)
+    try:
+        while True:
+            ok_first, frame = first.read()
+            ok_second, background = second.read()
+            if not (ok_first and ok_second):
+                break
+            difference = cv2.absdiff(frame, background).max(axis=2) > 60
+            drawn |= cv2.morphologyEx(difference.astype(np.uint8), cv2.MORPH_OPEN,
+                                      np.ones((2, 2), np.uint8)) > 0
+    finally:
+        first.release()
+        second.release()
+    ys, xs = np.nonzero(drawn)
+    assert len(ys), "the captions were drawn"
+    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+
+
+@pytest.mark.parametrize(("case", "options", "anchor"), [
+    ("bottom-three-lines", {"background": "photo"}, "bottom"),
+    ("middle-vertical", {"background": "photo", "position": "middle", "width": 360, "height": 640,
+                         "font_size": 14}, "middle"),
+])
+def test_a_caption_with_one_line_more_than_ocr_saw_is_not_cut(
+        case, options, anchor, media, data_root, engine):
+    # A three-line caption shown between two OCR samples (one frame every two seconds): OCR
+    # never sees it; the band must still hold all of it, on the side captions grow to.
+    # (A panned photo: the same background renders identically with and without captions.)
+    captions = [Caption(300, 2500, "First words here"),
+                Caption(2700, 5000, "Second caption\nwith two lines"),
+                Caption(6200, 7700, "Third one is\nlonger than\nthe others"),
+                Caption(7900, 9500, "Then two lines\nagain for a while"),
+                Caption(9700, 11700, "And one at the end")]
+    spec = small_spec(f"layout-{case}", seed=7, captions=captions, **options)
+    video_dir = prepare(spec, media, data_root, engine)
+    _, band_rows = boxes_and_layout(video_dir)
+    assert band_rows, "no band found"
+    *rectangle, found_anchor = band_rows[0]
+    band = Band(*rectangle)
+    assert found_anchor == anchor
+    left, top, right, bottom = caption_pixel_extent(spec, media)
+    assert band.top <= top and band.bottom >= bottom, (
+        f"caption pixels span rows {top}-{bottom}, band {band.top}-{band.bottom}")

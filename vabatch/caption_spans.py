@@ -10,6 +10,7 @@ does not explain (a caption appeared over an empty band, or a second line was ad
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -49,41 +50,80 @@ def grow(mask: np.ndarray) -> np.ndarray:
     return cv2.dilate(mask.astype(np.uint8), _JITTER).astype(bool)
 
 
-def segment(masks: list[np.ndarray], rules: SpanRules = SpanRules()) -> list[Span]:
-    """Split the frames (one mask per frame, in order) into spans of one band state."""
-    count = len(masks)
-    if count == 0:
-        return []
-    spans: list[Span] = []
-    grown = [grow(m) for m in masks]
+class SpanTracker:
+    """The segmentation, one mask at a time (crop runs it while decoding, so that it can
+    store a strip in every span the captions stage will find).
 
-    def stable(t: int) -> np.ndarray:  # set in frame t and still (nearly) in frame t + 1
-        return masks[t] & grown[min(t + 1, count - 1)]
+    ``push(mask)`` returns the index of the frame that starts a new span, once that is
+    known: the decision for frame t needs frame t + 1, so it comes one push later.
+    ``finish()`` decides the last frame. The spans so far are in ``spans``.
+    """
 
-    start, core = 0, stable(0)
-    for t in range(1, count):
+    def __init__(self, rules: SpanRules = SpanRules()) -> None:
+        self.rules = rules
+        self.spans: list[Span] = []
+        self._pending: tuple[int, np.ndarray, np.ndarray] | None = None  # t, mask, grown
+        self._start = 0
+        self._core: np.ndarray | None = None
+        self._count = 0
+
+    def push(self, mask: np.ndarray) -> int | None:
+        grown = grow(mask)
+        started = None
+        if self._pending is not None:
+            started = self._decide(grown)
+        self._pending = (self._count, mask, grown)
+        self._count += 1
+        return started
+
+    def finish(self) -> int | None:
+        """Decide the last frame; the spans are complete afterwards."""
+        if self._pending is None:
+            return None
+        started = self._decide(self._pending[2])
+        self._pending = None
+        self.spans.append(Span(self._start, self._count, self._core))
+        return started
+
+    def _decide(self, next_grown: np.ndarray) -> int | None:
+        t, mask, grown = self._pending
+        stable = mask & next_grown  # set in frame t and still (nearly) in frame t + 1
+        if t == 0:
+            self._core = stable
+            return None
+        rules, core = self.rules, self._core
         core_ink = int(np.count_nonzero(core))
         boundary = False
         if core_ink >= rules.min_ink_cells:
-            kept = np.count_nonzero(core & grown[t]) / core_ink
+            kept = np.count_nonzero(core & grown) / core_ink
             boundary = kept < rules.keep_share
         if not boundary:
-            new = stable(t) & ~grow(core)
+            new = stable & ~grow(core)
             boundary = np.count_nonzero(new) >= max(rules.min_ink_cells,
                                                     rules.new_ink_share * core_ink)
         if boundary:
-            spans.append(Span(start, t, core))
-            start, core = t, stable(t)
-        else:
-            core = core & grown[t]
-    spans.append(Span(start, count, core))
-    return _settle_boundaries(spans, masks)
+            self.spans.append(Span(self._start, t, core))
+            self._start, self._core = t, stable
+            return t
+        self._core = core & grown
+        return None
+
+
+def segment(masks: Sequence[np.ndarray], rules: SpanRules = SpanRules()) -> list[Span]:
+    """Split the frames (one mask per frame, in order) into spans of one band state."""
+    if not masks:
+        return []
+    tracker = SpanTracker(rules)
+    for mask in masks:
+        tracker.push(mask)
+    tracker.finish()
+    return _settle_boundaries(tracker.spans, masks)
 
 
 MAX_BOUNDARY_SHIFT = 2  # frames a boundary may move back
 
 
-def _settle_boundaries(spans: list[Span], masks: list[np.ndarray]) -> list[Span]:
+def _settle_boundaries(spans: list[Span], masks: Sequence[np.ndarray]) -> list[Span]:
     """Move each boundary between two spans back while the frame before it looks more like
     the frame after it than like the one before: when one caption replaces another, the
     first frame of the new one still contains much of the old core (the texts overlap) and

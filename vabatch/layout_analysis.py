@@ -27,6 +27,7 @@ MAX_EDGE_SHARE = 0.3  # share of occurrences touching the left or right frame ed
 MAX_DIGIT_SHARE = 0.6  # clocks, counters and timecodes are mostly digits
 BAND_PADDING_LINES = 0.35  # padding around caption boxes, in line heights
 EXTRA_LINE_HEADROOM = 1.25  # room kept for one more line than was seen, in line heights
+MIDDLE_SHARE = 0.1  # a caption block centred this close to mid-frame grows both ways
 
 FEATURE_NAMES = (
     "centre_y", "height", "width", "centre_offset", "touches_edge", "confidence",
@@ -234,25 +235,32 @@ def judge_rows_by_rules(rows: list[Row]) -> None:
 
 
 def adopt_companion_lines(rows: list[Row]) -> None:
-    """Mark the other lines of two-line captions: rows near a caption row that only ever
+    """Mark the other lines of multi-line captions: rows near a caption row that only ever
     appear together with it. Their own text may repeat (one two-line caption seen twice),
-    so the text-change rule cannot judge them alone."""
+    so the text-change rule cannot judge them alone. An adopted line can vouch for the next
+    one (the first line of a three-line caption sits two lines away from the last)."""
     captions = [r for r in rows if r.is_caption]
-    for row in rows:
-        if row.is_caption or row.edge_share > MAX_EDGE_SHARE:
-            continue
-        frames = {b.frame_index for b in row.boxes}
-        for caption in captions:
-            close = abs(row.centre_y - caption.centre_y) <= 2.2 * max(row.line_height,
-                                                                      caption.line_height)
-            together = len(frames & {b.frame_index for b in caption.boxes}) >= 0.8 * len(frames)
-            aligned = (row.occurrences == 1 or min(row.centre_spread, row.left_spread)
-                       <= MAX_ALIGNMENT_SPREAD)
-            if close and together and aligned:
-                row.is_caption = True
-                row.caption_score = caption.caption_score
-                row.reason = "another line of the captions"
-                break
+    adopted = True
+    while adopted:
+        adopted = False
+        for row in rows:
+            if row.is_caption or row.edge_share > MAX_EDGE_SHARE:
+                continue
+            frames = {b.frame_index for b in row.boxes}
+            for caption in captions:
+                close = abs(row.centre_y - caption.centre_y) <= 2.2 * max(
+                    row.line_height, caption.line_height)
+                together = len(frames & {b.frame_index for b in caption.boxes}) >= 0.8 * len(
+                    frames)
+                aligned = (row.occurrences == 1 or min(row.centre_spread, row.left_spread)
+                           <= MAX_ALIGNMENT_SPREAD)
+                if close and together and aligned:
+                    row.is_caption = True
+                    row.caption_score = caption.caption_score
+                    row.reason = "another line of the captions"
+                    captions.append(row)
+                    adopted = True
+                    break
 
 
 def box_features(box: Box, row: Row, width: int, height: int) -> list[float]:
@@ -283,11 +291,7 @@ def caption_block(rows: list[Row]) -> list[Row]:
 
 
 def band_for(block: list[Row], rows: list[Row], width: int, height: int) -> tuple[Band, str]:
-    """The band around a block of caption rows, padded, with headroom for one more line.
-
-    Bottom-anchored captions grow upwards when they take two lines, top-anchored ones
-    downwards; the headroom stops short of any noise row.
-    """
+    """The band around a block of caption rows, padded, with headroom for one more line."""
     boxes = [b for row in block for b in row.boxes]
     line_height = float(np.median([b.height for b in boxes]))
     pad = math.ceil(BAND_PADDING_LINES * line_height)
@@ -295,16 +299,22 @@ def band_for(block: list[Row], rows: list[Row], width: int, height: int) -> tupl
     bottom = max(b.y + b.height for b in boxes) + pad
     left = min(b.x for b in boxes) - pad
     right = max(b.x + b.width for b in boxes) + pad
-    anchor = "bottom" if (top + bottom) / 2 >= height / 2 else "top"
+    centre = (top + bottom) / 2
+    anchor = ("middle" if abs(centre - height / 2) <= MIDDLE_SHARE * height
+              else "bottom" if centre > height / 2 else "top")
+    # Keep room for one more line than was seen, on the side the captions grow to: bottom
+    # captions grow upwards, top ones downwards, centred ones half a line each way. The
+    # headroom stops short of any noise row.
     headroom = math.ceil(EXTRA_LINE_HEADROOM * line_height)
     noise = [b for r in rows if r not in block for b in r.boxes]
-    if len(block) == 1:  # only one line seen: keep room for a second one
-        if anchor == "bottom":
-            limit = max([b.y + b.height for b in noise if b.y + b.height <= top] + [0])
-            top = max(top - headroom, limit)
-        else:
-            limit = min([b.y for b in noise if b.y >= bottom] + [height])
-            bottom = min(bottom + headroom, limit)
+    up = {"bottom": headroom, "top": 0, "middle": math.ceil(headroom / 2)}[anchor]
+    down = {"bottom": 0, "top": headroom, "middle": math.ceil(headroom / 2)}[anchor]
+    if up:
+        limit = max([b.y + b.height for b in noise if b.y + b.height <= top] + [0])
+        top = max(top - up, limit)
+    if down:
+        limit = min([b.y for b in noise if b.y >= bottom] + [height])
+        bottom = min(bottom + down, limit)
     # Caption lines vary in length: widen the band to the frame's edges, stopping short of
     # any other text beside it.
     beside = [b for b in noise if b.y < bottom and b.y + b.height > top]

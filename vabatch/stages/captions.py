@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from vabatch import __version__
-from vabatch.band_signature import mask_iou, unpack_mask
+from vabatch.band_signature import PackedMasks, mask_iou
 from vabatch.caption_spans import Span, SpanRules, grow, segment
 from vabatch.db import VideoDatabase
 from vabatch.errors import DatabaseError
@@ -177,7 +177,7 @@ def _find_captions(db: VideoDatabase, band, options: CaptionOptions, engine: Ocr
         raise DatabaseError(f"{db.path('cropping')}: band signatures do not cover every frame;"
                             " run `vabatch crop --force`")
     timestamps = [row[1] for row in signatures]
-    masks = [unpack_mask(row[2], shape) for row in signatures]
+    masks = PackedMasks([row[2] for row in signatures], shape)
     spans = segment(masks, options.rules)
     stored = [row[0] for row in db.execute("SELECT frame_index FROM cropping.cropped_frames"
                                            " ORDER BY frame_index")]
@@ -224,6 +224,12 @@ def _find_captions(db: VideoDatabase, band, options: CaptionOptions, engine: Ocr
         if strips:
             spans_read += 1
             read_range(span.start, span.end, strips, span)
+        elif readings and readings[-1].end_frame_index == span.start:
+            # No strip in this span: crop stores one whenever the band's text changes, so
+            # it judged these frames to show what its last strip showed (the span only
+            # split on background noise that moves with the text, e.g. a zooming fractal).
+            # The caption read from that strip goes on.
+            readings[-1].end_frame_index = span.end
     return _merge(readings, options), timestamps, len(spans), spans_read
 
 

@@ -3,7 +3,9 @@
 For every decoded frame, cropping.db gets a band signature (a small text mask, see
 ``vabatch.band_signature``), so caption boundaries can be found to the frame. Band images
 (``cropped_frames``) are stored for the frames the next step reads: a frame a couple of
-frames after the band's text changed (a new caption state, once settled) and one frame per
+frames after the band's text changed (a new caption state, once settled: the mask moved
+away from the last stored one, or the captions stage's segmentation, run here frame by
+frame with its default rules, starts a new span) and one frame per
 ``keyframe_interval_ms`` in between. Storing every strip would cost more than the video
 itself (measured in docs/captions.md); these few are what OCR needs.
 
@@ -24,6 +26,7 @@ import numpy as np
 
 from vabatch import __version__
 from vabatch.band_signature import mask_iou, pack_mask, text_mask
+from vabatch.caption_spans import SpanTracker
 from vabatch.db import VideoDatabase
 from vabatch.errors import DatabaseError, InputError
 from vabatch.media import decode_frames, encode_image, open_capture
@@ -149,6 +152,7 @@ def _crop_frames(db: VideoDatabase, plan: CropPlan, options: CropOptions,
     last_stored_mask: np.ndarray | None = None
     last_stored_ms = -10**9
     settle_at: int | None = None
+    spans = SpanTracker()
     decoded = 0
     try:
         for frame in decode_frames(capture, lambda _i, _t: True):
@@ -166,6 +170,11 @@ def _crop_frames(db: VideoDatabase, plan: CropPlan, options: CropOptions,
                 and mask_iou(mask, last_stored_mask) < options.change_iou)
             if changed and settle_at is None:
                 settle_at = frame.frame_index + options.settle_frames
+            # A span of the captions stage starts at ``started`` (known one frame later):
+            # give every span a strip, also where the band as a whole barely changed.
+            started = spans.push(mask)
+            if started is not None and settle_at is None:
+                settle_at = started + options.settle_frames
             due = frame.timestamp_ms - last_stored_ms >= options.keyframe_interval_ms
             if due or (settle_at is not None and frame.frame_index >= settle_at):
                 data = encode_image(band, options.image_format, options.jpeg_quality)
