@@ -311,3 +311,23 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path):
     assert len(_rows(video_dir)["ocr_frames"]) == 45
     assert [p.name for p in video_dir.iterdir() if "-wal" in p.name or "-shm" in p.name] == []
     assert _md5(video_dir / "fullOCR.db") == _md5(whole_dir / "fullOCR.db")
+
+
+def test_a_reading_with_the_same_letters_and_more_spaces_wins():
+    from vabatch.ocr_engines.rapidocr import more_spaces
+
+    assert more_spaces("Thecloudschildren", "The clouds children") == "The clouds children"
+    assert more_spaces("The clouds children", "Thecloudschildren") == "The clouds children"
+    # Other letters: the first reading stays, however many spaces the other has.
+    assert more_spaces("Thecloudschfldren", "The clouds children") == "Thecloudschfldren"
+    assert more_spaces("abc", "abc") == "abc"
+
+
+def test_the_strokes_reading_is_a_recorded_parameter():
+    from vabatch.stages.captions import CaptionOptions
+
+    with_strokes = CaptionOptions().make_engine()
+    without = CaptionOptions(stroke_reading=False).make_engine()
+    assert with_strokes.parameters["stroke_reading"] is True
+    assert "stroke_reading" not in without.parameters
+    assert CaptionOptions().recorded() != CaptionOptions(stroke_reading=False).recorded()

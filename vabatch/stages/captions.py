@@ -53,6 +53,7 @@ class CaptionOptions:
     min_confidence: float = 0.6
     line_padding: float = 0.2
     second_padding: float | None = 0.35  # Latin lines: a second reading, see RapidOcrEngine
+    stroke_reading: bool = True  # Latin lines: a reading of the strokes alone, likewise
     merge_similarity: float = 0.85  # normalised texts this similar are one caption
     max_merge_gap_frames: int = 4
     merge_core_iou: float = 0.6  # similar texts merge only when their strokes match this well
@@ -67,7 +68,8 @@ class CaptionOptions:
         return create_engine("rapidocr", detection_side=self.detection_side,
                              min_confidence=self.min_confidence,
                              line_padding=self.line_padding,
-                             second_padding=self.second_padding)
+                             second_padding=self.second_padding,
+                             stroke_reading=self.stroke_reading)
 
 
 @dataclass
