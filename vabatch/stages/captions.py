@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from bisect import bisect_left
 from dataclasses import asdict, dataclass, field
 from difflib import SequenceMatcher
 from pathlib import Path
@@ -222,7 +223,7 @@ def _find_captions(db: VideoDatabase, band, options: CaptionOptions, engine: Ocr
     for span in spans:
         if span.core_ink < options.min_caption_ink:
             continue
-        strips = [f for f in stored if span.start <= f < span.end]
+        strips = stored[bisect_left(stored, span.start):bisect_left(stored, span.end)]
         if strips:
             spans_read += 1
             read_range(span.start, span.end, strips, span)
