@@ -56,11 +56,13 @@ class SpanTracker:
 
     ``push(mask)`` returns the index of the frame that starts a new span, once that is
     known: the decision for frame t needs frame t + 1, so it comes one push later.
-    ``finish()`` decides the last frame. The spans so far are in ``spans``.
+    ``finish()`` decides the last frame. With ``keep_spans``, the spans so far are in
+    ``spans`` (each holds its core; crop only needs the boundaries and keeps none).
     """
 
-    def __init__(self, rules: SpanRules = SpanRules()) -> None:
+    def __init__(self, rules: SpanRules = SpanRules(), keep_spans: bool = True) -> None:
         self.rules = rules
+        self.keep_spans = keep_spans
         self.spans: list[Span] = []
         self._pending: tuple[int, np.ndarray, np.ndarray] | None = None  # t, mask, grown
         self._start = 0
@@ -82,8 +84,12 @@ class SpanTracker:
             return None
         started = self._decide(self._pending[2])
         self._pending = None
-        self.spans.append(Span(self._start, self._count, self._core))
+        self._close(self._count)
         return started
+
+    def _close(self, end: int) -> None:
+        if self.keep_spans:
+            self.spans.append(Span(self._start, end, self._core))
 
     def _decide(self, next_grown: np.ndarray) -> int | None:
         t, mask, grown = self._pending
@@ -102,7 +108,7 @@ class SpanTracker:
             boundary = np.count_nonzero(new) >= max(rules.min_ink_cells,
                                                     rules.new_ink_share * core_ink)
         if boundary:
-            self.spans.append(Span(self._start, t, core))
+            self._close(t)
             self._start, self._core = t, stable
             return t
         self._core = core & grown

@@ -152,7 +152,7 @@ def _crop_frames(db: VideoDatabase, plan: CropPlan, options: CropOptions,
     last_stored_mask: np.ndarray | None = None
     last_stored_ms = -10**9
     settle_at: int | None = None
-    spans = SpanTracker()
+    spans = SpanTracker(keep_spans=False)
     decoded = 0
     try:
         for frame in decode_frames(capture, lambda _i, _t: True):
