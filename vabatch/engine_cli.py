@@ -15,18 +15,17 @@ from typing import Annotated, Any
 import typer
 from rich.console import Group
 from rich.live import Live
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
-from vabatch.cli import DataOption, JsonOption, err, out, print_json, reports_errors
+from vabatch.cli import (
+    DataOption,
+    JsonOption,
+    err,
+    out,
+    print_json,
+    progress_display,
+    reports_errors,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -41,10 +40,7 @@ class LiveDisplay:
     def __init__(self, title: str, enabled: bool = True) -> None:
         self.title = title
         self.enabled = enabled
-        self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TaskProgressColumn(), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
-            TextColumn("eta"), TimeRemainingColumn(), console=err, disable=True)
+        self.progress = progress_display(quiet=True)  # drawn inside the Live view below
         self.bars: dict[str, Any] = {}
         self.running: dict[int, tuple[str, str, str, str]] = {}  # task -> worker, video, ..
         self.lock = threading.Lock()
