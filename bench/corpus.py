@@ -55,7 +55,8 @@ class VideoSpec:
     width: int = 1280
     height: int = 720
     fps: int = 30
-    background: str = "photo"  # photo | testsrc2 | mandelbrot | life | bright | gradients
+    background: str = "photo"  # photo | cuts | testsrc2 | mandelbrot | life | bright | gradients
+    cut_every_s: float = 1.7  # background "cuts": a hard cut to another scene this often
     font: str = "DejaVu Sans"
     font_size: int = 22  # ASS units at the default 288-line script height
     outline: float = 2.0
@@ -65,6 +66,9 @@ class VideoSpec:
     outline_colour: str = "&H00000000"  # black
     boxed: bool = False  # an opaque box behind the text (libass BorderStyle=3), as on TV
     fade_ms: int = 0  # each caption fades in and out over this long (ASS \\fad)
+    second_line_size: int = 0  # the second line of each caption in this font size (0: same)
+    shadow: float | None = None  # drop shadow depth; None: 0.5 (0 when boxed)
+    crf: int = 20  # x264 quality: 20 is clean, 32 and up is visibly blocky
     logo: bool = False
     ticker: bool = False
     scene_text: bool = False
@@ -99,8 +103,11 @@ def random_captions(duration_s: float, seed: int, language: str = "en",
         length = rng.randint(min_ms, max_ms)
         if now + length > end_of_video:
             break
-        lines = 2 if rng.random() < two_line_share else 1
-        text = "\n".join(_random_line(rng, language) for _ in range(lines))
+        if language == "zh+en":  # bilingual: a Chinese line over an English one, always
+            text = _random_line(rng, "zh") + "\n" + _random_line(rng, "en")
+        else:
+            lines = 2 if rng.random() < two_line_share else 1
+            text = "\n".join(_random_line(rng, language) for _ in range(lines))
         captions.append(Caption(now, now + length, text))
         now += length + (rng.randint(200, 1500) if rng.random() < gap_share else 0)
     return captions
@@ -140,8 +147,9 @@ def make_photo(path: Path, width: int, height: int, seed: int) -> Path:
 def _background_input(spec: VideoSpec, workdir: Path) -> list[str]:
     size = f"{spec.width}x{spec.height}"
     duration = f"{spec.duration_s:.3f}"
-    if spec.background == "photo":
-        photo = make_photo(workdir / f"{spec.name}-photo.png", spec.width * 2,
+    if spec.background in ("photo", "cuts"):
+        across = 2 if spec.background == "photo" else 4  # "cuts" jumps between far regions
+        photo = make_photo(workdir / f"{spec.name}-photo.png", spec.width * across,
                            spec.height * 2, spec.seed)
         return ["-loop", "1", "-framerate", str(spec.fps), "-t", duration, "-i", str(photo)]
     sources = {
@@ -161,6 +169,14 @@ def _filters(spec: VideoSpec, srt: Path) -> str:
         # Pan across the larger photo: the scene moves under the captions.
         chain.append(f"crop={spec.width}:{spec.height}:"
                      f"x='(in_w-out_w)/2*(1+sin(t/3))':y='(in_h-out_h)/2*(1+cos(t/4))'")
+    if spec.background == "cuts":
+        # A hard cut every cut_every_s to another region of a wide photo (it pans a little
+        # in between), and every third scene is dark: cuts fall inside captions.
+        scene = f"floor(t/{spec.cut_every_s})"
+        chain.append(f"crop={spec.width}:{spec.height}:"
+                     f"x='mod({scene}*out_w*1.37\\,in_w-out_w-40)+20+20*sin(t)':"
+                     f"y='mod({scene}*out_h*0.61\\,in_h-out_h)'")
+        chain.append(f"eq=brightness='if(eq(mod({scene}\\,3)\\,2)\\,-0.35\\,0)':eval=frame")
     if spec.background == "bright":
         chain.append("noise=alls=8:allf=t")
     if spec.scene_text:
@@ -184,16 +200,18 @@ def _filters(spec: VideoSpec, srt: Path) -> str:
     # force_style alignment follows the legacy SSA numbering: 2 bottom centre, 6 top centre.
     alignment = {"top": 6, "middle": 10}.get(spec.position, 2)
     margin_v = 20 if not spec.ticker else 40
+    shadow = spec.shadow if spec.shadow is not None else (0 if spec.boxed else 0.5)
     style = (f"FontName={spec.font},FontSize={spec.font_size},PrimaryColour={spec.colour},"
              f"OutlineColour={spec.outline_colour},BackColour=&H40000000,"
              f"BorderStyle={3 if spec.boxed else 1},Outline={spec.outline},"
-             f"Shadow={0 if spec.boxed else 0.5},"
+             f"Shadow={shadow},"
              f"Bold={-1 if spec.bold else 0},Alignment={alignment},MarginV={margin_v}")
     if not spec.captions:  # libass refuses an empty subtitle file
         return ",".join(chain) or "null"
-    if spec.fade_ms:  # the burned file carries the fade tags, the reference does not
-        srt = write_srt([Caption(c.start_ms, c.end_ms,
-                                 f"{{\\fad({spec.fade_ms},{spec.fade_ms})}}{c.text}")
+    if spec.fade_ms or spec.second_line_size:  # tags in the burned file, not the reference
+        fade = f"{{\\fad({spec.fade_ms},{spec.fade_ms})}}" if spec.fade_ms else ""
+        smaller = f"\n{{\\fs{spec.second_line_size}}}" if spec.second_line_size else "\n"
+        srt = write_srt([Caption(c.start_ms, c.end_ms, fade + c.text.replace("\n", smaller))
                          for c in spec.captions], srt.with_name(srt.stem + ".burn.srt"))
     escaped = str(srt).replace("\\", "\\\\").replace(":", "\\:").replace("'", "\\'")
     chain.append(f"subtitles=filename='{escaped}':force_style='{style}'")
@@ -212,8 +230,8 @@ def make_video(spec: VideoSpec, out_dir: Path) -> tuple[Path, Path]:
     partial = out_dir / f".{spec.name}.partial.mp4"
     command = ["ffmpeg", "-v", "error", "-y", *_background_input(spec, out_dir),
                "-vf", _filters(spec, srt), "-r", str(spec.fps), "-t", f"{spec.duration_s:.3f}",
-               "-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p",
-               str(partial)]
+               "-c:v", "libx264", "-preset", "veryfast", "-crf", str(spec.crf),
+               "-pix_fmt", "yuv420p", str(partial)]
     subprocess.run(command, check=True)
     partial.rename(video)
     return video, srt

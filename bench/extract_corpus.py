@@ -23,13 +23,13 @@ YELLOW = "&H0000FFFF"  # ASS &HAABBGGRR
 
 
 def _spec(name: str, seconds: float, seed: int, language: str = "en", **options) -> VideoSpec:
-    font = "Noto Sans CJK SC" if language == "zh" else options.pop("font", "DejaVu Sans")
+    font = "Noto Sans CJK SC" if language.startswith("zh") else options.pop("font", "DejaVu Sans")
     return VideoSpec(name, random_captions(seconds, seed, language), seconds, font=font,
                      seed=seed, **options)
 
 
 def full_corpus() -> list[VideoSpec]:
-    """17 videos, 25-45 s each (9.25 video-minutes)."""
+    """23 videos, 25-45 s each (12.25 video-minutes)."""
     return [
         _spec("en-photo-white", 45, 101, background="photo"),
         _spec("en-mandelbrot-yellow-25fps", 40, 102, background="mandelbrot", colour=YELLOW,
@@ -56,6 +56,18 @@ def full_corpus() -> list[VideoSpec]:
         _spec("en-dark-on-light", 25, 116, background="bright", colour="&H00101010",
               outline_colour="&H00FFFFFF"),
         _spec("en-1080p-24fps", 25, 117, background="photo", width=1920, height=1080, fps=24),
+        # Real footage: hard cuts (and dark scenes) under a caption that stays, heavy
+        # compression at low resolution, text with only a drop shadow, a translucent box.
+        _spec("en-cuts", 35, 118, background="cuts"),
+        _spec("zh-cuts-fast", 30, 119, language="zh", background="cuts", cut_every_s=0.9),
+        _spec("en-360p-crf34", 30, 120, background="cuts", width=640, height=360, crf=34),
+        _spec("en-shadow-only", 30, 121, background="cuts", outline=0, shadow=2.0),
+        _spec("en-translucent-box", 25, 122, background="cuts", boxed=True, outline=1.5,
+              outline_colour="&H80000000"),
+        # Bilingual subtitles, common on Chinese video: a Chinese line over a smaller
+        # English one, every caption two lines.
+        _spec("zh-en-bilingual", 30, 123, language="zh+en", background="photo",
+              second_line_size=16),
     ]
 
 

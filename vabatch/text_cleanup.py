@@ -4,6 +4,8 @@
   the wrong case inside upper-case words: "OcR" -> "OCR".
 - Full-width punctuation inside lines without any CJK character: "Hello，world" ->
   "Hello, world".
+- Spaces between two CJK characters (the recogniser puts one after a full-width comma now
+  and then: "你知道他在哪里吗， 谢谢你的帮助"); a space between CJK and Latin text stays.
 - Runs of spaces, and spaces at the ends of a line.
 """
 
@@ -15,7 +17,9 @@ SIZE_ONLY_LETTERS = frozenset("cosuvwxzkp")
 # CJK symbols, kana and ideographs, and Hangul: scripts written without spaces.
 CJK_RANGES = "\u3000-\u9fff\uac00-\ud7af"
 _CJK_SCRIPT = re.compile(f"[{CJK_RANGES}]")
-_CJK = re.compile(f"[{CJK_RANGES}\uff01-\uff60]")  # with full-width forms
+CJK_OR_FULL_WIDTH = f"{CJK_RANGES}\uff01-\uff60"
+_CJK = re.compile(f"[{CJK_OR_FULL_WIDTH}]")
+_SPACE_BETWEEN_CJK = re.compile(f"(?<=[{CJK_OR_FULL_WIDTH}])\\s+(?=[{CJK_OR_FULL_WIDTH}])")
 
 _LATIN_ONLY_PUNCTUATION = str.maketrans({
     "，": ", ", "。": ". ", "！": "! ", "？": "? ", "：": ": ", "；": "; ",
@@ -46,4 +50,6 @@ def clean_line(line: str) -> str:
     if not _CJK.search(line.translate(_LATIN_ONLY_PUNCTUATION)):
         line = line.translate(_LATIN_ONLY_PUNCTUATION)
     line = " ".join(_fix_word_case(word) for word in line.split())
-    return re.sub(r"\s+([,.])(?=\s|$)", r"\1", line) if not _CJK.search(line) else line
+    if _CJK.search(line):
+        return _SPACE_BETWEEN_CJK.sub("", line)
+    return re.sub(r"\s+([,.])(?=\s|$)", r"\1", line)
