@@ -13,8 +13,8 @@ import apsw
 import pytest
 
 from vabatch.db import VideoDatabase
-from vabatch.db.files import sidecars
-from vabatch.db.video_database import stale_sidecars
+from vabatch.db.files import sidecars, sqlite_uri
+from vabatch.db.video_database import open_connection, stale_sidecars
 from vabatch.errors import DatabaseError, MissingDatabaseError
 
 
@@ -236,3 +236,23 @@ def test_wal_files_left_by_an_old_reader_are_removed_by_the_next_write(ingested)
     assert (ingested / "fullOCR.db-shm").exists()  # only a writer may remove them safely
     add_ocr_rows(ingested, [(5, 0, "again")])
     assert sidecars(ingested / "fullOCR.db") == []
+
+
+def test_sql_inside_a_file_from_elsewhere_cannot_call_functions_or_rewrite_the_schema(tmp_path):
+    path = tmp_path / "elsewhere.db"
+    author = apsw.Connection(str(path))  # whoever made the file: any SQL they like
+    author.execute("CREATE TABLE t (x); INSERT INTO t VALUES (1);"
+                   " CREATE VIEW v AS SELECT note(x) FROM t")
+    author.close()
+    calls = []
+    ours = open_connection(sqlite_uri(path, read_only=False))
+    ours.create_scalar_function("note", lambda x: calls.append(x) or x)
+    assert ours.execute("SELECT note(x) FROM t").fetchall() == [(1,)]  # our own SQL may
+    with pytest.raises(apsw.SQLError, match="unsafe use of note"):
+        ours.execute("SELECT * FROM v").fetchall()  # the file's view may not
+    assert calls == [1]
+    ours.execute("PRAGMA writable_schema = ON")
+    with pytest.raises(apsw.Error):
+        ours.execute("UPDATE sqlite_schema SET sql = 'CREATE TABLE t (' WHERE name = 't'")
+    ours.close()
+    assert apsw.Connection(str(path)).execute("SELECT x FROM t").fetchall() == [(1,)]

@@ -49,12 +49,20 @@ _WRITE_ACTIONS = frozenset({
 
 
 def open_connection(uri: str, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> apsw.Connection:
-    """An apsw connection to a URI, with a busy timeout (apsw has none by default)."""
+    """An apsw connection to a URI, with a busy timeout (apsw has none by default).
+
+    Hardened as SQLite advises for files from elsewhere (a legacy captions.db, a pulled
+    dataset): functions with side effects cannot run from a file's views, triggers,
+    CHECK constraints or generated columns (trusted_schema off), and SQL cannot corrupt
+    the file on purpose (defensive mode: no writable_schema, no journal_mode=OFF).
+    """
     flags = apsw.SQLITE_OPEN_URI | (
         apsw.SQLITE_OPEN_READONLY if "mode=ro" in uri
         else apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE
     )
     conn = apsw.Connection(uri, flags=flags)
+    conn.config(apsw.SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0)
+    conn.config(apsw.SQLITE_DBCONFIG_DEFENSIVE, 1)
     conn.set_busy_timeout(busy_timeout_ms)
     return conn
 
