@@ -313,14 +313,42 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path):
     assert _md5(video_dir / "fullOCR.db") == _md5(whole_dir / "fullOCR.db")
 
 
-def test_a_reading_with_the_same_letters_and_more_spaces_wins():
-    from vabatch.ocr_engines.rapidocr import more_spaces
+def test_the_readings_of_a_line_agree_on_letters_and_keep_the_most_spaces():
+    from vabatch.ocr_engines.rapidocr import best_reading
 
-    assert more_spaces("Thecloudschildren", "The clouds children") == "The clouds children"
-    assert more_spaces("The clouds children", "Thecloudschildren") == "The clouds children"
-    # Other letters: the first reading stays, however many spaces the other has.
-    assert more_spaces("Thecloudschfldren", "The clouds children") == "Thecloudschfldren"
-    assert more_spaces("abc", "abc") == "abc"
+    assert best_reading(["Thecloudschildren", "The clouds children"]) == "The clouds children"
+    assert best_reading(["The clouds children", "Thecloudschildren"]) == "The clouds children"
+    # One other reading with other letters: the first reading's letters stay.
+    assert best_reading(["Thecloudschfldren", "The clouds children"]) == "Thecloudschfldren"
+    assert best_reading(["Thecloudschfldren", "The clouds children", "Thecloudschfldren"]) \
+        == "Thecloudschfldren"
+    # Two others agree on other letters: theirs, with the most spaces among them.
+    assert best_reading(["ight midnight", "lightmidnight", "light midnight"]) == "light midnight"
+    assert best_reading(["abc", "abc", "abc"]) == "abc"
+    assert best_reading(["abc", "", ""]) == "abc"  # empty readings do not outvote
+
+
+def test_a_line_margin_stops_at_the_line_above_and_nowhere_else():
+    import numpy as np
+
+    from vabatch.ocr_engines.rapidocr import _below_the_line_above, _pad_quad
+
+    def box(left, top, right, bottom):
+        return np.float32([[left, top], [right, top], [right, bottom], [left, bottom]])
+
+    line = box(500, 240, 1400, 330)
+    grown = _pad_quad(line, 0.2)  # 18 px each way
+    above = box(450, 150, 1470, 245)  # overlaps the line's top, as detected boxes do
+    below = box(450, 320, 1470, 420)
+    beside = box(100, 100, 480, 250)  # higher, but not over the line
+    clipped = _below_the_line_above(grown, line, [above, below, beside])
+    assert clipped[:2, 1].tolist() == [240, 240]  # no margin into the line above
+    assert clipped[2:, 1].tolist() == grown[2:, 1].tolist()  # the bottom margin stays
+    assert clipped[:, 0].tolist() == grown[:, 0].tolist()
+    far_above = box(450, 100, 1470, 200)  # a gap: the margin may grow up to it
+    assert _below_the_line_above(grown, line, [far_above])[:2, 1].tolist() == \
+        grown[:2, 1].tolist()
+    assert _below_the_line_above(grown, line, [beside, below]).tolist() == grown.tolist()
 
 
 def test_the_strokes_reading_is_a_recorded_parameter():

@@ -104,11 +104,20 @@ class RapidOcrEngine(OcrEngine):
                                interpolation=cv2.INTER_AREA)
         detected, _ = ocr(small, use_det=True, use_cls=False, use_rec=False)
         boxes: list[OcrBox] = []
+        quads = []
         for quad in detected or ():
             points = np.asarray(quad, dtype=np.float32)
             points[:, 0] = np.clip(points[:, 0] * (width / small.shape[1]), 0, width)
             points[:, 1] = np.clip(points[:, 1] * (height / small.shape[0]), 0, height)
-            line = _cut_line(image_bgr, _pad_quad(points, self.line_padding))
+            quads.append(points)
+        for number, points in enumerate(quads):
+            neighbours = quads[:number] + quads[number + 1:]
+
+            def cut(padding: float, points=points, neighbours=neighbours) -> np.ndarray | None:
+                grown = _pad_quad(points, padding)
+                return _cut_line(image_bgr, _below_the_line_above(grown, points, neighbours))
+
+            line = cut(self.line_padding)
             if line is None:
                 continue
             recognised, _ = ocr(line, use_det=False, use_cls=False, use_rec=True)
@@ -118,14 +127,16 @@ class RapidOcrEngine(OcrEngine):
             if _latin(text):
                 others = []
                 if self.second_padding is not None:
-                    others.append(_cut_line(image_bgr, _pad_quad(points, self.second_padding)))
+                    others.append(cut(self.second_padding))
                 if self.stroke_reading:
                     others.append(cv2.cvtColor(255 - stroke_mask(line), cv2.COLOR_GRAY2BGR))
+                readings = [text]
                 for other in others:
                     again, _ = ocr(other, use_det=False, use_cls=False, use_rec=True) \
                         if other is not None else (None, None)
                     if again:
-                        text = more_spaces(text, again[0][0].strip())
+                        readings.append(again[0][0].strip())
+                text = best_reading(readings)
             if not text or confidence < self.min_confidence:
                 continue
             # Rounded so that tiny float differences (e.g. thread scheduling) do not show.
@@ -153,12 +164,25 @@ class RapidOcrEngine(OcrEngine):
         return self._ocr
 
 
-def more_spaces(text: str, other: str) -> str:
-    """``other`` when it has the same characters as ``text`` but more spaces between them:
-    the recogniser drops spaces between words, it hardly ever invents them."""
-    if other.replace(" ", "") == text.replace(" ", "") and other.count(" ") > text.count(" "):
-        return other
-    return text
+def best_reading(readings: list[str]) -> str:
+    """One line's text from several readings of it (the first is the main one).
+
+    Letters: the first reading's, unless two others agree on other letters (a letter at
+    the edge of the cut, such as the "l" of "light", comes and goes with the margin).
+    Spaces: the reading of those letters with the most spaces, since the recogniser drops
+    spaces between words and hardly ever invents them.
+    """
+    def letters(text: str) -> str:
+        return text.replace(" ", "")
+
+    chosen = letters(readings[0])
+    others = [letters(text) for text in readings[1:]]
+    for candidate in others:
+        if candidate != chosen and candidate and others.count(candidate) >= 2:
+            chosen = candidate
+            break
+    same = [text for text in readings if letters(text) == chosen]
+    return max(same, key=lambda text: text.count(" "))  # the first of equals
 
 
 def _latin(text: str) -> bool:
@@ -182,6 +206,27 @@ def _pad_quad(points: np.ndarray, padding: float) -> np.ndarray:
         sign_down = 1.0 if np.dot(direction, down) >= 0 else -1.0
         grown.append(point + padding * height * (sign_across * across + sign_down * down))
     return np.asarray(grown, dtype=np.float32)
+
+
+def _below_the_line_above(padded: np.ndarray, points: np.ndarray,
+                          neighbours: list[np.ndarray]) -> np.ndarray:
+    """``padded`` (the line ``points`` grown by a margin) kept below the line above it:
+    that line's bottom in the margin made the recogniser drop the tall first letter of the
+    line below ("light" read "ight"). The bottom margin stays: it holds commas' tails.
+    (Measured on the corpus: letters and punctuation CER 0.127% -> 0.099%; painting the
+    line above out instead of cutting it off did not help.)"""
+    top, bottom = points[:, 1].min(), points[:, 1].max()
+    left, right = points[:, 0].min(), points[:, 0].max()
+    highest = -np.inf
+    for other in neighbours:
+        if min(right, other[:, 0].max()) <= max(left, other[:, 0].min()):
+            continue  # beside, not above
+        other_top, other_bottom = other[:, 1].min(), other[:, 1].max()
+        if other_top + other_bottom < top + bottom:  # its centre is higher
+            highest = max(highest, min(other_bottom, top))
+    clipped = padded.copy()  # corners: top left, top right, bottom right, bottom left
+    clipped[[0, 1], 1] = np.maximum(clipped[[0, 1], 1], highest)
+    return clipped
 
 
 def _cut_line(image_bgr: np.ndarray, points: np.ndarray) -> np.ndarray | None:
