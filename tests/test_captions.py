@@ -145,6 +145,20 @@ def test_a_changed_band_makes_crop_and_captions_stale(pipeline, tmp_path):
     assert len(captions_of(video_dir)) == len(KNOWN)
 
 
+def test_a_new_release_makes_stale_only_the_stages_whose_rules_changed(pipeline, monkeypatch):
+    import vabatch
+    import vabatch.stages.captions as captions_stage
+
+    data_root, video_dir, _ = pipeline
+    monkeypatch.setattr(vabatch, "__version__", "99.0.0")  # same rules, newer release
+    [status] = collect_status(data_root, [video_dir])
+    assert {d.freshness for d in status.databases.values()} == {"done"}
+    monkeypatch.setattr(captions_stage, "RULES_VERSION", "99.0.0")  # new reading rules
+    [status] = collect_status(data_root, [video_dir])
+    assert [status.databases[a].freshness for a in ("layout", "cropping", "captions")] == [
+        "done", "done", "stale"]
+
+
 def test_export_writes_files_standard_parsers_and_ffmpeg_accept(pipeline, tmp_path):
     data_root, video_dir, video = pipeline
     out = tmp_path / "subs"

@@ -41,6 +41,10 @@ from vabatch.stages import StageResult
 from vabatch.text_cleanup import clean_line
 
 # Tables that only other steps write (e.g. `vabatch migrate`'s proof): kept as they are.
+# The vabatch version whose caption-reading rules made this stage's results: part of its inputs
+# fingerprint, so results become stale when these rules change and only then (a new
+# release with the same rules keeps them).
+RULES_VERSION = "0.2.1"
 CARRIED_TABLES = ("migration_proof",)
 
 
@@ -99,7 +103,7 @@ def _inputs_sha256(db: VideoDatabase, options: CaptionOptions) -> str:
     crop = db.execute("SELECT inputs_sha256 FROM cropping.crop_run").fetchall()
     if not crop:
         raise DatabaseError(f"{db.path('cropping')}: no crop run recorded (run `vabatch crop`)")
-    return hashlib.sha256(json.dumps([crop[0][0], options.recorded(), __version__],
+    return hashlib.sha256(json.dumps([crop[0][0], options.recorded(), RULES_VERSION],
                                      sort_keys=True, default=str).encode()).hexdigest()
 
 

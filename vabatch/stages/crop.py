@@ -34,6 +34,11 @@ from vabatch.stages import StageResult
 
 ProgressCallback = Callable[[int, int], None]
 
+# The vabatch version whose cropping rules made this stage's results: part of its inputs
+# fingerprint, so results become stale when these rules change and only then (a new
+# release with the same rules keeps them).
+RULES_VERSION = "0.2.0"
+
 
 @dataclass(frozen=True)
 class CropOptions:
@@ -89,7 +94,7 @@ def plan_crop(video_dir: Path, options: CropOptions) -> CropPlan:
             if db.has("cropping") else []
     band = tuple(band_rows[0]) if band_rows else None
     inputs = hashlib.sha256(json.dumps(
-        [content_sha256, band, options.recorded(), __version__]).encode()).hexdigest()
+        [content_sha256, band, options.recorded(), RULES_VERSION]).encode()).hexdigest()
     if not source_file:
         raise InputError(f"{video_dir}: the source video is not stored (migrated without "
                          "it); crop needs the video")

@@ -39,6 +39,10 @@ from vabatch.layout_analysis import (
     group_rows,
 )
 
+# The vabatch version whose layout rules made this stage's results: part of its inputs
+# fingerprint, so results become stale when these rules change and only then (a new
+# release with the same rules keeps them).
+RULES_VERSION = "0.2.0"
 HUMAN_SOURCES = ("human", "user")
 # Tables the layout stage does not compute: carried over unchanged when it rebuilds layout.db.
 CARRIED_TABLES = ("box_classification_model", "migration_proof")
@@ -112,7 +116,7 @@ def _layout_inputs(video_dir: Path, data_root: Path | None):
         video_boxes = load_boxes(db)
         classifier, method, model_bytes = _stored_classifier(db, data_root)
         inputs = hashlib.sha256((video_boxes.fingerprint + method).encode()
-                                + model_bytes + __version__.encode()).hexdigest()
+                                + model_bytes + RULES_VERSION.encode()).hexdigest()
         previous = db.execute("SELECT inputs_sha256 FROM layout.layout_run"
                               ).fetchall() if db.has("layout") else []
     return video_boxes, classifier, method, inputs, previous[0][0] if previous else None
