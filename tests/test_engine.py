@@ -246,10 +246,18 @@ def _running_attempt(root: Path, stage: str) -> int | None:
     return rows[0][0] if rows else None
 
 
+def _as_in_a_terminal() -> None:
+    """SIGINT as a foreground program in a terminal has it. A shell without job control
+    starts background jobs with SIGINT ignored, and Python then installs no Ctrl-C handler:
+    `.ci/run &` would make the Ctrl-C test's run ignore its SIGINT and finish."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start_run(root: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "vabatch", "run", "--data", str(root),
                              "--quiet", "--workers", "2", *extra], cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            preexec_fn=_as_in_a_terminal)
 
 
 def fault_trial(ingested_root: Path, reference: dict, tmp_path: Path, stage: str,
