@@ -40,11 +40,9 @@ from vabatch.ocr_engines import OcrEngine, create_engine
 from vabatch.stages import StageResult
 from vabatch.text_cleanup import clean_line
 
+# Fingerprinted with the results: they go stale when this changes (docs/engine.md).
+RULES_VERSION = "0.2.1"  # the release that last changed this stage's rules
 # Tables that only other steps write (e.g. `vabatch migrate`'s proof): kept as they are.
-# The vabatch version whose caption-reading rules made this stage's results: part of its inputs
-# fingerprint, so results become stale when these rules change and only then (a new
-# release with the same rules keeps them).
-RULES_VERSION = "0.2.1"
 CARRIED_TABLES = ("migration_proof",)
 
 

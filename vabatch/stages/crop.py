@@ -34,10 +34,8 @@ from vabatch.stages import StageResult
 
 ProgressCallback = Callable[[int, int], None]
 
-# The vabatch version whose cropping rules made this stage's results: part of its inputs
-# fingerprint, so results become stale when these rules change and only then (a new
-# release with the same rules keeps them).
-RULES_VERSION = "0.2.0"
+# Fingerprinted with the results: they go stale when this changes (docs/engine.md).
+RULES_VERSION = "0.2.0"  # the release that last changed this stage's rules
 
 
 @dataclass(frozen=True)

@@ -39,10 +39,8 @@ from vabatch.layout_analysis import (
     group_rows,
 )
 
-# The vabatch version whose layout rules made this stage's results: part of its inputs
-# fingerprint, so results become stale when these rules change and only then (a new
-# release with the same rules keeps them).
-RULES_VERSION = "0.2.0"
+# Fingerprinted with the results: they go stale when this changes (docs/engine.md).
+RULES_VERSION = "0.2.0"  # the release that last changed this stage's rules
 HUMAN_SOURCES = ("human", "user")
 # Tables the layout stage does not compute: carried over unchanged when it rebuilds layout.db.
 CARRIED_TABLES = ("box_classification_model", "migration_proof")
