@@ -67,6 +67,7 @@ class VideoSpec:
     boxed: bool = False  # an opaque box behind the text (libass BorderStyle=3), as on TV
     fade_ms: int = 0  # each caption fades in and out over this long (ASS \\fad)
     second_line_size: int = 0  # the second line of each caption in this font size (0: same)
+    caption_colours: tuple[str, ...] = ()  # cycled per caption, "#RRGGBB"
     shadow: float | None = None  # drop shadow depth; None: 0.5 (0 when boxed)
     crf: int = 20  # x264 quality: 20 is clean, 32 and up is visibly blocky
     logo: bool = False
@@ -208,11 +209,21 @@ def _filters(spec: VideoSpec, srt: Path) -> str:
              f"Bold={-1 if spec.bold else 0},Alignment={alignment},MarginV={margin_v}")
     if not spec.captions:  # libass refuses an empty subtitle file
         return ",".join(chain) or "null"
-    if spec.fade_ms or spec.second_line_size:  # tags in the burned file, not the reference
+    if spec.fade_ms or spec.second_line_size or spec.caption_colours:
+        # Override tags go into the burned file only, not into the reference.
         fade = f"{{\\fad({spec.fade_ms},{spec.fade_ms})}}" if spec.fade_ms else ""
         smaller = f"\n{{\\fs{spec.second_line_size}}}" if spec.second_line_size else "\n"
-        srt = write_srt([Caption(c.start_ms, c.end_ms, fade + c.text.replace("\n", smaller))
-                         for c in spec.captions], srt.with_name(srt.stem + ".burn.srt"))
+        colours = spec.caption_colours
+
+        def burned(number: int, text: str) -> str:
+            text = fade + text.replace("\n", smaller)
+            if colours:  # libass takes SRT's font tag, not a {\c} override, from SRT
+                text = f'<font color="{colours[number % len(colours)]}">{text}</font>'
+            return text
+
+        srt = write_srt([Caption(c.start_ms, c.end_ms, burned(n, c.text))
+                         for n, c in enumerate(spec.captions)],
+                        srt.with_name(srt.stem + ".burn.srt"))
     escaped = str(srt).replace("\\", "\\\\").replace(":", "\\:").replace("'", "\\'")
     chain.append(f"subtitles=filename='{escaped}':force_style='{style}'")
     return ",".join(chain)

@@ -29,7 +29,7 @@ def _spec(name: str, seconds: float, seed: int, language: str = "en", **options)
 
 
 def full_corpus() -> list[VideoSpec]:
-    """23 videos, 25-45 s each (12.25 video-minutes)."""
+    """24 videos, 25-45 s each (12.75 video-minutes)."""
     return [
         _spec("en-photo-white", 45, 101, background="photo"),
         _spec("en-mandelbrot-yellow-25fps", 40, 102, background="mandelbrot", colour=YELLOW,
@@ -68,6 +68,9 @@ def full_corpus() -> list[VideoSpec]:
         # English one, every caption two lines.
         _spec("zh-en-bilingual", 30, 123, language="zh+en", background="photo",
               second_line_size=16),
+        # Speaker colours of subtitles for the deaf: green, magenta, cyan, yellow, white.
+        _spec("en-sdh-colours", 30, 124, background="cuts",
+              caption_colours=("#00FF00", "#FF00FF", "#00FFFF", "#FFFF00", "#FFFFFF")),
     ]
 
 

@@ -237,3 +237,27 @@ def test_every_span_over_a_busy_background_gets_a_strip(tmp_path):
     for (_, _, start_ms, end_ms, _, _), truth in zip(found, spec.captions, strict=True):
         assert abs(start_ms - truth.start_ms) <= 40 and abs(end_ms - truth.end_ms) <= 40, (
             (start_ms, end_ms), truth)
+
+
+def test_captions_in_speaker_colours_are_all_found(tmp_path):
+    # Subtitles for the deaf colour each speaker: pure green and magenta are as bright as
+    # white in their brightest channel, but their grey (150, 105) is no brighter than the
+    # scene, so a mask of grey levels saw no text and those captions were lost.
+    captions = [Caption(300, 2100, "The river town at morning"),
+                Caption(2100, 3900, "We never thought about it"),
+                Caption(4400, 6200, "She said everything would change"),
+                Caption(6200, 8000, "Nobody knew where it ended")]
+    spec = VideoSpec("colours", captions, 8.5, width=640, height=360, fps=FPS,
+                     background="photo", font_size=20, seed=9,
+                     caption_colours=("#00FF00", "#FF00FF", "#00FFFF", "#FFFFFF"))
+    video, _ = make_video(spec, tmp_path / "media")
+    data_root = tmp_path / "data"
+    video_dir = Path(ingest_file(video, data_root, IngestOptions(Sampling("fps", 1.0))
+                                 ).video_dir)
+    assert run_video(video_dir, data_root).ok
+    found = captions_of(video_dir)
+    assert [normalise_text(text) for *_, text, _ in found] == [
+        normalise_text(c.text) for c in captions]
+    for (_, _, start_ms, end_ms, _, _), truth in zip(found, captions, strict=True):
+        assert abs(start_ms - truth.start_ms) <= 34 and abs(end_ms - truth.end_ms) <= 34, (
+            (start_ms, end_ms), truth)

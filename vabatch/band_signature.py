@@ -16,8 +16,11 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-BRIGHT_LEVEL = 185  # grey level of caption strokes (white 255, yellow ~225)
-DARK_LEVEL = 80  # grey level of outlines and shadows
+# Levels are of each pixel's brightest channel (HSV value), not of its grey: a caption in
+# pure green or magenta (speaker colours in subtitles for the deaf) is as bright as white
+# there, while its grey (150, 105) is no brighter than the scene behind it.
+BRIGHT_LEVEL = 185  # level of caption strokes (white, yellow, green, cyan, magenta: 255)
+DARK_LEVEL = 80  # level of outlines and shadows
 OUTLINE_REACH = 5  # pixels: how far a stroke pixel may be from the dark outline
 STROKE_WIDTH_LIMIT = 15  # pixels: the top-hat keeps bright structures thinner than this
 STROKE_CONTRAST = 60  # grey levels a stroke must stand above its surroundings
@@ -29,10 +32,21 @@ _STROKE_KERNEL = cv2.getStructuringElement(cv2.MORPH_RECT,
                                            (STROKE_WIDTH_LIMIT, STROKE_WIDTH_LIMIT))
 
 
-def stroke_mask(image_bgr: np.ndarray) -> np.ndarray:
+def brightest_channel(image_bgr: np.ndarray) -> np.ndarray:
+    """Each pixel's largest channel value (HSV value), as a single-channel image."""
+    blue, green, red = cv2.split(image_bgr)
+    return cv2.max(cv2.max(blue, green), red)
+
+
+def stroke_mask(image_bgr: np.ndarray, by_value: bool = True) -> np.ndarray:
     """Caption strokes at full resolution (uint8, 255 = stroke): bright pixels next to a
-    dark outline or shadow, or thin bright strokes standing out from their surroundings."""
-    grey = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY) if image_bgr.ndim == 3 else image_bgr
+    dark outline or shadow, or thin bright strokes standing out from their surroundings.
+    Brightness is the brightest channel, or with ``by_value=False`` the grey."""
+    if image_bgr.ndim == 2:
+        grey = image_bgr
+    else:
+        grey = brightest_channel(image_bgr) if by_value else cv2.cvtColor(image_bgr,
+                                                                          cv2.COLOR_BGR2GRAY)
     # 8-bit OpenCV operations throughout: this runs on every frame of every video.
     _, bright = cv2.threshold(grey, BRIGHT_LEVEL - 1, 255, cv2.THRESH_BINARY)
     _, dark = cv2.threshold(grey, DARK_LEVEL, 255, cv2.THRESH_BINARY_INV)

@@ -35,7 +35,7 @@ from vabatch.stages import StageResult
 ProgressCallback = Callable[[int, int], None]
 
 # Fingerprinted with the results: they go stale when this changes (docs/engine.md).
-RULES_VERSION = "0.2.0"  # the release that last changed this stage's rules
+RULES_VERSION = "0.2.1"  # the release that last changed this stage's rules
 
 
 @dataclass(frozen=True)
