@@ -23,8 +23,8 @@ BRIGHT_LEVEL = 185  # level of caption strokes (white, yellow, green, cyan, mage
 DARK_LEVEL = 80  # level of outlines and shadows
 OUTLINE_REACH = 5  # pixels: how far a stroke pixel may be from the dark outline
 STROKE_WIDTH_LIMIT = 15  # pixels: the top-hat keeps bright structures thinner than this
-STROKE_CONTRAST = 60  # grey levels a stroke must stand above its surroundings
-STROKE_LEVEL = 170  # and its own minimum grey level
+STROKE_CONTRAST = 60  # levels a stroke must stand above its surroundings
+STROKE_LEVEL = 170  # and its own minimum level
 CELL_FILL = 0.3  # share of a cell's pixels that must be set
 
 _OUTLINE_KERNEL = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (OUTLINE_REACH, OUTLINE_REACH))

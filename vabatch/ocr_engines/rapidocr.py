@@ -129,7 +129,8 @@ class RapidOcrEngine(OcrEngine):
                 if self.second_padding is not None:
                     others.append(cut(self.second_padding))
                 if self.stroke_reading:
-                    strokes = stroke_mask(line, by_value=False)  # measured: CER below
+                    # Grey, not the brightest channel: lower CER here (docs/captions.md).
+                    strokes = stroke_mask(line, by_value=False)
                     others.append(cv2.cvtColor(255 - strokes, cv2.COLOR_GRAY2BGR))
                 readings = [text]
                 for other in others:
