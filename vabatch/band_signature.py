@@ -43,18 +43,19 @@ def stroke_mask(image_bgr: np.ndarray, by_value: bool = True) -> np.ndarray:
     dark outline or shadow, or thin bright strokes standing out from their surroundings.
     Brightness is the brightest channel, or with ``by_value=False`` the grey."""
     if image_bgr.ndim == 2:
-        grey = image_bgr
+        brightness = image_bgr
+    elif by_value:
+        brightness = brightest_channel(image_bgr)
     else:
-        grey = brightest_channel(image_bgr) if by_value else cv2.cvtColor(image_bgr,
-                                                                          cv2.COLOR_BGR2GRAY)
+        brightness = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
     # 8-bit OpenCV operations throughout: this runs on every frame of every video.
-    _, bright = cv2.threshold(grey, BRIGHT_LEVEL - 1, 255, cv2.THRESH_BINARY)
-    _, dark = cv2.threshold(grey, DARK_LEVEL, 255, cv2.THRESH_BINARY_INV)
+    _, bright = cv2.threshold(brightness, BRIGHT_LEVEL - 1, 255, cv2.THRESH_BINARY)
+    _, dark = cv2.threshold(brightness, DARK_LEVEL, 255, cv2.THRESH_BINARY_INV)
     near_dark = cv2.dilate(dark, _OUTLINE_KERNEL)
     outlined = cv2.bitwise_and(bright, near_dark)
-    tophat = cv2.morphologyEx(grey, cv2.MORPH_TOPHAT, _STROKE_KERNEL)
+    tophat = cv2.morphologyEx(brightness, cv2.MORPH_TOPHAT, _STROKE_KERNEL)
     _, contrast = cv2.threshold(tophat, STROKE_CONTRAST - 1, 255, cv2.THRESH_BINARY)
-    _, level = cv2.threshold(grey, STROKE_LEVEL - 1, 255, cv2.THRESH_BINARY)
+    _, level = cv2.threshold(brightness, STROKE_LEVEL - 1, 255, cv2.THRESH_BINARY)
     return cv2.bitwise_or(outlined, cv2.bitwise_and(contrast, level))
 
 

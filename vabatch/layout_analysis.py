@@ -240,18 +240,18 @@ def adopt_companion_lines(rows: list[Row]) -> None:
     so the text-change rule cannot judge them alone. An adopted line can vouch for the next
     one (the first line of a three-line caption sits two lines away from the last)."""
     captions = [r for r in rows if r.is_caption]
+    frames_of = {id(row): {b.frame_index for b in row.boxes} for row in rows}
     adopted = True
-    while adopted:
+    while adopted:  # until no row is adopted: an adopted row may vouch for another
         adopted = False
         for row in rows:
             if row.is_caption or row.edge_share > MAX_EDGE_SHARE:
                 continue
-            frames = {b.frame_index for b in row.boxes}
+            frames = frames_of[id(row)]
             for caption in captions:
                 close = abs(row.centre_y - caption.centre_y) <= 2.2 * max(
                     row.line_height, caption.line_height)
-                together = len(frames & {b.frame_index for b in caption.boxes}) >= 0.8 * len(
-                    frames)
+                together = len(frames & frames_of[id(caption)]) >= 0.8 * len(frames)
                 aligned = (row.occurrences == 1 or min(row.centre_spread, row.left_spread)
                            <= MAX_ALIGNMENT_SPREAD)
                 if close and together and aligned:
