@@ -67,6 +67,33 @@ def test_transient_errors_are_retried_with_backoff_and_recorded(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith("runs.db-")]
 
 
+KILLED_MID_COMMIT = """
+import os, signal, sys
+import apsw
+conn = apsw.Connection(sys.argv[1])
+conn.execute("PRAGMA cache_size = 5")  # spill pages into the file before the commit
+conn.execute("BEGIN")
+conn.execute("UPDATE runs SET status = 'failed', arguments = hex(randomblob(300000))")
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_run_records_half_written_by_a_killed_run_are_rolled_back_by_the_next_reader(
+        tmp_path):
+    targets = _targets(tmp_path, 2)
+    run_stages(targets, ["probe"], {"probe": ProbeOptions()}, tmp_path,
+               EngineSettings(workers=1, seed=1, command="probe"))
+    runs_db = tmp_path / "runs.db"
+    committed = runs_db.read_bytes()
+    killed = subprocess.run([sys.executable, "-c", KILLED_MID_COMMIT, str(runs_db)])
+    assert killed.returncode == -signal.SIGKILL
+    assert (tmp_path / "runs.db-journal").exists()
+    [run] = list_runs(tmp_path)  # a read-only open alone is refused by SQLite here
+    assert run["status"] == "done"
+    assert runs_db.read_bytes() == committed
+    assert not (tmp_path / "runs.db-journal").exists()
+
+
 def test_permanent_failure_fails_fast_and_holds_no_other_video_back(tmp_path):
     targets = _targets(tmp_path, 4)
     report = run_stages(targets, ["probe", "probe", "probe"], {"probe": ProbeOptions(

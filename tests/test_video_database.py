@@ -256,3 +256,44 @@ def test_sql_inside_a_file_from_elsewhere_cannot_call_functions_or_rewrite_the_s
         ours.execute("UPDATE sqlite_schema SET sql = 'CREATE TABLE t (' WHERE name = 't'")
     ours.close()
     assert apsw.Connection(str(path)).execute("SELECT x FROM t").fetchall() == [(1,)]
+
+
+KILLED_MID_COMMIT = textwrap.dedent("""
+    import os, signal, sys
+    import apsw
+    conn = apsw.Connection(sys.argv[1])
+    conn.execute("PRAGMA cache_size = 5")  # spill pages into the file before the commit
+    conn.execute("BEGIN")
+    for box in range(3000):
+        conn.execute("INSERT INTO full_frame_ocr (frame_index, box_index, text, x, y, width,"
+                     " height) VALUES (99, ?, hex(randomblob(400)), 0, 0, 1, 1)", (box,))
+    conn.execute("DELETE FROM full_frame_ocr WHERE frame_index = 0")
+    os.kill(os.getpid(), signal.SIGKILL)
+""")
+
+
+def test_a_writer_killed_mid_commit_is_rolled_back_by_the_next_reader(ingested, tmp_path):
+    from vabatch.verify import verify_video
+
+    add_ocr_rows(ingested, [(0, 0, "hello"), (0, 1, "world")])
+    ocr_db = ingested / "fullOCR.db"
+    committed = ocr_db.read_bytes()
+    script = tmp_path / "killed.py"
+    script.write_text(KILLED_MID_COMMIT)
+    assert subprocess.run([sys.executable, str(script), str(ocr_db)]).returncode == -9
+    journal = ingested / "fullOCR.db-journal"
+    assert journal.exists() and ocr_db.read_bytes() != committed  # half-written, hot
+
+    report = verify_video(ingested)  # verify only looks: it names the journal, changes nothing
+    assert any(p.file == str(journal) and "killed" in p.message for p in report.problems)
+    assert any(p.file == str(ocr_db) and "killed mid-commit" in p.message
+               for p in report.problems)
+    assert journal.exists()
+
+    with VideoDatabase(ingested, require=("fullOCR",)) as db:  # SQLite alone refuses this
+        rows = db.execute("SELECT frame_index, box_index, text FROM fullOCR.full_frame_ocr"
+                          " ORDER BY 1, 2").fetchall()
+    assert rows == [(0, 0, "hello"), (0, 1, "world")]
+    assert not journal.exists()
+    assert ocr_db.read_bytes() == committed
+    assert verify_video(ingested).ok

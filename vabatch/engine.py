@@ -477,7 +477,11 @@ def _result_json(result) -> str | None:
 def open_runs_database(data_root: Path, *, create: bool) -> apsw.Connection | None:
     """A connection to ``<data root>/runs.db`` (created with its schema when ``create``);
     None when it does not exist and ``create`` is false."""
-    from vabatch.db.video_database import open_connection
+    from vabatch.db.video_database import (
+        is_hot_journal_error,
+        open_connection,
+        roll_back_hot_journal,
+    )
     from vabatch.errors import DatabaseError
 
     path = Path(data_root) / RUNS_FILE
@@ -490,8 +494,16 @@ def open_runs_database(data_root: Path, *, create: bool) -> apsw.Connection | No
     uri = sqlite_uri(path, read_only=not create) + ("c" if create else "")
     try:
         conn = open_connection(uri)
-        app_id, version = conn.execute("PRAGMA application_id").fetchall()[0][0], \
-            conn.execute("PRAGMA user_version").fetchall()[0][0]
+        try:
+            app_id = conn.execute("PRAGMA application_id").fetchall()[0][0]
+        except apsw.ReadOnlyError as error:  # a run's main process was killed mid-commit
+            conn.close()
+            if not is_hot_journal_error(error):
+                raise
+            roll_back_hot_journal(path)
+            conn = open_connection(uri)
+            app_id = conn.execute("PRAGMA application_id").fetchall()[0][0]
+        version = conn.execute("PRAGMA user_version").fetchall()[0][0]
         if app_id not in (0, RUNS_APPLICATION_ID) or version > 1:
             raise DatabaseError(f"{path}: not a vabatch runs database (or a newer one)")
         if create and version == 0:

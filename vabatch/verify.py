@@ -25,6 +25,7 @@ from vabatch.db.files import (
 from vabatch.db.schema import read_header
 from vabatch.db.video_database import (
     LEGACY_FILE,
+    is_hot_journal_error,
     is_legacy_file,
     open_connection,
     stale_sidecars,
@@ -135,7 +136,11 @@ def _check_integrity(path: Path, report: VideoReport) -> apsw.Connection | None:
         findings = [row[0] for row in conn.execute("PRAGMA integrity_check")]
     except apsw.Error as error:
         conn.close()
-        report.add(path, f"damaged: {error}")
+        if is_hot_journal_error(error):
+            report.add(path, "half-written by a process killed mid-commit: its journal "
+                       "undoes that (the next vabatch command that reads it rolls it back)")
+        else:
+            report.add(path, f"damaged: {error}")
         return None
     if findings != ["ok"]:
         conn.close()

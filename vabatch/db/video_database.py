@@ -223,8 +223,15 @@ class VideoDatabase:
         uri = sqlite_uri(path, read_only=read_only,
                          immutable=read_only and is_unwritable(path))
         try:
-            self._conn.execute("ATTACH DATABASE ? AS " + alias, (uri,))
-            app_id, version = read_header(self._conn, alias)
+            try:
+                app_id, version = self._attach_uri(alias, uri)
+            except apsw.ReadOnlyError as error:
+                if not is_hot_journal_error(error):
+                    raise
+                if alias in {row[1] for row in self._conn.execute("PRAGMA database_list")}:
+                    self._conn.execute("DETACH DATABASE " + alias)
+                roll_back_hot_journal(path)
+                app_id, version = self._attach_uri(alias, uri)
         except apsw.Error as error:
             raise DatabaseError(f"{path}: cannot be opened ({error})") from None
         self.attached[alias] = path
@@ -240,6 +247,10 @@ class VideoDatabase:
             raise DatabaseError(
                 f"{path}: schema version {version} is newer than this vabatch knows"
             )
+
+    def _attach_uri(self, alias: str, uri: str) -> tuple[int, int]:
+        self._conn.execute("ATTACH DATABASE ? AS " + alias, (uri,))
+        return read_header(self._conn, alias)
 
     def _attach_split(self) -> None:
         for alias in STAGE_ORDER:
@@ -348,6 +359,26 @@ def _remove_stale_sidecars(path: Path) -> None:
         for sidecar in stale_sidecars(path):
             sidecar.unlink(missing_ok=True)
         conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
+def is_hot_journal_error(error: apsw.Error) -> bool:
+    """Whether a read-only open failed on a hot rollback journal: a writer was killed
+    mid-commit, and SQLite will not let a read-only connection undo its half-done write."""
+    return getattr(error, "extendedresult", None) == apsw.SQLITE_READONLY_ROLLBACK
+
+
+def roll_back_hot_journal(path: Path) -> None:
+    """Undo what a killed writer half-wrote into ``path``, as SQLite's next writer would.
+
+    A hot journal is one that no live connection holds, so the rollback races nobody; it
+    restores the last committed bytes, which is exactly what a reader is entitled to see.
+    Raises apsw.Error when the file cannot be opened for writing.
+    """
+    conn = open_connection(sqlite_uri(path, read_only=False))
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchall()  # rolls back first
     finally:
         conn.close()
 
