@@ -119,6 +119,17 @@ def run_vabatch(videos: list[Video], workers: int, work: Path) -> dict:
     return {"times": times, "per_video_seconds": per_video, "hyps": hyps, "errors": errors}
 
 
+# --------------------------------------------------------------------------- baseline
+def decode_baseline(videos: list[Video]) -> float:
+    """CPU seconds per video-minute of plain ffmpeg decoding every frame of every video:
+    the floor of any extractor that looks at every frame, measured in this run."""
+    cpu = children_cpu()
+    for v in videos:
+        _run(["ffmpeg", "-v", "error", "-nostdin", "-i", str(v.path), "-map", "0:v:0",
+              "-f", "null", "-"])
+    return (children_cpu() - cpu) / sum(v.minutes for v in videos)
+
+
 # --------------------------------------------------------------------------- videocr
 def videocr_available() -> str | None:
     python = PEERS / "videocr" / "bin" / "python"
@@ -396,12 +407,19 @@ def targets(results: dict, fps_of: dict[str, int]) -> list[tuple[str, bool | Non
         same_window = systems.get(WINDOWED)
         f1 = same_window["overall"]["f1"] if same_window else overall["f1"]
         ratio = (speeds[best_name] or 0) / (peer["speed_x_realtime"] or float("inf"))
+        floor = ""
+        decode = results.get("decode_cpu_seconds_per_minute")
+        if decode and peer["cpu_seconds_per_minute"]:
+            tenth = peer["cpu_seconds_per_minute"] / TARGET_PEER_RATIO
+            floor = (f"; a {TARGET_PEER_RATIO:g}th of the peer's CPU is {tenth:.1f} CPU-s per "
+                     f"video-minute = {tenth / decode:.2f} plain ffmpeg decodes of the video "
+                     f"({decode:.1f} CPU-s per video-minute in this run)")
         checks.append((f"> {TARGET_PEER_RATIO:g}x the fastest peer's speed at better F1",
                        ratio > TARGET_PEER_RATIO and f1 > peer["f1"],
                        f"fastest peer {fastest}: vabatch at {ratio:.1f}x its speed "
                        f"(CPU-s per video-minute {overall['cpu_seconds_per_minute'] or 0:.0f}"
                        f" vs {peer['cpu_seconds_per_minute'] or 0:.0f}), F1 {f1:.3f} vs "
-                       f"{peer['f1']:.3f} on the same videos/window"))
+                       f"{peer['f1']:.3f} on the same videos/window{floor}"))
     else:
         checks.append((f"> {TARGET_PEER_RATIO:g}x the fastest peer's speed at better F1", None,
                        "no peer ran"))
@@ -527,6 +545,10 @@ def main() -> None:
                              "hyps": full["hyps"], "seconds": {}, "cap_s": cap_s}
 
     results = report(videos, systems)
+    decode = decode_baseline(videos)
+    results["decode_cpu_seconds_per_minute"] = decode
+    print(f"\nbaseline: plain ffmpeg decoding of every frame, {decode:.1f} CPU-s per "
+          "video-minute")
     same = None
     if 1 in vabatch_extra and 2 in vabatch_extra:
         same = vabatch_extra[1]["hyps"] == vabatch_extra[2]["hyps"]
