@@ -71,6 +71,11 @@ def full_corpus() -> list[VideoSpec]:
         # Speaker colours of subtitles for the deaf: green, magenta, cyan, yellow, white.
         _spec("en-sdh-colours", 30, 124, background="cuts",
               caption_colours=("#00FF00", "#FF00FF", "#00FFFF", "#FFFF00", "#FFFFFF")),
+        # Italics, as subtitles set songs and voices off screen: slanted serif, every other
+        # caption, over hard cuts; and every caption in bold oblique sans.
+        _spec("en-italic-serif", 30, 125, background="cuts", font="DejaVu Serif", bold=False,
+              italic_every=2),
+        _spec("en-italic", 25, 126, background="photo", italic_every=1),
     ]
 
 
