@@ -96,7 +96,8 @@ def write_srt(captions: list[Caption], path: Path) -> Path:
 
 def random_captions(duration_s: float, seed: int, language: str = "en",
                     two_line_share: float = 0.25, gap_share: float = 0.5,
-                    min_ms: int = 1200, max_ms: int = 3500) -> list[Caption]:
+                    min_ms: int = 1200, max_ms: int = 3500, min_words: int = 3,
+                    max_words: int = 7) -> list[Caption]:
     """Captions filling the video: some back to back, some with gaps, some two-line."""
     rng = random.Random(seed)
     captions, now = [], rng.randint(300, 1200)
@@ -106,20 +107,23 @@ def random_captions(duration_s: float, seed: int, language: str = "en",
         if now + length > end_of_video:
             break
         if language == "zh+en":  # bilingual: a Chinese line over an English one, always
-            text = _random_line(rng, "zh") + "\n" + _random_line(rng, "en")
+            text = _random_line(rng, "zh") + "\n" + _random_line(rng, "en", min_words,
+                                                                   max_words)
         else:
             lines = 2 if rng.random() < two_line_share else 1
-            text = "\n".join(_random_line(rng, language) for _ in range(lines))
+            text = "\n".join(_random_line(rng, language, min_words, max_words)
+                             for _ in range(lines))
         captions.append(Caption(now, now + length, text))
         now += length + (rng.randint(200, 1500) if rng.random() < gap_share else 0)
     return captions
 
 
-def _random_line(rng: random.Random, language: str) -> str:
+def _random_line(rng: random.Random, language: str, min_words: int = 3,
+                 max_words: int = 7) -> str:
     if language == "zh":
         return rng.choice(CHINESE_PHRASES) + ("，" + rng.choice(CHINESE_PHRASES)
                                               if rng.random() < 0.4 else "")
-    words = [rng.choice(ENGLISH_WORDS) for _ in range(rng.randint(3, 7))]
+    words = [rng.choice(ENGLISH_WORDS) for _ in range(rng.randint(min_words, max_words))]
     line = " ".join(words)
     return line[0].upper() + line[1:] + rng.choice([".", "", "?", "!", ","])
 

@@ -22,14 +22,16 @@ MEDIA = Path(__file__).resolve().parent / "media" / "extract"
 YELLOW = "&H0000FFFF"  # ASS &HAABBGGRR
 
 
-def _spec(name: str, seconds: float, seed: int, language: str = "en", **options) -> VideoSpec:
+def _spec(name: str, seconds: float, seed: int, language: str = "en",
+          captions: dict | None = None, **options) -> VideoSpec:
+    """``captions``: options of ``random_captions`` (durations, words per line)."""
     font = "Noto Sans CJK SC" if language.startswith("zh") else options.pop("font", "DejaVu Sans")
-    return VideoSpec(name, random_captions(seconds, seed, language), seconds, font=font,
-                     seed=seed, **options)
+    return VideoSpec(name, random_captions(seconds, seed, language, **(captions or {})),
+                     seconds, font=font, seed=seed, **options)
 
 
 def full_corpus() -> list[VideoSpec]:
-    """24 videos, 25-45 s each (12.75 video-minutes)."""
+    """27 videos, 25-45 s each (14.08 video-minutes)."""
     return [
         _spec("en-photo-white", 45, 101, background="photo"),
         _spec("en-mandelbrot-yellow-25fps", 40, 102, background="mandelbrot", colour=YELLOW,
@@ -76,6 +78,9 @@ def full_corpus() -> list[VideoSpec]:
         _spec("en-italic-serif", 30, 125, background="cuts", font="DejaVu Serif", bold=False,
               italic_every=2),
         _spec("en-italic", 25, 126, background="photo", italic_every=1),
+        # Quick dialogue: one or two words shown for 0.3-0.9 s ("No.", "Wait!").
+        _spec("en-short-quick", 25, 127, background="cuts",
+              captions={"min_ms": 300, "max_ms": 900, "min_words": 1, "max_words": 2}),
     ]
 
 
