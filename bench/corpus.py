@@ -69,6 +69,7 @@ class VideoSpec:
     second_line_size: int = 0  # the second line of each caption in this font size (0: same)
     caption_colours: tuple[str, ...] = ()  # cycled per caption, "#RRGGBB"
     italic_every: int = 0  # every Nth caption in italics (songs, voices off screen); 0: none
+    moved_every: int = 0  # every Nth caption moved to the top of the frame (ASS \\an8); 0: none
     shadow: float | None = None  # drop shadow depth; None: 0.5 (0 when boxed)
     crf: int = 20  # x264 quality: 20 is clean, 32 and up is visibly blocky
     logo: bool = False
@@ -214,7 +215,8 @@ def _filters(spec: VideoSpec, srt: Path) -> str:
              f"Bold={-1 if spec.bold else 0},Alignment={alignment},MarginV={margin_v}")
     if not spec.captions:  # libass refuses an empty subtitle file
         return ",".join(chain) or "null"
-    if spec.fade_ms or spec.second_line_size or spec.caption_colours or spec.italic_every:
+    if spec.fade_ms or spec.second_line_size or spec.caption_colours or spec.italic_every \
+            or spec.moved_every:
         # Override tags go into the burned file only, not into the reference.
         fade = f"{{\\fad({spec.fade_ms},{spec.fade_ms})}}" if spec.fade_ms else ""
         smaller = f"\n{{\\fs{spec.second_line_size}}}" if spec.second_line_size else "\n"
@@ -226,6 +228,8 @@ def _filters(spec: VideoSpec, srt: Path) -> str:
                 text = f'<font color="{colours[number % len(colours)]}">{text}</font>'
             if spec.italic_every and number % spec.italic_every == 0:
                 text = f"<i>{text}</i>"
+            if spec.moved_every and number % spec.moved_every == spec.moved_every - 1:
+                text = "{\\an8}" + text
             return text
 
         srt = write_srt([Caption(c.start_ms, c.end_ms, burned(n, c.text))
