@@ -109,6 +109,14 @@ def print_json(data) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
+def print_warnings(results) -> None:
+    """One line on stderr per warning of each result (``video_id``, ``warnings``)."""
+    for result in results:
+        for warning in getattr(result, "warnings", ()):
+            err.print(f"[yellow]warning:[/yellow] {result.video_id}: {warning}",
+                      highlight=False)
+
+
 # -- ingest ----------------------------------------------------------------------------
 @app.command()
 @reports_errors

@@ -25,6 +25,9 @@ MIN_TEXT_CHANGE = 0.08  # distinct texts per occurrence: a logo keeps one text
 MAX_DOMINANT_TEXT_SHARE = 0.75  # share of occurrences showing the row's most common text
 MAX_EDGE_SHARE = 0.3  # share of occurrences touching the left or right frame edge
 MAX_DIGIT_SHARE = 0.6  # clocks, counters and timecodes are mostly digits
+# Caption-like text outside the band is reported as captions left out only when it reads
+# like words: a score or counter ("114 pts") is about half digits, caption lines hardly any.
+MAX_LEFT_OUT_DIGIT_SHARE = 0.25
 BAND_PADDING_LINES = 0.35  # padding around caption boxes, in line heights
 EXTRA_LINE_HEADROOM = 1.25  # room kept for one more line than was seen, in line heights
 MIDDLE_SHARE = 0.1  # a caption block centred this close to mid-frame grows both ways
@@ -132,6 +135,7 @@ class LayoutResult:
     labels: dict[tuple[int, int], tuple[str, float]] = field(default_factory=dict)
     rows: list[Row] = field(default_factory=list)
     message: str = ""
+    warnings: list[str] = field(default_factory=list)  # e.g. captions the band leaves out
 
 
 def normalise_text(text: str) -> str:
@@ -275,8 +279,8 @@ def box_features(box: Box, row: Row, width: int, height: int) -> list[float]:
     ]
 
 
-def caption_block(rows: list[Row]) -> list[Row]:
-    """The adjacent caption rows (lines of one caption) seen most often together."""
+def caption_blocks(rows: list[Row]) -> list[list[Row]]:
+    """Blocks of adjacent caption rows (the lines of one caption), seen most often first."""
     caption_rows = sorted((r for r in rows if r.is_caption), key=lambda r: r.centre_y)
     blocks: list[list[Row]] = []
     for row in caption_rows:
@@ -285,9 +289,37 @@ def caption_block(rows: list[Row]) -> list[Row]:
             blocks[-1].append(row)
         else:
             blocks.append([row])
-    if not blocks:
-        return []
-    return max(blocks, key=lambda block: sum(r.occurrences for r in block))
+    return sorted(blocks, key=lambda block: -sum(r.occurrences for r in block))
+
+
+def anchor_of(centre_y: float, height: int) -> str:
+    """'top', 'middle' or 'bottom': where text centred at ``centre_y`` sits on the frame."""
+    if abs(centre_y - height / 2) <= MIDDLE_SHARE * height:
+        return "middle"
+    return "bottom" if centre_y > height / 2 else "top"
+
+
+_WHERE = {"top": "at the top", "middle": "in the middle", "bottom": "at the bottom"}
+
+
+def outside_the_band(blocks: list[list[Row]], band: Band, height: int) -> list[str]:
+    """A warning for each other block of caption rows that the band leaves out: vabatch
+    keeps one band per video (the data contract), so captions there are not extracted."""
+    warnings = []
+    for block in blocks:
+        if max(row.digit_share for row in block) > MAX_LEFT_OUT_DIGIT_SHARE:
+            continue
+        boxes = [b for row in block for b in row.boxes if not band.contains(b)]
+        if not boxes:
+            continue
+        top = min(b.y for b in boxes)
+        bottom = max(b.y + b.height for b in boxes)
+        frames = len({b.frame_index for b in boxes})
+        warnings.append(
+            f"caption-like text also {_WHERE[anchor_of((top + bottom) / 2, height)]} (y {top}-"
+            f"{bottom}, in {frames} sampled frames) is outside the band: its captions are not"
+            " extracted (one caption band per video)")
+    return warnings
 
 
 def band_for(block: list[Row], rows: list[Row], width: int, height: int) -> tuple[Band, str]:
@@ -300,8 +332,7 @@ def band_for(block: list[Row], rows: list[Row], width: int, height: int) -> tupl
     left = min(b.x for b in boxes) - pad
     right = max(b.x + b.width for b in boxes) + pad
     centre = (top + bottom) / 2
-    anchor = ("middle" if abs(centre - height / 2) <= MIDDLE_SHARE * height
-              else "bottom" if centre > height / 2 else "top")
+    anchor = anchor_of(centre, height)
     # Keep room for one more line than was seen, on the side the captions grow to: bottom
     # captions grow upwards, top ones downwards, centred ones half a line each way. The
     # headroom stops short of any noise row.
@@ -352,7 +383,8 @@ def analyse_layout(
             row.caption_score = float(np.mean([box_probability[b.key] for b in row.boxes]))
             row.is_caption = row.caption_score >= 0.5 and row.occurrences >= MIN_ROW_OCCURRENCES
             row.reason = f"classifier p={row.caption_score:.2f}"
-    block = caption_block(rows)
+    blocks = caption_blocks(rows)
+    block = blocks[0] if blocks else []
     result = LayoutResult(None, None, 0.0, method, rows=rows)
     if not block:
         result.message = "no captions found: no row of text recurs aligned with changing text"
@@ -363,6 +395,7 @@ def analyse_layout(
                                   * min(1.0, seen / 4), 3)
         result.message = (f"caption band at the {result.anchor}, {len(block)} line(s), "
                           f"seen in {max(r.occurrences for r in block)} frames")
+        result.warnings = outside_the_band(blocks[1:], result.band, height)
     in_block = {b.key for row in block for b in row.boxes}
     for row in rows:
         for box in row.boxes:

@@ -22,6 +22,7 @@ from vabatch.cli import (
     err,
     out,
     print_json,
+    print_warnings,
     reports_errors,
 )
 
@@ -112,6 +113,7 @@ def layout(
                           r.anchor or "-", f"{r.confidence:.2f}", r.method,
                           f"{r.caption_boxes} / {r.noise_boxes}", r.error or r.message)
         out.print(table)
+        print_warnings(results)
     failed = [r for r in results if r.status == "failed"]
     for r in failed:
         err.print(f"[red]error:[/red] {r.error}", highlight=False)

@@ -22,6 +22,7 @@ class PipelineResult:
     captions: int = 0
     seconds: float = 0.0
     error: str | None = None
+    warnings: list[str] = field(default_factory=list)  # the stages' (e.g. layout's)
 
     @property
     def ok(self) -> bool:
@@ -86,6 +87,7 @@ def pipeline_result(tasks) -> PipelineResult:
             result.stages[task.stage] = task.result_status
             if task.stage == "captions":
                 result.captions = task.result.captions
+            result.warnings += getattr(task.result, "warnings", [])
         elif result.error is None:  # the first failure; later stages were skipped
             result.error = task.error or f"{task.stage}: {task.status}"
     result.seconds = round(result.seconds, 3)

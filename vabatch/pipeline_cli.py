@@ -20,6 +20,7 @@ from vabatch.cli import (
     err,
     out,
     print_json,
+    print_warnings,
     reports_errors,
 )
 
@@ -128,6 +129,7 @@ def run(videos: VideosArgument = None, data: DataOption = None, force: ForceOpti
             table.add_row(r.video_id, *(r.stages.get(s, "-") for s in STAGES),
                           str(r.captions), f"{r.seconds:.1f}", r.error or "")
         out.print(table)
+        print_warnings(results)
     failed = [r for r in results if not r.ok]
     for r in failed:
         err.print(f"[red]error:[/red] {r.video_id}: {r.error}", highlight=False)

@@ -40,7 +40,7 @@ from vabatch.layout_analysis import (
 )
 
 # Fingerprinted with the results: they go stale when this changes (docs/engine.md).
-RULES_VERSION = "0.2.0"  # the release that last changed this stage's rules
+RULES_VERSION = "0.2.2"  # the release that last changed this stage's rules
 HUMAN_SOURCES = ("human", "user")
 # Tables the layout stage does not compute: carried over unchanged when it rebuilds layout.db.
 CARRIED_TABLES = ("box_classification_model", "migration_proof")
@@ -60,6 +60,7 @@ class LayoutStageResult:
     caption_boxes: int = 0
     noise_boxes: int = 0
     message: str = ""
+    warnings: list[str] = field(default_factory=list)  # e.g. captions the band leaves out
     seconds: float = 0.0
     error: str | None = None
 
@@ -152,7 +153,8 @@ def run_layout(video_dir: Path, data_root: Path | None = None,
         _write_model_labels(db, analysis)
         db.execute("INSERT OR REPLACE INTO layout.layout_run (id, inputs_sha256, method,"
                    " tool_version, message) VALUES (1, ?, ?, ?, ?)",
-                   (inputs, method, f"vabatch {__version__}", analysis.message))
+                   (inputs, method, f"vabatch {__version__}",
+                    "\n".join([analysis.message, *analysis.warnings])))
     return _summarise(video_dir, "done", started)
 
 
@@ -174,7 +176,8 @@ def _summarise(video_dir: Path, status: str, started: float) -> LayoutStageResul
         result.status = "no-captions"
     if run:
         result.method = result.method if result.method in ("human", "legacy") else run[0][0]
-        result.message = run[0][1] or ""
+        # The summary, then one line per warning.
+        result.message, *result.warnings = (run[0][1] or "").split("\n")
     result.caption_boxes = counts.get("caption", 0)
     result.noise_boxes = counts.get("noise", 0)
     result.seconds = round(time.monotonic() - started, 3)
