@@ -10,6 +10,7 @@ Used by the tests (small videos) and by ``bench/extract_bench.py`` (the corpus).
 
 from __future__ import annotations
 
+import math
 import random
 import shutil
 import subprocess
@@ -19,6 +20,10 @@ from pathlib import Path
 import numpy as np
 
 DEJAVU_BOLD = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
+HEADLINE_SECONDS = 3
+HEADLINES = ("MARKETS RALLY AS RATES HOLD", "STORM WARNING FOR THE COAST",
+             "LOCAL TEAM WINS THE FINAL", "NEW BRIDGE OPENS DOWNTOWN",
+             "SCHOOLS REOPEN ON MONDAY")
 DEJAVU = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 
 ENGLISH_WORDS = (
@@ -76,6 +81,7 @@ class VideoSpec:
     ticker: bool = False
     scene_text: bool = False
     clock: bool = False  # a centred, ever-changing counter near the top: caption-like noise
+    headline: bool = False  # a news headline bar near the top, new words every 3 s: likewise
     seed: int = 0
     extra: dict = field(default_factory=dict)
 
@@ -194,6 +200,13 @@ def _filters(spec: VideoSpec, srt: Path) -> str:
         chain.append(f"drawtext=fontfile={DEJAVU_BOLD}:text='%{{eif\\:t*7+100\\:d}} pts'"
                      f":fontsize={spec.height // 18}:fontcolor=white:x=(w-tw)/2:y=h*0.06"
                      ":box=1:boxcolor=#203060:boxborderw=6")
+    if spec.headline:
+        for number in range(math.ceil(spec.duration_s / HEADLINE_SECONDS)):
+            start = number * HEADLINE_SECONDS
+            chain.append(f"drawtext=fontfile={DEJAVU_BOLD}:text='{HEADLINES[number % 5]}'"
+                         f":fontsize={spec.height // 20}:fontcolor=white:x=(w-tw)/2:y=h*0.05"
+                         f":box=1:boxcolor=#8a1010:boxborderw=8"
+                         f":enable='gte(t\\,{start})*lt(t\\,{start + HEADLINE_SECONDS})'")
     if spec.logo:
         chain.append(f"drawtext=fontfile={DEJAVU_BOLD}:text='NEWS 24':fontsize={spec.height // 16}"
                      ":fontcolor=white@0.85:x=w-tw-30:y=30:box=1:boxcolor=#b01010@0.8"

@@ -25,9 +25,11 @@ MIN_TEXT_CHANGE = 0.08  # distinct texts per occurrence: a logo keeps one text
 MAX_DOMINANT_TEXT_SHARE = 0.75  # share of occurrences showing the row's most common text
 MAX_EDGE_SHARE = 0.3  # share of occurrences touching the left or right frame edge
 MAX_DIGIT_SHARE = 0.6  # clocks, counters and timecodes are mostly digits
-# Caption-like text outside the band is reported as captions left out only when it reads
-# like words: a score or counter ("114 pts") is about half digits, caption lines hardly any.
-MAX_LEFT_OUT_DIGIT_SHARE = 0.25
+# Caption lines hold few digits; a score or counter ("114 pts", "LIV 2-1 MUN 67:32") is
+# about half digits yet passes the rule above. A block of rows that reads like words gets
+# the band before one that does not, however often that one is seen (a counter is on every
+# frame, captions are not), and only blocks that read like words are reported as left out.
+WORDLIKE_MAX_DIGIT_SHARE = 0.25
 BAND_PADDING_LINES = 0.35  # padding around caption boxes, in line heights
 EXTRA_LINE_HEADROOM = 1.25  # room kept for one more line than was seen, in line heights
 MIDDLE_SHARE = 0.1  # a caption block centred this close to mid-frame grows both ways
@@ -280,7 +282,8 @@ def box_features(box: Box, row: Row, width: int, height: int) -> list[float]:
 
 
 def caption_blocks(rows: list[Row]) -> list[list[Row]]:
-    """Blocks of adjacent caption rows (the lines of one caption), seen most often first."""
+    """Blocks of adjacent caption rows (the lines of one caption): those that read like
+    words first, then those seen most often."""
     caption_rows = sorted((r for r in rows if r.is_caption), key=lambda r: r.centre_y)
     blocks: list[list[Row]] = []
     for row in caption_rows:
@@ -289,7 +292,13 @@ def caption_blocks(rows: list[Row]) -> list[list[Row]]:
             blocks[-1].append(row)
         else:
             blocks.append([row])
-    return sorted(blocks, key=lambda block: -sum(r.occurrences for r in block))
+    return sorted(blocks, key=lambda block: (not reads_like_words(block),
+                                             -sum(r.occurrences for r in block)))
+
+
+def reads_like_words(block: list[Row]) -> bool:
+    """Whether no row of ``block`` is more than WORDLIKE_MAX_DIGIT_SHARE digits."""
+    return max(row.digit_share for row in block) <= WORDLIKE_MAX_DIGIT_SHARE
 
 
 def anchor_of(centre_y: float, height: int) -> str:
@@ -307,7 +316,7 @@ def outside_the_band(blocks: list[list[Row]], band: Band, height: int) -> list[s
     keeps one band per video (the data contract), so captions there are not extracted."""
     warnings = []
     for block in blocks:
-        if max(row.digit_share for row in block) > MAX_LEFT_OUT_DIGIT_SHARE:
+        if not reads_like_words(block):
             continue
         boxes = [b for row in block for b in row.boxes if not band.contains(b)]
         if not boxes:
