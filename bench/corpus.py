@@ -104,8 +104,9 @@ def write_srt(captions: list[Caption], path: Path) -> Path:
 def random_captions(duration_s: float, seed: int, language: str = "en",
                     two_line_share: float = 0.25, gap_share: float = 0.5,
                     min_ms: int = 1200, max_ms: int = 3500, min_words: int = 3,
-                    max_words: int = 7) -> list[Caption]:
-    """Captions filling the video: some back to back, some with gaps, some two-line."""
+                    max_words: int = 7, keep_every: int = 1) -> list[Caption]:
+    """Captions filling the video: some back to back, some with gaps, some two-line
+    (``keep_every`` N: only every Nth of them, for a video with few captions)."""
     rng = random.Random(seed)
     captions, now = [], rng.randint(300, 1200)
     end_of_video = int(duration_s * 1000) - 300
@@ -122,7 +123,7 @@ def random_captions(duration_s: float, seed: int, language: str = "en",
                              for _ in range(lines))
         captions.append(Caption(now, now + length, text))
         now += length + (rng.randint(200, 1500) if rng.random() < gap_share else 0)
-    return captions
+    return captions[::keep_every]
 
 
 def _random_line(rng: random.Random, language: str, min_words: int = 3,
