@@ -340,3 +340,42 @@ def test_a_counter_on_every_frame_does_not_take_the_band_from_a_few_captions(
         boxes, _ = boxes_and_layout(video_dir)
         assert any(label == "caption" for *_, label, _ in boxes)
         assert all(label == "noise" for _, _, text, *_, label, _ in boxes if "pts" in text)
+
+
+def test_a_person_can_put_the_band_where_the_captions_are_and_later_runs_keep_it(
+        media, data_root, engine):
+    # A news headline bar (words, on every frame) takes the band from the captions under
+    # the rules; layout says so, and `--at bottom` moves the band for good.
+    spec = small_spec("layout-headline", seed=14, captions=NINE_CAPTIONS, headline=True,
+                      duration_s=19, background="photo")
+    video_dir = prepare(spec, media, data_root, engine)
+
+    def layout(*options: str) -> tuple[dict, list[str]]:
+        result = runner.invoke(app, ["layout", video_dir.name, "--data", str(data_root),
+                                     *options])
+        assert result.exit_code == 0, result.output
+        report = runner.invoke(app, ["layout", video_dir.name, "--data", str(data_root),
+                                     "--json"])
+        [summary] = json.loads(report.stdout)
+        return summary, [line for line in result.stderr.splitlines()
+                         if line.startswith("warning:")]
+
+    summary, warnings = layout("--force")
+    assert summary["anchor"] == "top" and summary["method"] == "rules"
+    assert len(warnings) == 1 and "--at bottom" in warnings[0]
+    summary, warnings = layout("--at", "bottom")
+    assert (summary["anchor"], summary["method"], warnings) == ("bottom", "human:at", [])
+    summary, _ = layout("--force")  # an automatic run keeps the place a person chose
+    assert (summary["anchor"], summary["method"]) == ("bottom", "human:at")
+
+    run = runner.invoke(app, ["run", video_dir.name, "--data", str(data_root), "--json"])
+    assert run.exit_code == 0, run.output
+    with VideoDatabase(video_dir, require=("captions",)) as db:
+        found = [normalise_text(text) for (text,) in db.execute(
+            "SELECT text FROM captions.captions ORDER BY start_frame_index")]
+    expected = [normalise_text(c.text) for c in NINE_CAPTIONS]
+    assert sum(any(SequenceMatcher(None, e, f).ratio() >= 0.8 for f in found)
+               for e in expected) >= 8, found
+
+    summary, _ = layout("--at", "auto")  # the rules choose again
+    assert (summary["anchor"], summary["method"]) == ("top", "rules")

@@ -68,6 +68,7 @@ class LayoutOptions:
     """Options of the layout stage as a task carries them."""
 
     force: bool = False
+    at: str | None = None  # 'top', 'middle', 'bottom': a person's choice; 'auto' undoes it
 
 
 @dataclass(frozen=True)
@@ -238,7 +239,7 @@ def _run_video_stage(job: Job, target: Path, data_root: Path, progress):
     if stage == "layout":
         from vabatch.stages.layout import run_layout
 
-        return run_layout(target, data_root, job.options.force)
+        return run_layout(target, data_root, job.options.force, job.options.at)
     if stage == "crop":
         from vabatch.stages.crop import run_crop
 

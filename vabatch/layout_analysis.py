@@ -301,6 +301,11 @@ def reads_like_words(block: list[Row]) -> bool:
     return max(row.digit_share for row in block) <= WORDLIKE_MAX_DIGIT_SHARE
 
 
+def _block_centre(block: list[Row]) -> float:
+    boxes = [b for row in block for b in row.boxes]
+    return (min(b.y for b in boxes) + max(b.y + b.height for b in boxes)) / 2
+
+
 def anchor_of(centre_y: float, height: int) -> str:
     """'top', 'middle' or 'bottom': where text centred at ``centre_y`` sits on the frame."""
     if abs(centre_y - height / 2) <= MIDDLE_SHARE * height:
@@ -324,10 +329,11 @@ def outside_the_band(blocks: list[list[Row]], band: Band, height: int) -> list[s
         top = min(b.y for b in boxes)
         bottom = max(b.y + b.height for b in boxes)
         frames = len({b.frame_index for b in boxes})
+        where = anchor_of((top + bottom) / 2, height)
         warnings.append(
-            f"caption-like text also {_WHERE[anchor_of((top + bottom) / 2, height)]} (y {top}-"
-            f"{bottom}, in {frames} sampled frames) is outside the band: its captions are not"
-            " extracted (one caption band per video)")
+            f"caption-like text also {_WHERE[where]} (y {top}-{bottom}, in {frames} sampled "
+            "frames) is outside the band: its captions are not extracted (one caption band "
+            f"per video; if your captions are there: vabatch layout VIDEO --at {where})")
     return warnings
 
 
@@ -371,11 +377,14 @@ def analyse_layout(
     height: int,
     classifier: Callable[[list[list[float]]], np.ndarray] | None = None,
     method: str = "rules",
+    anchor: str | None = None,
 ) -> LayoutResult:
     """Find the caption band and label every box ``caption`` or ``noise``.
 
     ``frame_count`` is the number of frames OCR looked at (frames without text count).
     ``classifier`` maps feature rows to caption probabilities; without it, rules decide.
+    ``anchor`` ('top', 'middle', 'bottom'), a person's choice: the band goes to the caption
+    rows there, wherever else caption-like text is seen more often.
     """
     rows = group_rows(boxes, frame_count)
     describe_rows(rows, frame_count, width)
@@ -393,10 +402,15 @@ def analyse_layout(
             row.is_caption = row.caption_score >= 0.5 and row.occurrences >= MIN_ROW_OCCURRENCES
             row.reason = f"classifier p={row.caption_score:.2f}"
     blocks = caption_blocks(rows)
-    block = blocks[0] if blocks else []
+    if anchor is not None:
+        blocks = [b for b in blocks if anchor_of(_block_centre(b), height) == anchor] + [
+            b for b in blocks if anchor_of(_block_centre(b), height) != anchor]
+    block = blocks[0] if blocks and (anchor is None or anchor_of(
+        _block_centre(blocks[0]), height) == anchor) else []
     result = LayoutResult(None, None, 0.0, method, rows=rows)
     if not block:
-        result.message = "no captions found: no row of text recurs aligned with changing text"
+        result.message = ("no captions found: no row of text recurs aligned with changing text"
+                          + (f" at the {anchor} of the frame" if anchor else ""))
     else:
         result.band, result.anchor = band_for(block, rows, width, height)
         seen = sum(r.occurrences for r in block)
@@ -404,7 +418,8 @@ def analyse_layout(
                                   * min(1.0, seen / 4), 3)
         result.message = (f"caption band at the {result.anchor}, {len(block)} line(s), "
                           f"seen in {max(r.occurrences for r in block)} frames")
-        result.warnings = outside_the_band(blocks[1:], result.band, height)
+        if anchor is None:  # a person who chose the place knows what is left out
+            result.warnings = outside_the_band(blocks[1:], result.band, height)
     in_block = {b.key for row in block for b in row.boxes}
     for row in rows:
         for box in row.boxes:

@@ -66,6 +66,11 @@ def layout(
     = None,
     force: Annotated[bool, typer.Option("--force", help="Analyse again even if unchanged.")]
     = False,
+    at: Annotated[str | None, typer.Option(
+        "--at", metavar="top|middle|bottom|auto",
+        help="Where the captions are, if you know better than the rules (e.g. a headline "
+             "bar took the band): the band goes to the caption rows there, and later runs "
+             "keep it. 'auto' lets the rules choose again.")] = None,
     workers: WorkersOption = None,
     scheduler: SchedulerOption = None,
     cluster: ClusterOption = None,
@@ -87,15 +92,17 @@ def layout(
         written = render_layout(video_dir, out_png, frame)
         err.print(f"wrote {written}")
         return
+    if at is not None and at not in ("top", "middle", "bottom", "auto"):
+        raise typer.BadParameter(f"--at {at!r}: expected top, middle, bottom or auto")
     data_root = resolve_data_root(data)
     video_dirs = select_video_dirs(data_root, videos)
     if not video_dirs:
         err.print(f"no videos in {data_root} (add some with `vabatch ingest`)")
         return
     report = run_on_engine("layout", data_root, video_dirs, ["layout"],
-                           {"layout": LayoutOptions(force)}, workers=workers,
+                           {"layout": LayoutOptions(force, at)}, workers=workers,
                            scheduler=scheduler, cluster=cluster, retries=retries,
-                           quiet=quiet or as_json, arguments={"force": force})
+                           quiet=quiet or as_json, arguments={"force": force, "at": at})
     results: list[LayoutStageResult] = [result_or_failed(task) for task in report.tasks]
     if as_json:
         print_json([r.to_json() for r in results])

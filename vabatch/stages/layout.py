@@ -3,7 +3,8 @@ the box classifier's training; a picture to check a layout at a glance.
 
 Writes only layout.db. Human labels (``label_source`` 'human', or 'user' from the old tool)
 are never overwritten by an automatic step, and a band set by hand (``method = 'human'``)
-is kept.
+is kept. A person may also choose only where the band goes (``--at``, ``method =
+'human:at'``): every run then draws the band at that place.
 """
 
 from __future__ import annotations
@@ -107,18 +108,42 @@ def _stored_classifier(db: VideoDatabase, data_root: Path | None
     return None, "rules", b""
 
 
-def _layout_inputs(video_dir: Path, data_root: Path | None):
-    """(boxes, classifier, method, inputs fingerprint, fingerprint layout.db was made from)."""
+ANCHORS = ("top", "middle", "bottom")
+# video_layout_config.method of a band whose place a person chose (`layout --at`) and whose
+# edges the rules drew; 'human' is a band drawn by hand, kept exactly as it is.
+CHOSEN_PLACE = "human:at"
+
+
+def _chosen_anchor(db: VideoDatabase, at: str | None) -> str | None:
+    """Where a person put the band: ``at`` ('top', 'middle', 'bottom'; 'auto': nowhere, the
+    rules choose), else the anchor of a band chosen earlier that way (kept by every run)."""
+    if at is not None:
+        if at != "auto" and at not in ANCHORS:
+            raise InputError(f"--at {at!r}: expected one of {', '.join(ANCHORS)} or auto")
+        return None if at == "auto" else at
+    if not db.has("layout"):
+        return None
+    chosen = db.execute("SELECT anchor_type FROM layout.video_layout_config WHERE method = ?",
+                        (CHOSEN_PLACE,)).fetchall()
+    return chosen[0][0] if chosen else None
+
+
+def _layout_inputs(video_dir: Path, data_root: Path | None, at: str | None = None):
+    """(boxes, classifier, method, anchor a person chose, inputs fingerprint, fingerprint
+    layout.db was made from)."""
     with VideoDatabase(video_dir, require=("video", "fullOCR")) as db:
         if db.legacy:
             raise DatabaseError(f"{video_dir}: legacy layout; run `vabatch migrate` first")
         video_boxes = load_boxes(db)
         classifier, method, model_bytes = _stored_classifier(db, data_root)
+        anchor = _chosen_anchor(db, at)
         inputs = hashlib.sha256((video_boxes.fingerprint + method).encode()
-                                + model_bytes + RULES_VERSION.encode()).hexdigest()
+                                + model_bytes + RULES_VERSION.encode()
+                                + (f"at:{anchor}".encode() if anchor else b"")).hexdigest()
         previous = db.execute("SELECT inputs_sha256 FROM layout.layout_run"
                               ).fetchall() if db.has("layout") else []
-    return video_boxes, classifier, method, inputs, previous[0][0] if previous else None
+    return (video_boxes, classifier, method, anchor, inputs,
+            previous[0][0] if previous else None)
 
 
 def layout_up_to_date(video_dir: Path, data_root: Path | None = None) -> bool:
@@ -127,17 +152,24 @@ def layout_up_to_date(video_dir: Path, data_root: Path | None = None) -> bool:
     return inputs == previous
 
 
-def run_layout(video_dir: Path, data_root: Path | None = None,
-               force: bool = False) -> LayoutStageResult:
-    """Analyse one video's OCR boxes and write band and model labels into layout.db."""
+def run_layout(video_dir: Path, data_root: Path | None = None, force: bool = False,
+               at: str | None = None) -> LayoutStageResult:
+    """Analyse one video's OCR boxes and write band and model labels into layout.db.
+
+    ``at`` ('top', 'middle', 'bottom'): a person's choice of where the captions are; the
+    band goes to the caption rows there and is kept by later runs. 'auto' undoes it.
+    """
     started = time.monotonic()
     video_dir = Path(video_dir)
-    video_boxes, classifier, method, inputs, previous = _layout_inputs(video_dir, data_root)
-    if previous == inputs and not force:
+    video_boxes, classifier, method, anchor, inputs, previous = _layout_inputs(
+        video_dir, data_root, at)
+    if previous == inputs and not force and at is None:
         return _summarise(video_dir, "unchanged", started)
 
     analysis = analyse_layout(video_boxes.boxes, video_boxes.frames_read, video_boxes.width,
-                              video_boxes.height, classifier, method)
+                              video_boxes.height, classifier, method, anchor)
+    if anchor is not None:
+        analysis.method = CHOSEN_PLACE  # a person's choice: later runs keep the place
     # A new file, renamed over the old one when whole; people's work is carried over.
     with VideoDatabase(video_dir, write="layout", require=("video", "fullOCR"),
                        replace=True) as db, db.conn:
@@ -147,8 +179,11 @@ def run_layout(video_dir: Path, data_root: Path | None = None,
                       f"label_source IN {tuple(HUMAN_SOURCES)!r}")
         # A band people set stays; so does one migrated from the old tool (where people
         # may have set it), until `layout --force`.
+        # (A band placed with --at is not carried: it is made again below, at that place.)
         kept = ("human",) if force else ("human", "legacy")
-        db.carry_over("video_layout_config", f"method IN ({', '.join(map(repr, kept))})")
+        if at is None:  # --at, even 'auto', replaces whatever band a person set before
+            db.carry_over("video_layout_config",
+                          f"method IN ({', '.join(map(repr, kept))})")
         _write_band(db, analysis)
         _write_model_labels(db, analysis)
         db.execute("INSERT OR REPLACE INTO layout.layout_run (id, inputs_sha256, method,"
@@ -170,12 +205,13 @@ def _summarise(video_dir: Path, status: str, started: float) -> LayoutStageResul
     if band_rows:
         left, top, right, bottom, result.anchor, result.confidence, band_method = band_rows[0]
         result.band = Band(left, top, right, bottom)
-        if band_method in ("human", "legacy"):
+        if band_method in ("human", "legacy", CHOSEN_PLACE):
             result.method = band_method
     elif status == "done":
         result.status = "no-captions"
     if run:
-        result.method = result.method if result.method in ("human", "legacy") else run[0][0]
+        result.method = result.method if result.method in ("human", "legacy", CHOSEN_PLACE) \
+            else run[0][0]
         # The summary, then one line per warning.
         result.message, *result.warnings = (run[0][1] or "").split("\n")
     result.caption_boxes = counts.get("caption", 0)
