@@ -81,7 +81,8 @@ class VideoSpec:
     ticker: bool = False
     scene_text: bool = False
     clock: bool = False  # a centred, ever-changing counter near the top: caption-like noise
-    headline: bool = False  # a news headline bar near the top, new words every 3 s: likewise
+    headline: bool = False  # a news headline bar, new words every 3 s: caption-like noise
+    headline_at: str = "top"  # top | bottom
     seed: int = 0
     extra: dict = field(default_factory=dict)
 
@@ -204,8 +205,9 @@ def _filters(spec: VideoSpec, srt: Path) -> str:
     if spec.headline:
         for number in range(math.ceil(spec.duration_s / HEADLINE_SECONDS)):
             start = number * HEADLINE_SECONDS
+            y = "h*0.05" if spec.headline_at == "top" else "h-th-h*0.05"
             chain.append(f"drawtext=fontfile={DEJAVU_BOLD}:text='{HEADLINES[number % 5]}'"
-                         f":fontsize={spec.height // 20}:fontcolor=white:x=(w-tw)/2:y=h*0.05"
+                         f":fontsize={spec.height // 20}:fontcolor=white:x=(w-tw)/2:y={y}"
                          f":box=1:boxcolor=#8a1010:boxborderw=8"
                          f":enable='gte(t\\,{start})*lt(t\\,{start + HEADLINE_SECONDS})'")
     if spec.logo:

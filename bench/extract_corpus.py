@@ -31,7 +31,7 @@ def _spec(name: str, seconds: float, seed: int, language: str = "en",
 
 
 def full_corpus() -> list[VideoSpec]:
-    """29 videos, 25-45 s each (15.08 video-minutes)."""
+    """31 videos, 25-45 s each (16.08 video-minutes)."""
     return [
         _spec("en-photo-white", 45, 101, background="photo"),
         _spec("en-mandelbrot-yellow-25fps", 40, 102, background="mandelbrot", colour=YELLOW,
@@ -89,6 +89,11 @@ def full_corpus() -> list[VideoSpec]:
         # 0.2.2 the counter took the band and every caption was lost.
         _spec("en-sparse-scoreboard", 30, 129, background="cuts", clock=True,
               captions={"keep_every": 3}),
+        # A news headline bar at the top (new words every 3 s, on every frame) over the
+        # captions, and the same with half the captions: before 0.2.2 the bar took the band.
+        _spec("en-news-headline", 30, 130, background="photo", headline=True),
+        _spec("en-news-headline-sparse", 30, 131, background="cuts", headline=True,
+              captions={"keep_every": 2}),
     ]
 
 

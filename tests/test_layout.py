@@ -205,11 +205,11 @@ def sparse_captions(seed: int) -> list[Caption]:
 def test_a_classifier_trained_on_some_videos_labels_others_better_than_the_rules(
         media, data_root, engine):
     # A news headline bar (centred words that change every 3 s) looks like a caption row to
-    # the rules, and in a video with few captions it is seen more often than they are, so
-    # the rules put the band on it. People label it noise; the classifier learns that from
-    # other videos.
+    # the rules. Here it is at the bottom and the few captions at the top: the rules put the
+    # band on the bar. People label it noise; the classifier learns that from other videos.
     def sparse(name: str, seed: int) -> VideoSpec:
-        return small_spec(name, seed, headline=True, captions=sparse_captions(seed))
+        return small_spec(name, seed, headline=True, headline_at="bottom", position="top",
+                          captions=sparse_captions(seed))
 
     train_specs = [sparse(f"headline-train-{s}", s) for s in (11, 12)]
     test_specs = [sparse(f"headline-test-{s}", s) for s in (21, 22)]
@@ -344,10 +344,11 @@ def test_a_counter_on_every_frame_does_not_take_the_band_from_a_few_captions(
 
 def test_a_person_can_put_the_band_where_the_captions_are_and_later_runs_keep_it(
         media, data_root, engine):
-    # A news headline bar (words, on every frame) takes the band from the captions under
-    # the rules; layout says so, and `--at bottom` moves the band for good.
+    # Captions at the top over a news headline bar at the bottom (words, on every frame):
+    # the rules give the band to the bar; layout says so, and `--at top` moves it for good.
     spec = small_spec("layout-headline", seed=14, captions=NINE_CAPTIONS, headline=True,
-                      duration_s=19, background="photo")
+                      headline_at="bottom", position="top", duration_s=19,
+                      background="photo")
     video_dir = prepare(spec, media, data_root, engine)
 
     def layout(*options: str) -> tuple[dict, list[str]]:
@@ -361,12 +362,12 @@ def test_a_person_can_put_the_band_where_the_captions_are_and_later_runs_keep_it
                          if line.startswith("warning:")]
 
     summary, warnings = layout("--force")
-    assert summary["anchor"] == "top" and summary["method"] == "rules"
-    assert len(warnings) == 1 and "--at bottom" in warnings[0]
-    summary, warnings = layout("--at", "bottom")
-    assert (summary["anchor"], summary["method"], warnings) == ("bottom", "human:at", [])
+    assert summary["anchor"] == "bottom" and summary["method"] == "rules"
+    assert len(warnings) == 1 and "--at top" in warnings[0]
+    summary, warnings = layout("--at", "top")
+    assert (summary["anchor"], summary["method"], warnings) == ("top", "human:at", [])
     summary, _ = layout("--force")  # an automatic run keeps the place a person chose
-    assert (summary["anchor"], summary["method"]) == ("bottom", "human:at")
+    assert (summary["anchor"], summary["method"]) == ("top", "human:at")
 
     run = runner.invoke(app, ["run", video_dir.name, "--data", str(data_root), "--json"])
     assert run.exit_code == 0, run.output
@@ -378,4 +379,21 @@ def test_a_person_can_put_the_band_where_the_captions_are_and_later_runs_keep_it
                for e in expected) >= 8, found
 
     summary, _ = layout("--at", "auto")  # the rules choose again
-    assert (summary["anchor"], summary["method"]) == ("top", "rules")
+    assert (summary["anchor"], summary["method"]) == ("bottom", "rules")
+
+
+def test_a_headline_bar_at_the_top_does_not_take_the_band_from_the_captions_below(
+        media, data_root, engine):
+    # On every frame, words that change every 3 s: to the rules a caption row seen more
+    # often than the captions. Captions sit at the bottom far more often than at the top,
+    # where headline bars and titles are, so a block at the top must be seen three times
+    # as often to win. Before 0.2.2 the bar took the band: F1 0.80 (dense captions) and
+    # 0.18 (sparse) on the corpus generator's headline looks.
+    for seed, captions in ((15, NINE_CAPTIONS), (16, NINE_CAPTIONS[::2])):
+        spec = small_spec(f"layout-headline-top-{seed}", seed, captions=captions,
+                          headline=True, duration_s=19, background="photo")
+        video_dir = prepare(spec, media, data_root, engine)
+        boxes, band_rows = boxes_and_layout(video_dir)
+        assert band_rows[0][4] == "bottom"
+        assert all(label == "noise" for _, _, text, *_, label, _ in boxes
+                   if text.isupper() and len(text) > 8)  # the headlines

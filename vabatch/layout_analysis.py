@@ -30,6 +30,10 @@ MAX_DIGIT_SHARE = 0.6  # clocks, counters and timecodes are mostly digits
 # the band before one that does not, however often that one is seen (a counter is on every
 # frame, captions are not), and only blocks that read like words are reported as left out.
 WORDLIKE_MAX_DIGIT_SHARE = 0.25
+# Captions sit at the bottom of the frame far more often than at the top, where headline
+# bars, titles and signs are: a block at the top gets the band over a lower one only when
+# seen this many times as often (a headline bar is on every frame, captions are not).
+TOP_BLOCK_HANDICAP = 3.0
 BAND_PADDING_LINES = 0.35  # padding around caption boxes, in line heights
 EXTRA_LINE_HEADROOM = 1.25  # room kept for one more line than was seen, in line heights
 MIDDLE_SHARE = 0.1  # a caption block centred this close to mid-frame grows both ways
@@ -281,9 +285,10 @@ def box_features(box: Box, row: Row, width: int, height: int) -> list[float]:
     ]
 
 
-def caption_blocks(rows: list[Row]) -> list[list[Row]]:
+def caption_blocks(rows: list[Row], height: int) -> list[list[Row]]:
     """Blocks of adjacent caption rows (the lines of one caption): those that read like
-    words first, then those seen most often."""
+    words first, then those seen most often (blocks at the top of a frame ``height`` tall
+    count TOP_BLOCK_HANDICAP times less)."""
     caption_rows = sorted((r for r in rows if r.is_caption), key=lambda r: r.centre_y)
     blocks: list[list[Row]] = []
     for row in caption_rows:
@@ -292,8 +297,13 @@ def caption_blocks(rows: list[Row]) -> list[list[Row]]:
             blocks[-1].append(row)
         else:
             blocks.append([row])
-    return sorted(blocks, key=lambda block: (not reads_like_words(block),
-                                             -sum(r.occurrences for r in block)))
+
+    def weight(block: list[Row]) -> float:
+        seen = sum(r.occurrences for r in block)
+        return seen / TOP_BLOCK_HANDICAP if anchor_of(_block_centre(block), height) == "top" \
+            else seen
+
+    return sorted(blocks, key=lambda block: (not reads_like_words(block), -weight(block)))
 
 
 def reads_like_words(block: list[Row]) -> bool:
@@ -401,7 +411,7 @@ def analyse_layout(
             row.caption_score = float(np.mean([box_probability[b.key] for b in row.boxes]))
             row.is_caption = row.caption_score >= 0.5 and row.occurrences >= MIN_ROW_OCCURRENCES
             row.reason = f"classifier p={row.caption_score:.2f}"
-    blocks = caption_blocks(rows)
+    blocks = caption_blocks(rows, height)
     if anchor is not None:
         blocks = [b for b in blocks if anchor_of(_block_centre(b), height) == anchor] + [
             b for b in blocks if anchor_of(_block_centre(b), height) != anchor]
