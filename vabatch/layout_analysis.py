@@ -412,11 +412,9 @@ def analyse_layout(
             row.is_caption = row.caption_score >= 0.5 and row.occurrences >= MIN_ROW_OCCURRENCES
             row.reason = f"classifier p={row.caption_score:.2f}"
     blocks = caption_blocks(rows, height)
-    if anchor is not None:
-        blocks = [b for b in blocks if anchor_of(_block_centre(b), height) == anchor] + [
-            b for b in blocks if anchor_of(_block_centre(b), height) != anchor]
-    block = blocks[0] if blocks and (anchor is None or anchor_of(
-        _block_centre(blocks[0]), height) == anchor) else []
+    if anchor is not None:  # a person's choice: only the rows there may have the band
+        blocks = [b for b in blocks if anchor_of(_block_centre(b), height) == anchor]
+    block = blocks[0] if blocks else []
     result = LayoutResult(None, None, 0.0, method, rows=rows)
     if not block:
         result.message = ("no captions found: no row of text recurs aligned with changing text"
