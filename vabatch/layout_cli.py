@@ -83,7 +83,7 @@ def layout(
     from vabatch.dataset import resolve_data_root, select_video_dirs
     from vabatch.engine import LayoutOptions, result_or_failed
     from vabatch.engine_cli import run_on_engine
-    from vabatch.stages.layout import LayoutStageResult, render_layout
+    from vabatch.stages.layout import ANCHORS, LayoutStageResult, render_layout
 
     if videos and videos[0] == "show":
         if len(videos) != 2 or out_png is None:
@@ -92,8 +92,8 @@ def layout(
         written = render_layout(video_dir, out_png, frame)
         err.print(f"wrote {written}")
         return
-    if at is not None and at not in ("top", "middle", "bottom", "auto"):
-        raise typer.BadParameter(f"--at {at!r}: expected top, middle, bottom or auto")
+    if at is not None and at not in (*ANCHORS, "auto"):
+        raise typer.BadParameter(f"--at {at!r}: expected {', '.join(ANCHORS)} or auto")
     data_root = resolve_data_root(data)
     video_dirs = select_video_dirs(data_root, videos)
     if not video_dirs:

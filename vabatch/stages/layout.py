@@ -112,6 +112,8 @@ ANCHORS = ("top", "middle", "bottom")
 # video_layout_config.method of a band whose place a person chose (`layout --at`) and whose
 # edges the rules drew; 'human' is a band drawn by hand, kept exactly as it is.
 CHOSEN_PLACE = "human:at"
+# Band methods a report shows instead of the analysis method: the band is not the rules'.
+NOT_THE_RULES_BAND = ("human", "legacy", CHOSEN_PLACE)
 
 
 def _chosen_anchor(db: VideoDatabase, at: str | None) -> str | None:
@@ -178,10 +180,10 @@ def run_layout(video_dir: Path, data_root: Path | None = None, force: bool = Fal
         db.carry_over("full_frame_box_labels",
                       f"label_source IN {tuple(HUMAN_SOURCES)!r}")
         # A band people set stays; so does one migrated from the old tool (where people
-        # may have set it), until `layout --force`.
-        # (A band placed with --at is not carried: it is made again below, at that place.)
+        # may have set it), until `layout --force`. A band placed with --at is made again
+        # below, at that place; --at itself (even 'auto') replaces any band set before.
         kept = ("human",) if force else ("human", "legacy")
-        if at is None:  # --at, even 'auto', replaces whatever band a person set before
+        if at is None:
             db.carry_over("video_layout_config",
                           f"method IN ({', '.join(map(repr, kept))})")
         _write_band(db, analysis)
@@ -205,13 +207,13 @@ def _summarise(video_dir: Path, status: str, started: float) -> LayoutStageResul
     if band_rows:
         left, top, right, bottom, result.anchor, result.confidence, band_method = band_rows[0]
         result.band = Band(left, top, right, bottom)
-        if band_method in ("human", "legacy", CHOSEN_PLACE):
+        if band_method in NOT_THE_RULES_BAND:
             result.method = band_method
     elif status == "done":
         result.status = "no-captions"
     if run:
-        result.method = result.method if result.method in ("human", "legacy", CHOSEN_PLACE) \
-            else run[0][0]
+        if result.method not in NOT_THE_RULES_BAND:
+            result.method = run[0][0]
         # The summary, then one line per warning.
         result.message, *result.warnings = (run[0][1] or "").split("\n")
     result.caption_boxes = counts.get("caption", 0)
