@@ -105,9 +105,12 @@ def write_srt(captions: list[Caption], path: Path) -> Path:
 def random_captions(duration_s: float, seed: int, language: str = "en",
                     two_line_share: float = 0.25, gap_share: float = 0.5,
                     min_ms: int = 1200, max_ms: int = 3500, min_words: int = 3,
-                    max_words: int = 7, keep_every: int = 1) -> list[Caption]:
+                    max_words: int = 7, keep_every: int = 1,
+                    word_by_word: bool = False) -> list[Caption]:
     """Captions filling the video: some back to back, some with gaps, some two-line
-    (``keep_every`` N: only every Nth of them, for a video with few captions)."""
+    (``keep_every`` N: only every Nth of them, for a video with few captions;
+    ``word_by_word``: one-line captions revealed a word at a time, 0.3-0.6 s per word, as
+    short-form videos show them: each step is a caption of its own)."""
     rng = random.Random(seed)
     captions, now = [], rng.randint(300, 1200)
     end_of_video = int(duration_s * 1000) - 300
@@ -115,6 +118,16 @@ def random_captions(duration_s: float, seed: int, language: str = "en",
         length = rng.randint(min_ms, max_ms)
         if now + length > end_of_video:
             break
+        if word_by_word:
+            words = _random_line(rng, language, min_words, max_words).split()
+            for count in range(1, len(words) + 1):
+                step = rng.randint(300, 600)
+                if now + step > end_of_video:
+                    break
+                captions.append(Caption(now, now + step, " ".join(words[:count])))
+                now += step
+            now += rng.randint(200, 800) if rng.random() < gap_share else 0
+            continue
         if language == "zh+en":  # bilingual: a Chinese line over an English one, always
             text = _random_line(rng, "zh") + "\n" + _random_line(rng, "en", min_words,
                                                                    max_words)

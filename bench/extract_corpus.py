@@ -31,7 +31,7 @@ def _spec(name: str, seconds: float, seed: int, language: str = "en",
 
 
 def full_corpus() -> list[VideoSpec]:
-    """31 videos, 25-45 s each (16.08 video-minutes)."""
+    """32 videos, 25-45 s each (16.58 video-minutes)."""
     return [
         _spec("en-photo-white", 45, 101, background="photo"),
         _spec("en-mandelbrot-yellow-25fps", 40, 102, background="mandelbrot", colour=YELLOW,
@@ -94,6 +94,9 @@ def full_corpus() -> list[VideoSpec]:
         _spec("en-news-headline", 30, 130, background="photo", headline=True),
         _spec("en-news-headline-sparse", 30, 131, background="cuts", headline=True,
               captions={"keep_every": 2}),
+        # Short-form video: each line revealed a word at a time, 0.3-0.6 s per word.
+        _spec("en-word-by-word", 30, 132, background="photo",
+              captions={"word_by_word": True}),
     ]
 
 
