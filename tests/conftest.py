@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -48,3 +50,22 @@ def ingested(small_video: Path, data_root: Path) -> Path:
     result = ingest_file(small_video, data_root, IngestOptions(Sampling("every", 5)))
     assert result.status == "ingested", result.error
     return Path(result.video_dir)
+
+
+KILLED_MID_COMMIT = """
+import os, signal, sys
+import apsw
+conn = apsw.Connection(sys.argv[1])
+conn.execute("PRAGMA cache_size = 5")  # spill pages into the file before the commit
+conn.execute("BEGIN")
+conn.execute(sys.argv[2])
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def kill_mid_commit(database: Path, sql: str) -> None:
+    """Run ``sql`` in a transaction of another process on ``database`` (rollback journal)
+    and SIGKILL that process before it commits: a hot journal and a half-written file."""
+    done = subprocess.run([sys.executable, "-c", KILLED_MID_COMMIT, str(database), sql])
+    assert done.returncode == -signal.SIGKILL
+    assert database.with_name(database.name + "-journal").exists()

@@ -18,6 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bench.corpus import Caption, VideoSpec, make_video
+from tests.conftest import kill_mid_commit
 from vabatch.cli import app
 from vabatch.dataset import list_video_dirs
 from vabatch.db import KINDS, STAGE_ORDER
@@ -67,17 +68,6 @@ def test_transient_errors_are_retried_with_backoff_and_recorded(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith("runs.db-")]
 
 
-KILLED_MID_COMMIT = """
-import os, signal, sys
-import apsw
-conn = apsw.Connection(sys.argv[1])
-conn.execute("PRAGMA cache_size = 5")  # spill pages into the file before the commit
-conn.execute("BEGIN")
-conn.execute("UPDATE runs SET status = 'failed', arguments = hex(randomblob(300000))")
-os.kill(os.getpid(), signal.SIGKILL)
-"""
-
-
 def test_run_records_half_written_by_a_killed_run_are_rolled_back_by_the_next_reader(
         tmp_path):
     targets = _targets(tmp_path, 2)
@@ -85,9 +75,8 @@ def test_run_records_half_written_by_a_killed_run_are_rolled_back_by_the_next_re
                EngineSettings(workers=1, seed=1, command="probe"))
     runs_db = tmp_path / "runs.db"
     committed = runs_db.read_bytes()
-    killed = subprocess.run([sys.executable, "-c", KILLED_MID_COMMIT, str(runs_db)])
-    assert killed.returncode == -signal.SIGKILL
-    assert (tmp_path / "runs.db-journal").exists()
+    kill_mid_commit(runs_db, "UPDATE runs SET status = 'failed',"
+                    " arguments = hex(randomblob(300000))")
     [run] = list_runs(tmp_path)  # a read-only open alone is refused by SQLite here
     assert run["status"] == "done"
     assert runs_db.read_bytes() == committed
