@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 
 DEJAVU_BOLD = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
+DEJAVU = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 HEADLINE_SECONDS = 3
 HEADLINES = ("MARKETS RALLY AS RATES HOLD", "STORM WARNING FOR THE COAST",
              "LOCAL TEAM WINS THE FINAL", "NEW BRIDGE OPENS DOWNTOWN",
              "SCHOOLS REOPEN ON MONDAY")
-DEJAVU = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 
 ENGLISH_WORDS = (
     "the river town morning light we never thought about what comes next and she said "
@@ -219,7 +219,8 @@ def _filters(spec: VideoSpec, srt: Path) -> str:
         for number in range(math.ceil(spec.duration_s / HEADLINE_SECONDS)):
             start = number * HEADLINE_SECONDS
             y = "h*0.05" if spec.headline_at == "top" else "h-th-h*0.05"
-            chain.append(f"drawtext=fontfile={DEJAVU_BOLD}:text='{HEADLINES[number % 5]}'"
+            headline = HEADLINES[number % len(HEADLINES)]
+            chain.append(f"drawtext=fontfile={DEJAVU_BOLD}:text='{headline}'"
                          f":fontsize={spec.height // 20}:fontcolor=white:x=(w-tw)/2:y={y}"
                          f":box=1:boxcolor=#8a1010:boxborderw=8"
                          f":enable='gte(t\\,{start})*lt(t\\,{start + HEADLINE_SECONDS})'")
@@ -244,26 +245,25 @@ def _filters(spec: VideoSpec, srt: Path) -> str:
              f"Bold={-1 if spec.bold else 0},Alignment={alignment},MarginV={margin_v}")
     if not spec.captions:  # libass refuses an empty subtitle file
         return ",".join(chain) or "null"
-    if spec.fade_ms or spec.second_line_size or spec.caption_colours or spec.italic_every \
-            or spec.moved_every:
-        # Override tags go into the burned file only, not into the reference.
-        fade = f"{{\\fad({spec.fade_ms},{spec.fade_ms})}}" if spec.fade_ms else ""
-        smaller = f"\n{{\\fs{spec.second_line_size}}}" if spec.second_line_size else "\n"
-        colours = spec.caption_colours
+    # Override tags go into the burned file only, not into the reference.
+    fade = f"{{\\fad({spec.fade_ms},{spec.fade_ms})}}" if spec.fade_ms else ""
+    smaller = f"\n{{\\fs{spec.second_line_size}}}" if spec.second_line_size else "\n"
+    colours = spec.caption_colours
 
-        def burned(number: int, text: str) -> str:
-            text = fade + text.replace("\n", smaller)
-            if colours:  # libass takes SRT's font tag, not a {\c} override, from SRT
-                text = f'<font color="{colours[number % len(colours)]}">{text}</font>'
-            if spec.italic_every and number % spec.italic_every == 0:
-                text = f"<i>{text}</i>"
-            if spec.moved_every and number % spec.moved_every == spec.moved_every - 1:
-                text = "{\\an8}" + text
-            return text
+    def burned(number: int, text: str) -> str:
+        text = fade + text.replace("\n", smaller)
+        if colours:  # libass takes SRT's font tag, not a {\c} override, from SRT
+            text = f'<font color="{colours[number % len(colours)]}">{text}</font>'
+        if spec.italic_every and number % spec.italic_every == 0:
+            text = f"<i>{text}</i>"
+        if spec.moved_every and number % spec.moved_every == spec.moved_every - 1:
+            text = "{\\an8}" + text
+        return text
 
-        srt = write_srt([Caption(c.start_ms, c.end_ms, burned(n, c.text))
-                         for n, c in enumerate(spec.captions)],
-                        srt.with_name(srt.stem + ".burn.srt"))
+    tagged = [Caption(c.start_ms, c.end_ms, burned(n, c.text))
+              for n, c in enumerate(spec.captions)]
+    if tagged != spec.captions:
+        srt = write_srt(tagged, srt.with_name(srt.stem + ".burn.srt"))
     escaped = str(srt).replace("\\", "\\\\").replace(":", "\\:").replace("'", "\\'")
     chain.append(f"subtitles=filename='{escaped}':force_style='{style}'")
     return ",".join(chain)

@@ -297,6 +297,11 @@ def test_a_caption_with_one_line_more_than_ocr_saw_is_not_cut(
         f"caption pixels span rows {top}-{bottom}, band {band.top}-{band.bottom}")
 
 
+def warning_lines(result) -> list[str]:
+    """The ``warning:`` lines a command printed on stderr."""
+    return [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+
+
 NINE_CAPTIONS = [Caption(400 + 2000 * n, 2200 + 2000 * n, line) for n, line in enumerate(
     ["Where is the harbour", "Down by the river", "Green morning light",
      "The boat left early", "Quiet streets at night", "Nobody knew the way",
@@ -314,7 +319,7 @@ def test_captions_that_move_out_of_the_band_are_reported_not_silently_lost(
     assert band_rows[0][4] == "bottom"
     result = runner.invoke(app, ["layout", "--data", str(data_root), "--force", video_dir.name])
     assert result.exit_code == 0, result.output
-    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    warnings = warning_lines(result)
     assert len(warnings) == 1, result.stderr
     assert "at the top" in warnings[0] and "not extracted" in warnings[0]
     result = runner.invoke(app, ["run", "--data", str(data_root), "--json", video_dir.name])
@@ -358,8 +363,7 @@ def test_a_person_can_put_the_band_where_the_captions_are_and_later_runs_keep_it
         report = runner.invoke(app, ["layout", video_dir.name, "--data", str(data_root),
                                      "--json"])
         [summary] = json.loads(report.stdout)
-        return summary, [line for line in result.stderr.splitlines()
-                         if line.startswith("warning:")]
+        return summary, warning_lines(result)
 
     summary, warnings = layout("--force")
     assert summary["anchor"] == "bottom" and summary["method"] == "rules"
