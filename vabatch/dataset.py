@@ -6,8 +6,8 @@ import os
 import shutil
 from pathlib import Path
 
-from vabatch.db.files import owner_is_dead
 from vabatch.errors import InputError
+from vabatch.fsutil import owner_is_dead
 
 VIDEO_ID_LENGTH = 16  # hex digits of the SHA-256 of the video's bytes
 STAGING_DIR = ".staging"  # under videos/: folders being built, renamed into place when whole

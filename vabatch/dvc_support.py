@@ -26,8 +26,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from vabatch.dataset import list_video_dirs
-from vabatch.db.files import fsync_file, temporary_name
 from vabatch.errors import InputError, VabatchError
+from vabatch.fsutil import atomic_write, link_or_copy
 
 LIST_FILE = "dvc-videos.yaml"
 PIPELINE_FILE = "dvc.yaml"
@@ -177,24 +177,6 @@ def read_list(path: Path) -> tuple[str, dict[str, VideoEntry]]:
     return data, entries
 
 
-def write_atomically(path: Path, text: str) -> bool:
-    """Write ``text`` to ``path`` via a temporary name and a rename; False if unchanged."""
-    path = Path(path)
-    try:
-        if path.read_text(encoding="utf-8") == text:
-            return False
-    except (FileNotFoundError, UnicodeDecodeError):
-        pass
-    temporary = temporary_name(path)
-    try:
-        temporary.write_text(text, encoding="utf-8")
-        fsync_file(temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return True
-
-
 def entry_for(video_dir: Path, project_root: Path) -> VideoEntry:
     """The list entry of one video directory, from its video.db (read-only)."""
     from vabatch.db import VideoDatabase
@@ -255,7 +237,7 @@ def sync_video_list(project_root: Path, data_root: Path | None = None) -> SyncRe
                 skipped[str(video_dir)] = str(error)
                 continue
         entries.append(entry)
-    changed = write_atomically(path, render_list(data, entries))
+    changed = atomic_write(path, render_list(data, entries), unless_equal=True)
     return SyncResult(path, changed, len(entries), skipped)
 
 
@@ -334,10 +316,7 @@ def ingest_missing(project_root: Path, data_root: Path) -> dict[str, str]:
         with tempfile.TemporaryDirectory(dir=data_root, prefix=".ingest.",
                                          suffix=".tmp") as folder:
             named = Path(folder) / entry.name
-            try:
-                os.link(source, named)
-            except OSError:
-                shutil.copyfile(source, named)
+            link_or_copy(source, named)
             result = _ingest_at(named, data_root, options, entry.source_date_epoch)
         if not result.ok:
             raise InputError(result.error or f"{source}: ingest failed")
@@ -370,7 +349,7 @@ def ensure_lines(path: Path, lines: Iterable[str], header: str) -> list[str]:
     if missing:
         addition = ("" if not text or text.endswith("\n") else "\n") + (
             ("\n" if text else "") + f"# {header}\n" + "\n".join(missing) + "\n")
-        write_atomically(path, text + addition)
+        atomic_write(path, text + addition)
     return missing
 
 
@@ -457,7 +436,7 @@ def setup_tracking(project_root: Path, data_root: Path | None = None,
         result.initialised = True
     pipeline = project_root / PIPELINE_FILE
     if not pipeline.exists():
-        write_atomically(pipeline, PIPELINE_TEMPLATE)
+        atomic_write(pipeline, PIPELINE_TEMPLATE)
         result.pipeline_written = True
     elif LIST_FILE not in pipeline.read_text(encoding="utf-8"):
         raise InputError(f"{pipeline}: an existing dvc.yaml that does not use {LIST_FILE}; "

@@ -197,7 +197,8 @@ def settle_database(video_dir: Path, alias: str) -> None:
     Temporary files of dead processes are deleted too.
     """
     from vabatch.db import KINDS, VideoDatabase
-    from vabatch.db.files import remove_abandoned_temporaries, sidecars
+    from vabatch.db.files import sidecars
+    from vabatch.fsutil import remove_abandoned_temporaries
 
     video_dir = Path(video_dir)
     if not video_dir.is_dir():
@@ -287,7 +288,7 @@ def execute_job(job: Job, progress: Callable[[int, int], None] | None = None) ->
 def remove_own_temporaries(target: Path) -> None:
     """Delete the temporary files this process left in ``target`` (a video directory) when
     its stage was interrupted, e.g. a new database stopped before its rename into place."""
-    from vabatch.db.files import process_tag
+    from vabatch.fsutil import process_tag
 
     directory = target if target.is_dir() else target.parent
     try:
@@ -1087,7 +1088,7 @@ def _dicts(cursor) -> list[dict]:
 
 
 def _run_state(status: str, host: str, pid: int) -> str:
-    from vabatch.db.files import owner_is_dead
+    from vabatch.fsutil import owner_is_dead
 
     if status == "running" and owner_is_dead(f"{host}.{pid}"):
         return "died"

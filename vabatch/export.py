@@ -8,14 +8,13 @@ are stable whatever the order. Each file is written under a temporary name and r
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from vabatch.db import VideoDatabase
-from vabatch.db.files import temporary_name
 from vabatch.errors import InputError
+from vabatch.fsutil import atomic_write
 
 FORMATS = ("srt", "vtt", "json")
 
@@ -104,8 +103,6 @@ def export_videos(video_dirs: list[Path], export_format: str, out_dir: Path) -> 
         else:
             text = to_json(video_dir.name, source, captions)
         path = out_dir / f"{stem}.{export_format}"
-        temporary = temporary_name(path)
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, path)
+        atomic_write(path, text)
         written.append(path)
     return written

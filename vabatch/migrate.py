@@ -45,10 +45,11 @@ import apsw
 import xxhash
 
 from vabatch import __version__
-from vabatch.db.files import fsync_directory, fsync_file, is_unwritable, sidecars, sqlite_uri
+from vabatch.db.files import sidecars, sqlite_uri
 from vabatch.db.schema import KINDS, STAGE_ORDER, apply_schema
 from vabatch.db.video_database import LEGACY_FILE, open_connection
 from vabatch.errors import InputError, VabatchError
+from vabatch.fsutil import atomic_write, fsync_path, is_unwritable, link_or_copy
 
 OLD_FILE = "captions.db.old"  # the legacy file, kept unmodified after migration
 STAGING_DIR = ".migrate.tmp"  # hidden, and *.tmp: ignored by git, DVC and stage discovery
@@ -1161,22 +1162,6 @@ def _stored_source_name(directory: Path, video: VideoFinding) -> tuple[str | Non
     return None, False
 
 
-def _link_or_copy(source: Path, destination: Path) -> None:
-    try:
-        os.link(source, destination)
-    except OSError:
-        shutil.copyfile(source, destination)
-        fsync_file(destination)
-
-
-def _write_json_atomically(path: Path, data) -> None:
-    temporary = path.with_name(path.name + ".part")
-    temporary.write_text(json.dumps(data, indent=1))
-    fsync_file(temporary)
-    os.replace(temporary, path)
-    fsync_directory(path.parent)
-
-
 def file_fingerprint(path: Path) -> tuple[int, str]:
     """Size and XXH3-128 of a file's bytes."""
     digest = xxhash.xxh3_128()
@@ -1379,7 +1364,7 @@ def _migrate_legacy(directory: Path, dry_run: bool, report: ProgressCallback,
                 with Writeback(builder.path("video")):
                     builder.build("video")
                 _pause("built-video")
-                flushing = threads.start(fsync_file, builder.path("video"))
+                flushing = threads.start(fsync_path, builder.path("video"))
                 report("proving: hashing the new rows")
                 # The mapped-back columns are final once built: apply_findings below touches
                 # only columns outside the proof (formats, sizes read from image headers).
@@ -1409,14 +1394,13 @@ def _migrate_legacy(directory: Path, dry_run: bool, report: ProgressCallback,
             result.notes = builder.notes
             if needs_link and video.path is not None:
                 report("linking the source video")
-                _link_or_copy(video.path, staging / stored_name)
+                link_or_copy(video.path, staging / stored_name)
             install = installed + [KINDS[a].file_name for a in INSTALL_ORDER if a in aliases]
             for name in install:
-                fsync_file(staging / name)
-            _write_json_atomically(staging / MANIFEST, {
+                fsync_path(staging / name)
+            atomic_write(staging / MANIFEST, json.dumps({
                 "install": install, "source_status": video.status,
-                "proofs": [asdict(p) for p in proofs]})
-            fsync_directory(staging)
+                "proofs": [asdict(p) for p in proofs]}, indent=1))
         except BaseException as error:
             shutil.rmtree(staging, ignore_errors=True)  # nothing half-made stays behind
             if isinstance(error, apsw.Error):
@@ -1430,7 +1414,7 @@ def _migrate_legacy(directory: Path, dry_run: bool, report: ProgressCallback,
     report("switching")
     # The commit point: from here on a re-run finishes the install instead of starting over.
     os.rename(legacy_path, directory / OLD_FILE)
-    fsync_directory(directory)
+    fsync_path(directory)
     _pause("committed")
     result.created = _install(directory, json.loads((staging / MANIFEST).read_text()))
     result.status = "migrated"
@@ -1443,14 +1427,14 @@ def _install(directory: Path, manifest: dict) -> list[str]:
         staged = staging / name
         if os.path.lexists(staged):
             os.replace(staged, directory / name)
-            fsync_directory(directory)
+            fsync_path(directory)
         elif not (directory / name).exists():
             raise MigrationError(f"{directory}: {name} is neither staged nor installed; "
                                  "run `vabatch migrate --rollback` and migrate again")
         _pause(f"installed-{name}")
     (staging / MANIFEST).unlink()
     shutil.rmtree(staging)
-    fsync_directory(directory)
+    fsync_path(directory)
     return list(manifest["install"])
 
 
@@ -1471,7 +1455,7 @@ def _rollback(directory: Path, dry_run: bool, report: ProgressCallback,
         staging = directory / STAGING_DIR
         if staging.exists() and not dry_run:
             shutil.rmtree(staging)  # an unfinished build: the legacy file was never touched
-            fsync_directory(directory)
+            fsync_path(directory)
         result.status = "unchanged"
         result.notes.append("not migrated: the legacy state is in place")
         return
@@ -1513,7 +1497,7 @@ def _rollback(directory: Path, dry_run: bool, report: ProgressCallback,
         result.status = "would roll back"
         return
     report("rolling back")
-    _write_json_atomically(directory / ROLLBACK_JOURNAL, {"remove": remove})
+    atomic_write(directory / ROLLBACK_JOURNAL, json.dumps({"remove": remove}, indent=1))
     _pause("rollback-journal")
     _finish_rollback(directory)
     result.status = "rolled back"
@@ -1570,15 +1554,15 @@ def _finish_rollback(directory: Path) -> None:
     for name in sorted(plan["remove"], key=lambda n: n != KINDS["video"].file_name):
         with contextlib.suppress(FileNotFoundError):
             (directory / name).unlink()
-    fsync_directory(directory)
+    fsync_path(directory)
     _pause("rollback-removed")
     old = directory / OLD_FILE
     if old.exists():
         os.replace(old, directory / LEGACY_FILE)  # also replaces the new captions.db
-        fsync_directory(directory)
+        fsync_path(directory)
     _pause("rollback-restored")
     journal.unlink()
-    fsync_directory(directory)
+    fsync_path(directory)
 
 
 # -- verify --against-legacy --------------------------------------------------------------

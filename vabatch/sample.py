@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vabatch.db.files import temporary_name
+from vabatch.fsutil import temporary_name
 
 WIDTH, HEIGHT, FPS = 960, 540, 25
 DURATION_S = 12

@@ -15,13 +15,7 @@ import apsw
 
 from vabatch.dataset import VIDEO_ID_LENGTH, list_video_dirs
 from vabatch.db import KINDS, STAGE_ORDER, VideoDatabase, latest_version
-from vabatch.db.files import (
-    is_unwritable,
-    open_elsewhere,
-    sidecars,
-    sqlite_uri,
-    temporary_owner_alive,
-)
+from vabatch.db.files import open_elsewhere, sidecars, sqlite_uri
 from vabatch.db.schema import read_header
 from vabatch.db.video_database import (
     LEGACY_FILE,
@@ -31,6 +25,7 @@ from vabatch.db.video_database import (
     stale_sidecars,
 )
 from vabatch.errors import VabatchError
+from vabatch.fsutil import is_unwritable, temporary_owner_alive
 from vabatch.media import decode_image, sha256_of_file
 
 MAX_EXAMPLES = 5  # frame indexes quoted per finding

@@ -9,17 +9,7 @@ from pathlib import Path
 
 import apsw
 
-from vabatch.db.files import (
-    fsync_directory,
-    fsync_file,
-    is_shared_file,
-    is_unwritable,
-    remove_abandoned_temporaries,
-    replace_with_private_copy,
-    sqlite_uri,
-    temporary_name,
-    wal_is_safe,
-)
+from vabatch.db.files import sqlite_uri, wal_is_safe
 from vabatch.db.schema import (
     KINDS,
     STAGE_ORDER,
@@ -29,6 +19,14 @@ from vabatch.db.schema import (
     schema_steps,
 )
 from vabatch.errors import DatabaseError, MissingDatabaseError
+from vabatch.fsutil import (
+    fsync_path,
+    is_shared_file,
+    is_unwritable,
+    remove_abandoned_temporaries,
+    replace_with_private_copy,
+    temporary_name,
+)
 
 LEGACY_FILE = "captions.db"
 DEFAULT_BUSY_TIMEOUT_MS = 60_000
@@ -104,7 +102,7 @@ def prepare_for_writing(path: Path, alias: str) -> None:
     finally:
         conn.close()
     if target != path:
-        fsync_file(target)
+        fsync_path(target)
         os.replace(target, path)
 
 
@@ -324,9 +322,9 @@ class VideoDatabase:
                 if failed:
                     replacement.unlink(missing_ok=True)
                 else:
-                    fsync_file(replacement)
+                    fsync_path(replacement)
                     os.replace(replacement, self.video_dir / kind_for(self.write).file_name)
-                    fsync_directory(self.video_dir)
+                    fsync_path(self.video_dir)
 
 
 def stale_sidecars(path: Path) -> list[Path]:

@@ -25,9 +25,9 @@ from vabatch.dataset import (
     video_dir_for,
 )
 from vabatch.db import VideoDatabase
-from vabatch.db.files import fsync_directory, fsync_file, process_tag
 from vabatch.dvc_support import update_video_list
 from vabatch.errors import InputError, VabatchError
+from vabatch.fsutil import fsync_path, link_or_copy, process_tag
 from vabatch.media import (
     DEFAULT_SAMPLING,
     Sampling,
@@ -152,11 +152,11 @@ def _ingest(source, data_root, options, progress, result) -> None:
     try:
         stored_name = "source" + (source.suffix.lower() or ".video")
         if not (target / stored_name).exists():
-            _link_or_copy(source, staging / stored_name)
+            link_or_copy(source, staging / stored_name)
         frame_count, frames_sampled = build_video_db(
             staging, source, stored_name, content_sha256, options, progress
         )
-        fsync_file(staging / "video.db")
+        fsync_path(staging / "video.db")
         if target.exists():
             _replace_into(staging, target)
             result.status = "rebuilt"
@@ -172,7 +172,7 @@ def _ingest(source, data_root, options, progress, result) -> None:
                 result.extra["note"] = "duplicate of another input"
                 return
             result.status = "ingested"
-            fsync_directory(target.parent)
+            fsync_path(target.parent)
         result.frame_count, result.frames_sampled = frame_count, frames_sampled
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -182,7 +182,7 @@ def _replace_into(staging: Path, target: Path) -> None:
     """Move the staged files over an existing video directory, video.db last."""
     for entry in sorted(staging.iterdir(), key=lambda p: p.name == "video.db"):
         os.replace(entry, target / entry.name)
-    fsync_directory(target)
+    fsync_path(target)
 
 
 def _existing_metadata(target: Path) -> dict | None:
@@ -201,13 +201,6 @@ def _existing_metadata(target: Path) -> dict | None:
     content_sha256, frame_count, frames_sampled = row[0]
     return {"content_sha256": content_sha256, "frame_count": frame_count,
             "frames_sampled": frames_sampled}
-
-
-def _link_or_copy(source: Path, destination: Path) -> None:
-    try:
-        os.link(source, destination)
-    except OSError:
-        shutil.copyfile(source, destination)
 
 
 def ingested_at() -> str:

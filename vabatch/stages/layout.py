@@ -13,7 +13,6 @@ import csv
 import hashlib
 import io
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -28,8 +27,8 @@ from vabatch.box_classifier import (
     train_classifier,
 )
 from vabatch.db import VideoDatabase
-from vabatch.db.files import fsync_file, temporary_name
 from vabatch.errors import DatabaseError, InputError
+from vabatch.fsutil import atomic_write
 from vabatch.layout_analysis import (
     Band,
     Box,
@@ -383,10 +382,7 @@ def train_layout(video_dirs: list[Path], data_root: Path, scope: str) -> Trainin
     else:
         path = data_root / PROJECT_MODEL
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = temporary_name(path)
-        temporary.write_bytes(model.to_json())
-        fsync_file(temporary)
-        os.replace(temporary, path)
+        atomic_write(path, model.to_json())
         stored_in = str(path)
     return TrainingResult(len(labels), len(video_dirs), accuracy, training_accuracy, stored_in)
 
@@ -443,7 +439,5 @@ def render_layout(video_dir: Path, out: Path, frame_index: int | None = None) ->
     ok, png = cv2.imencode(".png", image)
     if not ok:
         raise InputError(f"{out}: cannot encode the picture")
-    temporary = temporary_name(out)
-    temporary.write_bytes(png.tobytes())
-    os.replace(temporary, out)
+    atomic_write(out, png.tobytes())
     return out

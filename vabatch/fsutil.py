@@ -1,0 +1,178 @@
+"""File safety: atomic writes with fsync, link-or-copy, temporary names owned by a process.
+
+Every file vabatch writes outside SQLite goes through :func:`atomic_write` (a hidden
+temporary name, fsync, rename, fsync of the folder): a killed process leaves the old file
+or the new one, never half of one, and a power cut after the rename keeps the new one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from pathlib import Path
+
+
+# -- temporary files owned by a process -----------------------------------------------------
+def process_tag() -> str:
+    """``host.pid``: names temporary files so a later run knows whose they were."""
+    return f"{socket.gethostname()}.{os.getpid()}"
+
+
+def owner_is_dead(tag: str) -> bool:
+    """True when ``host.pid`` names a process of this host that no longer runs."""
+    host, _, pid_text = tag.rpartition(".")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return _is_zombie(int(pid_text))
+
+
+def _is_zombie(pid: int) -> bool:
+    """True for a process that has exited but was not reaped (state Z): a killed worker whose
+    parent died too stays so where PID 1 does not reap orphans (some containers)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
+
+
+def temporary_name(path: Path, suffix: str = ".tmp") -> Path:
+    """A hidden sibling name unique to this host and process, ignored by git and DVC."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.{process_tag()}{suffix}")
+
+
+def temporary_tag(path: Path) -> str | None:
+    """The ``host.pid`` of a temporary file made by :func:`temporary_name` on this host,
+    else None (not a temporary file, or another host's: not ours to judge)."""
+    parts = Path(path).name.split(".")
+    # ".name.host.pid.tmp", and SQLite's sidecars of it: ".tmp-journal", ".tmp-wal", ...
+    marker = next((i for i, part in enumerate(parts)
+                   if part == "tmp" or part.startswith("tmp-")), None)
+    if marker is None:
+        return None
+    tag_parts = parts[:marker]
+    length = len(socket.gethostname().split(".")) + 1
+    candidate = tag_parts[-length:]
+    if len(tag_parts) > length and ".".join(candidate[:-1]) == socket.gethostname() \
+            and candidate[-1].isdigit():
+        return ".".join(candidate)
+    return None
+
+
+def remove_abandoned_temporaries(directory: Path) -> list[Path]:
+    """Delete hidden temporary files (``.name.host.pid.tmp*``) of dead processes here."""
+    removed = []
+    for leftover in Path(directory).glob(".*.tmp*"):
+        tag = temporary_tag(leftover)
+        if tag is not None and owner_is_dead(tag):
+            leftover.unlink(missing_ok=True)
+            removed.append(leftover)
+    return removed
+
+
+def remove_own_temporaries(directory: Path) -> None:
+    """Delete the temporary files this process left in ``directory`` (an interrupted write,
+    e.g. a new database stopped before its rename into place)."""
+    try:
+        for leftover in Path(directory).glob(f".*.{process_tag()}.tmp*"):
+            leftover.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def temporary_owner_alive(path: Path) -> bool:
+    """True for a temporary file whose process still runs on this host."""
+    tag = temporary_tag(path)
+    return tag is not None and not owner_is_dead(tag)
+
+
+# -- durable writes -------------------------------------------------------------------------
+def fsync_path(path: Path) -> None:
+    """Flush a file's bytes, or a folder's entries (a rename inside it), to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes | str, *, unless_equal: bool = False) -> bool:
+    """Write ``data`` to ``path`` through a temporary name, fsync and a rename.
+
+    Text is written as UTF-8. With ``unless_equal``, a file that already holds exactly
+    ``data`` is left alone (its time stamps too) and False is returned; else True.
+    """
+    path = Path(path)
+    payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    if unless_equal:
+        try:
+            if path.read_bytes() == payload:
+                return False
+        except (FileNotFoundError, IsADirectoryError):
+            pass
+    temporary = temporary_name(path)
+    try:
+        with open(temporary, "wb") as stream:
+            stream.write(payload)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    fsync_path(path.parent)
+    return True
+
+
+def link_or_copy(source: Path, destination: Path) -> None:
+    """Hard-link ``source`` as ``destination``, or copy it (durably) where links fail."""
+    try:
+        os.link(source, destination)
+    except OSError:
+        shutil.copyfile(source, destination)
+        fsync_path(destination)
+
+
+# -- files that must not be edited in place -------------------------------------------------
+def is_unwritable(path: Path) -> bool:
+    """True when nobody may write the file (no write bit), as DVC leaves its cache links.
+
+    Mode bits, not os.access: root may write anything, yet a 0444 file is still meant to be
+    immutable, and SQLite's ``immutable=1`` is only right for a file that never changes.
+    """
+    return not (Path(path).stat().st_mode & 0o222)
+
+
+def is_shared_file(path: Path) -> bool:
+    """True when editing the file in place would change bytes elsewhere or a protected file:
+    a symlink, a file with other hard links (e.g. DVC's cache), or a file without write bits."""
+    path = Path(path)
+    if path.is_symlink():
+        return True
+    stat = path.stat()
+    return stat.st_nlink > 1 or not (stat.st_mode & 0o222)
+
+
+def replace_with_private_copy(path: Path) -> None:
+    """Turn a shared or protected file into a private writable copy, atomically.
+
+    The copy is written under a temporary name and renamed over ``path``: the link itself is
+    replaced, the file it pointed to (DVC's cache, another hard link) is never touched.
+    """
+    path = Path(path)
+    temporary = temporary_name(path)
+    try:
+        shutil.copyfile(path, temporary)  # follows symlinks: copies the content
+        os.chmod(temporary, 0o644)
+        fsync_path(temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    fsync_path(path.parent)
