@@ -157,7 +157,7 @@ def new_project(root: Path, data: Path) -> Path:
     run(root, "git", "init", "-q")
     run(root, *DVC, "init", "-q")
     sys.path.insert(0, str(REPO))
-    from vabatch.dvc_support import PIPELINE_TEMPLATE, fix_ignore_files, sync_video_list
+    from vabatch.tools.dvc import PIPELINE_TEMPLATE, fix_ignore_files, sync_video_list
 
     (root / "dvc.yaml").write_text(PIPELINE_TEMPLATE)
     fix_ignore_files(root)
@@ -172,7 +172,7 @@ def md5_entry(path: Path) -> dict:
 
 def write_foreach_lock(root: Path) -> None:
     """The dvc.lock `dvc commit` would write for FOREACH_TEMPLATE (DVC's own format)."""
-    from vabatch.dvc_support import LIST_FILE, read_list
+    from vabatch.tools.dvc import LIST_FILE, read_list
 
     data, entries = read_list(root / LIST_FILE)
     hashes: dict[str, dict] = {}
@@ -210,7 +210,7 @@ def write_foreach_lock(root: Path) -> None:
 def human_edit(root: Path) -> None:
     """A person corrects one caption of one video."""
     from vabatch.db import VideoDatabase
-    from vabatch.dvc_support import listed_video_dirs
+    from vabatch.tools.dvc import listed_video_dirs
 
     video_dir = listed_video_dirs(root)[len(listed_video_dirs(root)) // 2]
     with VideoDatabase(video_dir, write="captions") as db, db.conn:

@@ -35,26 +35,25 @@ def _make_inputs(count: int, media: Path) -> list[Path]:
 
 
 def _ingest(videos: list[Path], root: Path) -> list[Path]:
-    from vabatch.dataset import list_video_dirs
+    from vabatch.api import EngineSettings, ingest, list_video_dirs
     from vabatch.media import Sampling
-    from vabatch.stages.ingest import IngestOptions, ingest_many
+    from vabatch.stages.ingest import IngestOptions
 
-    results = ingest_many(videos, root, IngestOptions(Sampling("fps", 1.0)), workers=2)
+    results = ingest(videos, root, IngestOptions(Sampling("fps", 1.0)),
+                     EngineSettings(workers=2, record=False)).results()
     assert all(r.ok for r in results), [r.error for r in results if not r.ok]
     return list_video_dirs(root)
 
 
 def _timed_run(source: Path, work: Path, name: str, **engine) -> float:
-    from vabatch.dataset import list_video_dirs
-    from vabatch.engine import EngineSettings
-    from vabatch.pipeline import run_videos
+    from vabatch.api import EngineSettings, list_video_dirs, pipeline_results, run_pipeline
 
     root = work / name
     shutil.rmtree(root, ignore_errors=True)
     shutil.copytree(source, root)
     started = time.perf_counter()
-    results = run_videos(list_video_dirs(root), root,
-                         settings=EngineSettings(record=False, **engine))
+    results = pipeline_results(run_pipeline(list_video_dirs(root), root,
+                                            settings=EngineSettings(record=False, **engine)))
     seconds = time.perf_counter() - started
     assert all(r.ok for r in results), [r.error for r in results if not r.ok]
     shutil.rmtree(root, ignore_errors=True)
@@ -74,7 +73,7 @@ def _cluster_run(source: Path, work: Path, name: str, workers: int) -> float:
 
 def _noop_root(done_dir: Path, root: Path, count: int) -> list[Path]:
     """``count`` copies of one finished video directory (hard links for the source)."""
-    from vabatch.dataset import video_dir_for
+    from vabatch.dataroot import video_dir_for
 
     dirs = []
     for number in range(count):
@@ -94,14 +93,18 @@ def _link_or_copy(source, destination):
 
 
 def _plain_loop(video_dirs: list[Path], root: Path) -> float:
-    """The same up-to-date checks, called directly in this process: the baseline."""
-    from vabatch.pipeline import _Engines, run_video
+    """The same stage functions called directly in this process, without the engine: the
+    baseline (only a benchmark calls a stage outside the engine)."""
+    from vabatch.stages.base import StageContext
+    from vabatch.stages.registry import PIPELINE, STAGES
 
-    engines = _Engines()
+    shared: dict = {}
     started = time.perf_counter()
     for video_dir in video_dirs:
-        result = run_video(video_dir, root, engines)
-        assert set(result.stages.values()) == {"unchanged"}, result
+        for name in PIPELINE:
+            stage = STAGES[name]
+            result = stage.run(StageContext(video_dir, root, shared=shared), stage.options())
+            assert result.status == "unchanged", result
     return time.perf_counter() - started
 
 
@@ -112,9 +115,15 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=None)
     parser.add_argument("--skip-dask", action="store_true")
     args = parser.parse_args()
-    from vabatch.dataset import list_video_dirs
-    from vabatch.engine import EngineSettings, ProbeOptions, run_stages
-    from vabatch.pipeline import STAGES, run_videos
+    from vabatch.api import (
+        EngineSettings,
+        list_video_dirs,
+        pipeline_results,
+        run_pipeline,
+        run_stages,
+    )
+    from vabatch.stages.probe import ProbeOptions
+    from vabatch.stages.registry import PIPELINE as STAGES
 
     work = args.work or Path(tempfile.mkdtemp(prefix="vabatch-engine-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -141,7 +150,8 @@ def main() -> None:
     shutil.rmtree(done, ignore_errors=True)
     shutil.copytree(ingested, done)
     first = list_video_dirs(done)[0]
-    [result] = run_videos([first], done, settings=EngineSettings(workers=1, record=False))
+    [result] = pipeline_results(run_pipeline([first], done,
+                                             settings=EngineSettings(workers=1, record=False)))
     assert result.ok, result.error
     noop = work / "noop"
     shutil.rmtree(noop, ignore_errors=True)
@@ -150,8 +160,8 @@ def main() -> None:
     baseline = _plain_loop(dirs, noop)
     for workers in (1, 2):
         started = time.perf_counter()
-        results = run_videos(dirs, noop, settings=EngineSettings(workers=workers,
-                                                                 command="run"))
+        results = pipeline_results(run_pipeline(dirs, noop, settings=EngineSettings(
+            workers=workers, command="run")))
         seconds = time.perf_counter() - started
         assert all(set(r.stages.values()) == {"unchanged"} for r in results)
         overhead_ms = (seconds * workers - baseline) / tasks * 1000
@@ -160,7 +170,7 @@ def main() -> None:
               f"{seconds:5.2f} s wall -> {overhead_ms:.2f} ms engine overhead per task "
               f"(worker-seconds beyond the plain loop)")
     started = time.perf_counter()
-    report = run_stages(dirs, ["probe"] * len(STAGES), {"probe": ProbeOptions()}, noop,
+    report = run_stages(dirs, ["probe"] * len(STAGES), noop, {"probe": ProbeOptions()},
                         EngineSettings(workers=2, command="probe"))
     seconds = time.perf_counter() - started
     assert report.ok

@@ -126,7 +126,7 @@ def write_legacy(video_dir: Path, target: Path) -> None:
 
 
 def build_legacy(split: Path) -> Path:
-    from vabatch.dataset import list_video_dirs
+    from vabatch.dataroot import list_video_dirs
 
     data = split.with_name(split.name.replace("split", "legacy"))
     if (data / ".complete").exists():
@@ -147,7 +147,7 @@ def remote_files(remote: Path) -> dict[str, int]:
 
 
 def project(name: str, data: Path, split: bool) -> tuple[Path, Path]:
-    from vabatch.dvc_support import PIPELINE_TEMPLATE, fix_ignore_files, sync_video_list
+    from vabatch.tools.dvc import PIPELINE_TEMPLATE, fix_ignore_files, sync_video_list
 
     root, remote = MEDIA / f"project-{name}", MEDIA / f"remote-{name}"
     shutil.rmtree(root, ignore_errors=True)
@@ -199,7 +199,7 @@ def edit_one_caption(video_dir: Path, split: bool) -> tuple[str, str]:
 
 
 def measure(name: str, data: Path, split: bool, video_number: int) -> dict:
-    from vabatch.dataset import list_video_dirs
+    from vabatch.dataroot import list_video_dirs
 
     root, remote = project(name, data, split)
     before = remote_files(remote)

@@ -14,17 +14,17 @@ import webvtt
 from typer.testing import CliRunner
 
 from bench.corpus import Caption, VideoSpec, make_video, random_captions
-from vabatch.band_signature import unpack_mask
-from vabatch.caption_spans import segment
+from vabatch.api import run_video
 from vabatch.cli import app
 from vabatch.db import VideoDatabase
-from vabatch.layout_analysis import normalise_text
 from vabatch.media import Sampling
-from vabatch.pipeline import run_video
 from vabatch.stages.captions import CaptionOptions, run_captions
 from vabatch.stages.crop import CropOptions, run_crop
 from vabatch.stages.ingest import IngestOptions, ingest_file
-from vabatch.status import collect_status
+from vabatch.tools.status import collect_status
+from vabatch.vision.band_signature import unpack_mask
+from vabatch.vision.caption_spans import segment
+from vabatch.vision.layout_analysis import normalise_text
 
 runner = CliRunner()
 FPS = 30

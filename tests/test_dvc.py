@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from vabatch.dvc_support import (
+from vabatch.tools.dvc import (
     LIST_FILE,
     PIPELINE_TEMPLATE,
     TRANSIENT_PATTERNS,
@@ -103,8 +103,9 @@ def test_repository_dvc_yaml_is_the_template():
 
 def test_ingest_keeps_the_list_sorted_and_rewrites_it_only_on_change(tmp_path):
     from tests.conftest import make_video
+    from vabatch.api import ingest
     from vabatch.media import Sampling
-    from vabatch.stages.ingest import IngestOptions, ingest_many
+    from vabatch.stages.ingest import IngestOptions
 
     project = tmp_path / "project"
     project.mkdir()
@@ -114,9 +115,9 @@ def test_ingest_keeps_the_list_sorted_and_rewrites_it_only_on_change(tmp_path):
     options = IngestOptions(Sampling("every", 5))
     os.environ["SOURCE_DATE_EPOCH"] = EPOCH
     try:
-        results = ingest_many(videos[:1], project / "data", options)
+        results = ingest(videos[:1], project / "data", options).results()
         first = (project / LIST_FILE).read_text()
-        ingest_many(videos, project / "data", options)
+        ingest(videos, project / "data", options)
     finally:
         del os.environ["SOURCE_DATE_EPOCH"]
     text = (project / LIST_FILE).read_text()
@@ -133,7 +134,7 @@ def test_ingest_keeps_the_list_sorted_and_rewrites_it_only_on_change(tmp_path):
     assert (project / LIST_FILE).stat().st_mtime_ns == stamp
     assert not list(project.glob(".*.tmp"))  # written through a temporary name, renamed
     # A data root outside any vabatch DVC project gets no list.
-    ingest_many(videos[:1], tmp_path / "elsewhere", options)
+    ingest(videos[:1], tmp_path / "elsewhere", options)
     assert not (tmp_path / LIST_FILE).exists()
 
 
@@ -175,7 +176,7 @@ def processed(tmp_path_factory) -> Path:
     video = captioned_video(folder / "in", "det", 3)
     sh(folder, "vabatch", "ingest", str(video), "--data", "data", "--fps", "2", "--quiet")
     sh(folder, "vabatch", "run", "--data", "data", "--quiet")
-    from vabatch.export import load_captions
+    from vabatch.tools.export import load_captions
 
     [video_dir] = (folder / "data").glob("videos/*/*")
     assert load_captions(video_dir)[1], "the test video should have captions"

@@ -19,22 +19,22 @@ from typer.testing import CliRunner
 
 from bench.corpus import Caption, VideoSpec, make_video
 from tests.conftest import kill_mid_commit
+from vabatch.api import run_stages
 from vabatch.cli import app
-from vabatch.dataset import list_video_dirs
-from vabatch.db import KINDS, STAGE_ORDER
+from vabatch.dataroot import list_video_dirs
+from vabatch.db import DATABASE_ORDER, KINDS
 from vabatch.engine import (
     EngineSettings,
     Observer,
-    ProbeOptions,
     RetryPolicy,
     WorkerDied,
     is_transient,
     list_runs,
-    open_runs_database,
-    run_stages,
     run_tasks_of,
 )
+from vabatch.engine.records import open_runs_database
 from vabatch.errors import DatabaseError, InputError
+from vabatch.stages.probe import ProbeOptions
 
 runner = CliRunner()
 FAST_RETRY = RetryPolicy(max_attempts=4, base_delay_s=0.01, max_delay_s=0.05)
@@ -51,8 +51,8 @@ def _targets(root: Path, count: int) -> list[Path]:
 
 def test_transient_errors_are_retried_with_backoff_and_recorded(tmp_path):
     targets = _targets(tmp_path, 3)
-    report = run_stages(targets, ["probe", "probe"], {"probe": ProbeOptions(
-        transient_failures=2)}, tmp_path, EngineSettings(workers=2, retry=FAST_RETRY,
+    report = run_stages(targets, ["probe", "probe"], tmp_path, {"probe": ProbeOptions(
+        transient_failures=2)}, EngineSettings(workers=2, retry=FAST_RETRY,
                                                          seed=1, command="probe"))
     assert report.ok and report.retries == 12
     assert {t.attempts for t in report.tasks} == {3}
@@ -71,7 +71,7 @@ def test_transient_errors_are_retried_with_backoff_and_recorded(tmp_path):
 def test_run_records_half_written_by_a_killed_run_are_rolled_back_by_the_next_reader(
         tmp_path):
     targets = _targets(tmp_path, 2)
-    run_stages(targets, ["probe"], {"probe": ProbeOptions()}, tmp_path,
+    run_stages(targets, ["probe"], tmp_path, {"probe": ProbeOptions()},
                EngineSettings(workers=1, seed=1, command="probe"))
     runs_db = tmp_path / "runs.db"
     committed = runs_db.read_bytes()
@@ -85,8 +85,8 @@ def test_run_records_half_written_by_a_killed_run_are_rolled_back_by_the_next_re
 
 def test_permanent_failure_fails_fast_and_holds_no_other_video_back(tmp_path):
     targets = _targets(tmp_path, 4)
-    report = run_stages(targets, ["probe", "probe", "probe"], {"probe": ProbeOptions(
-        permanent_for=("probe001",))}, tmp_path,
+    report = run_stages(targets, ["probe", "probe", "probe"], tmp_path, {"probe": ProbeOptions(
+        permanent_for=("probe001",))},
         EngineSettings(workers=2, retry=FAST_RETRY, command="probe"))
     by_video: dict[str, list[str]] = {}
     for task in report.tasks:
@@ -105,8 +105,8 @@ def test_permanent_failure_fails_fast_and_holds_no_other_video_back(tmp_path):
 
 def test_stages_of_a_video_run_in_order_while_videos_run_side_by_side(tmp_path):
     targets = _targets(tmp_path, 4)
-    report = run_stages(targets, ["probe"] * 3, {"probe": ProbeOptions(sleep_s=0.15)},
-                        tmp_path, EngineSettings(workers=2))
+    report = run_stages(targets, ["probe"] * 3, tmp_path, {"probe": ProbeOptions(sleep_s=0.15)},
+                        EngineSettings(workers=2))
     assert report.ok
     tasks = run_tasks_of(tmp_path, report.run_id)
     spans = {(t["video_id"], t["task_number"]): (t["attempt_list"][0]["started_at"],
@@ -131,7 +131,7 @@ class _KillFirstAttempt(Observer):
 
 def test_a_worker_killed_by_sigkill_is_replaced_and_its_task_retried(tmp_path):
     targets = _targets(tmp_path, 3)
-    report = run_stages(targets, ["probe"], {"probe": ProbeOptions(sleep_s=0.3)}, tmp_path,
+    report = run_stages(targets, ["probe"], tmp_path, {"probe": ProbeOptions(sleep_s=0.3)},
                         EngineSettings(workers=2, retry=FAST_RETRY,
                                        observer=_KillFirstAttempt()))
     assert report.ok and report.tasks[0].attempts == 2
@@ -218,7 +218,7 @@ def dataset_contents(root: Path) -> dict:
     """Every row of every stage table of every video, minus wall-clock columns (`*_at`)."""
     contents = {}
     for video_dir in list_video_dirs(root):
-        for alias in STAGE_ORDER:
+        for alias in DATABASE_ORDER:
             path = video_dir / KINDS[alias].file_name
             if not path.exists():
                 contents[(video_dir.name, alias)] = None

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from tests.conftest import make_video
 from vabatch.cli import app
-from vabatch.dataset import list_video_dirs, staging_root
+from vabatch.dataroot import list_video_dirs, staging_root
 from vabatch.db import VideoDatabase
 from vabatch.media import decode_image, sha256_of_file
 

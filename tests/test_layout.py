@@ -16,11 +16,11 @@ from typer.testing import CliRunner
 from bench.corpus import Caption, VideoSpec, make_video, random_captions
 from vabatch.cli import app
 from vabatch.db import VideoDatabase
-from vabatch.layout_analysis import Band, normalise_text
 from vabatch.media import Sampling, decode_image
 from vabatch.stages.ingest import IngestOptions, ingest_file
 from vabatch.stages.layout import run_layout
 from vabatch.stages.ocr import OcrOptions, run_ocr
+from vabatch.vision.layout_analysis import Band, normalise_text
 
 runner = CliRunner()
 

@@ -30,9 +30,9 @@ from tests.legacy_fixtures import (
     snapshot,
 )
 from vabatch.cli import app
-from vabatch.db import KINDS, STAGE_ORDER, VideoDatabase
+from vabatch.db import DATABASE_ORDER, KINDS, VideoDatabase
 from vabatch.db.files import sidecars
-from vabatch.migrate import (
+from vabatch.tools.migrate import (
     OLD_FILE,
     PAUSE_ENV,
     PAUSE_FILE_ENV,
@@ -98,7 +98,7 @@ def test_round_trip_with_proof(tmp_path):
     old = directory / OLD_FILE
     assert sha256(old) == legacy_sha and old.stat().st_ino == legacy_stat.st_ino
     assert old.stat().st_mtime_ns == legacy_stat.st_mtime_ns
-    for alias in STAGE_ORDER:
+    for alias in DATABASE_ORDER:
         path = directory / KINDS[alias].file_name
         assert path.exists(), path
         assert not sidecars(path)
@@ -110,7 +110,7 @@ def test_round_trip_with_proof(tmp_path):
     assert rows(directory / "video.db", "SELECT legacy_table, new_rows FROM migration_proof"
                 " WHERE legacy_table LIKE 'file:%' ORDER BY 1") == [
         (f"file:{KINDS[a].file_name}", (directory / KINDS[a].file_name).stat().st_size)
-        for a in sorted(STAGE_ORDER[1:], key=lambda a: KINDS[a].file_name)]
+        for a in sorted(DATABASE_ORDER[1:], key=lambda a: KINDS[a].file_name)]
     assert not list(directory.glob(".*"))  # no staging folder, no journal
     # The video was found by name and linked in as source.mp4.
     source = directory / "source.mp4"
@@ -172,14 +172,14 @@ def test_stages_read_the_migrated_directory(tmp_path):
     [entry] = json.loads(status.stdout)
     assert entry["source_name"] == "episode.mp4"
     assert {a: d["state"] for a, d in entry["databases"].items()} == dict.fromkeys(
-        STAGE_ORDER, "present")
+        DATABASE_ORDER, "present")
     assert entry["databases"]["video"]["rows"] == 10
     verified = runner.invoke(app, ["verify", "--data", str(data), "--deep"])
     assert verified.exit_code == 0, verified.output
     # Each stage opens its database for writing as if it had made it, and leaves no sidecar.
-    for alias in STAGE_ORDER:
+    for alias in DATABASE_ORDER:
         with VideoDatabase(directory, write=alias) as db:
-            assert not db.legacy and all(db.has(a) for a in STAGE_ORDER)
+            assert not db.legacy and all(db.has(a) for a in DATABASE_ORDER)
             joined = db.execute(
                 "SELECT count(*) FROM video.full_frames f JOIN fullOCR.full_frame_ocr o"
                 " USING (frame_index)").fetchall()[0][0]
@@ -454,7 +454,7 @@ def test_proof_is_xxh3_and_verify_still_reads_old_sha256_proofs(tmp_path):
     assert {p["algorithm"] for p in result["proofs"]} == {"xxh3_128"}
     assert all(p["new_sha256"].startswith("xxh3_128:") for p in result["proofs"])
     # Rewrite the stored proofs as a first-version migration left them (bare SHA-256 hex).
-    files = {a: directory / KINDS[a].file_name for a in STAGE_ORDER}
+    files = {a: directory / KINDS[a].file_name for a in DATABASE_ORDER}
     legacy = open_legacy(directory / OLD_FILE)
     try:
         old_legacy = hash_legacy(legacy.uri, legacy, {}, PROOF_V1)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from vabatch.text_cleanup import clean_line
+from vabatch.vision.text_cleanup import clean_line
 
 
 @pytest.mark.parametrize(("read", "fixed"), [

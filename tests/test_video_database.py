@@ -260,7 +260,7 @@ def test_sql_inside_a_file_from_elsewhere_cannot_call_functions_or_rewrite_the_s
 
 
 def test_a_writer_killed_mid_commit_is_rolled_back_by_the_next_reader(ingested):
-    from vabatch.verify import verify_video
+    from vabatch.tools.verify import verify_video
 
     add_ocr_rows(ingested, [(0, 0, "hello"), (0, 1, "world")])
     ocr_db = ingested / "fullOCR.db"

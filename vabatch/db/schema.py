@@ -26,6 +26,7 @@ class DatabaseKind:
     application_id: int  # PRAGMA application_id: four ASCII bytes
     main_table: str  # the table whose rows `status` counts
     required_tables: tuple[str, ...]
+    producer: str  # the command that writes it (named in "run ... first" messages)
 
 
 def _four_cc(text: str) -> int:
@@ -36,20 +37,21 @@ KINDS: dict[str, DatabaseKind] = {
     kind.alias: kind
     for kind in (
         DatabaseKind("video", "video.db", _four_cc("VBvd"), "full_frames",
-                     ("video_metadata", "full_frames")),
+                     ("video_metadata", "full_frames"), "ingest"),
         DatabaseKind("fullOCR", "fullOCR.db", _four_cc("VBoc"), "full_frame_ocr",
-                     ("ocr_run", "ocr_frames", "full_frame_ocr")),
+                     ("ocr_run", "ocr_frames", "full_frame_ocr"), "ocr"),
         DatabaseKind("layout", "layout.db", _four_cc("VBly"), "full_frame_box_labels",
                      ("full_frame_box_labels", "box_classification_model",
-                      "video_layout_config")),
+                      "video_layout_config"), "layout"),
         DatabaseKind("cropping", "cropping.db", _four_cc("VBcr"), "cropped_frames",
-                     ("cropped_frames",)),
-        DatabaseKind("captions", "captions.db", _four_cc("VBcp"), "captions", ("captions",)),
+                     ("cropped_frames",), "crop"),
+        DatabaseKind("captions", "captions.db", _four_cc("VBcp"), "captions", ("captions",),
+                     "captions"),
     )
 }
 
-# Pipeline order: a database is only meaningful once those before it exist.
-STAGE_ORDER = ("video", "fullOCR", "layout", "cropping", "captions")
+# Pipeline order of the databases: one is only meaningful once those before it exist.
+DATABASE_ORDER = ("video", "fullOCR", "layout", "cropping", "captions")
 
 _STEP_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 

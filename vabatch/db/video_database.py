@@ -11,8 +11,8 @@ import apsw
 
 from vabatch.db.files import sqlite_uri, wal_is_safe
 from vabatch.db.schema import (
+    DATABASE_ORDER,
     KINDS,
-    STAGE_ORDER,
     apply_schema,
     kind_for,
     read_header,
@@ -30,12 +30,6 @@ from vabatch.fsutil import (
 
 LEGACY_FILE = "captions.db"
 DEFAULT_BUSY_TIMEOUT_MS = 60_000
-
-# Which command writes each database: used in "run X first" messages.
-PRODUCER = {
-    "video": "ingest", "fullOCR": "ocr", "layout": "layout",
-    "cropping": "crop", "captions": "captions",
-}
 
 _WRITE_ACTIONS = frozenset({
     apsw.SQLITE_INSERT, apsw.SQLITE_UPDATE, apsw.SQLITE_DELETE,
@@ -251,7 +245,7 @@ class VideoDatabase:
         return read_header(self._conn, alias)
 
     def _attach_split(self) -> None:
-        for alias in STAGE_ORDER:
+        for alias in DATABASE_ORDER:
             path = self.video_dir / KINDS[alias].file_name
             if alias == self.write and self.replace:
                 self._attach_replacement(alias, path)
@@ -267,7 +261,7 @@ class VideoDatabase:
                 self._attach(alias, path, read_only=True)
             elif alias in self.require:
                 raise MissingDatabaseError(
-                    f"{path}: missing (run `vabatch {PRODUCER[alias]}` first)"
+                    f"{path}: missing (run `vabatch {KINDS[alias].producer}` first)"
                 )
 
     def _attach_replacement(self, alias: str, path: Path) -> None:
@@ -294,7 +288,7 @@ class VideoDatabase:
                 "run `vabatch migrate` first"
             )
         self.legacy = True
-        for alias in STAGE_ORDER:
+        for alias in DATABASE_ORDER:
             self._attach(alias, path, read_only=True)
 
     def _close(self, failed: bool = False) -> None:

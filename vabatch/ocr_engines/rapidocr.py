@@ -20,7 +20,7 @@ import numpy as np
 
 from vabatch.errors import VabatchError
 from vabatch.ocr_engines import OcrBox, OcrEngine
-from vabatch.text_cleanup import has_cjk
+from vabatch.vision.text_cleanup import has_cjk
 
 PACKAGE = "rapidocr-onnxruntime"
 DEFAULT_DETECTION_SIDE = 640
@@ -92,7 +92,7 @@ class RapidOcrEngine(OcrEngine):
         """Text lines of one BGR frame, top to bottom, left to right."""
         import cv2
 
-        from vabatch.band_signature import stroke_mask
+        from vabatch.vision.band_signature import stroke_mask
 
         ocr = self._engine()
         height, width = image_bgr.shape[:2]

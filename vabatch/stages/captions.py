@@ -1,7 +1,7 @@
 """``vabatch captions``: caption spans and their text, from the crop, into captions.db.
 
 1. Boundaries: the band signatures of every frame are split into spans of one band state
-   (``vabatch.caption_spans``): cheap image evidence, to the frame.
+   (``vabatch.vision.caption_spans``): cheap image evidence, to the frame.
 2. Text: spans whose stable text is big enough are read by OCR on the first band strip
    stored inside them, and on the last one too unless both show the same strokes (mask
    IoU >= 0.75); when both readings agree, the more confident one wins. OCR is
@@ -30,20 +30,21 @@ from pathlib import Path
 import numpy as np
 
 from vabatch import __version__
-from vabatch.band_signature import PackedMasks, mask_iou
-from vabatch.caption_spans import Span, SpanRules, grow, segment
 from vabatch.db import VideoDatabase
 from vabatch.errors import DatabaseError
-from vabatch.layout_analysis import normalise_text
 from vabatch.media import decode_image
 from vabatch.ocr_engines import OcrEngine, create_engine
-from vabatch.stages import StageResult
-from vabatch.text_cleanup import clean_line
+from vabatch.stages.base import Stage, StageContext, StageResult
+from vabatch.vision.band_signature import PackedMasks, mask_iou
+from vabatch.vision.caption_spans import Span, SpanRules, grow, segment
+from vabatch.vision.layout_analysis import normalise_text
+from vabatch.vision.text_cleanup import clean_line
 
 # Fingerprinted with the results: they go stale when this changes (docs/engine.md).
 RULES_VERSION = "0.2.1"  # the release that last changed this stage's rules
 # Tables that only other steps write (e.g. `vabatch migrate`'s proof): kept as they are.
 CARRIED_TABLES = ("migration_proof",)
+DEFAULT_ENGINE = "rapidocr"
 
 
 @dataclass(frozen=True)
@@ -62,13 +63,19 @@ class CaptionOptions:
     merge_core_iou: float = 0.6  # similar texts merge only when their strokes match this well
     min_stroke_change: float = 0.04  # share of a span's strokes that must change to split it
     same_strokes_iou: float = 0.75  # mask IoU at which a span's two ends are one caption
+    engine: str = DEFAULT_ENGINE  # the OCR engine (vabatch.ocr_engines) that reads strips
     force: bool = False
 
     def recorded(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if k != "force"}
+        recorded = {k: v for k, v in asdict(self).items() if k != "force"}
+        if self.engine == DEFAULT_ENGINE:
+            # Recorded only when not the default, so captions made before this option
+            # existed (with that engine) stay up to date.
+            del recorded["engine"]
+        return recorded
 
     def make_engine(self) -> OcrEngine:
-        return create_engine("rapidocr", detection_side=self.detection_side,
+        return create_engine(self.engine, detection_side=self.detection_side,
                              min_confidence=self.min_confidence,
                              line_padding=self.line_padding,
                              second_padding=self.second_padding,
@@ -330,3 +337,17 @@ def _one_caption(first: Caption, second: Caption, options: CaptionOptions) -> bo
         return False
     return (_similar(first.text, second.text, options.merge_similarity)
             and mask_iou(first.span.core, second.span.core) >= options.merge_core_iou)
+
+
+def _up_to_date(video_dir: Path, _data_root: Path | None) -> bool:
+    return captions_up_to_date(video_dir)
+
+
+def _run_stage(context: StageContext, options: CaptionOptions) -> CaptionResult:
+    # Each worker loads the OCR models once and keeps them for all its videos.
+    return run_captions(context.target, options, context.ocr_engine("captions", options))
+
+
+STAGE = Stage("captions", "captions", CaptionOptions, CaptionResult, _run_stage,
+              up_to_date=_up_to_date,
+              summary="caption spans and their text")

@@ -1,7 +1,7 @@
 """``vabatch crop``: cut the caption band out of every frame of the source video.
 
 For every decoded frame, cropping.db gets a band signature (a small text mask, see
-``vabatch.band_signature``), so caption boundaries can be found to the frame. Band images
+``vabatch.vision.band_signature``), so caption boundaries can be found to the frame. Band images
 (``cropped_frames``) are stored for the frames the next step reads: a frame a couple of
 frames after the band's text changed (a new caption state, once settled: the mask moved
 away from the last stored one, or the captions stage's segmentation, run here frame by
@@ -18,21 +18,18 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from vabatch import __version__
-from vabatch.band_signature import mask_iou, pack_mask, text_mask
-from vabatch.caption_spans import SpanTracker
 from vabatch.db import VideoDatabase
 from vabatch.errors import DatabaseError, InputError
 from vabatch.media import decode_frames, encode_image, open_capture
-from vabatch.stages import StageResult
-
-ProgressCallback = Callable[[int, int], None]
+from vabatch.stages.base import ProgressCallback, Stage, StageContext, StageResult
+from vabatch.vision.band_signature import mask_iou, pack_mask, text_mask
+from vabatch.vision.caption_spans import SpanTracker
 
 # Fingerprinted with the results: they go stale when this changes (docs/engine.md).
 RULES_VERSION = "0.2.1"  # the release that last changed this stage's rules
@@ -196,3 +193,16 @@ def _crop_frames(db: VideoDatabase, plan: CropPlan, options: CropOptions,
     if decoded == 0:
         raise InputError(f"{plan.source}: no decodable frames")
     return decoded
+
+
+def _up_to_date(video_dir: Path, _data_root: Path | None) -> bool:
+    return plan_crop(video_dir, CropOptions()).up_to_date
+
+
+def _run_stage(context: StageContext, options: CropOptions) -> CropResult:
+    return run_crop(context.target, options, context.progress)
+
+
+STAGE = Stage("crop", "cropping", CropOptions, CropResult, _run_stage,
+              up_to_date=_up_to_date,
+              summary="band signatures of every frame, caption strips")

@@ -11,13 +11,13 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from vabatch import __version__
-from vabatch.dataset import (
+from vabatch.dataroot import (
     VIDEO_EXTENSIONS,
     VIDEO_ID_LENGTH,
     remove_abandoned_staging,
@@ -25,7 +25,6 @@ from vabatch.dataset import (
     video_dir_for,
 )
 from vabatch.db import VideoDatabase
-from vabatch.dvc_support import update_video_list
 from vabatch.errors import InputError, VabatchError
 from vabatch.fsutil import fsync_path, link_or_copy, process_tag
 from vabatch.media import (
@@ -38,12 +37,11 @@ from vabatch.media import (
     probe,
     sha256_of_file,
 )
-from vabatch.stages import StageResult
+from vabatch.stages.base import ProgressCallback, Stage, StageContext, StageResult
 
 FRAMES_PER_TRANSACTION = 64
 PROGRESS_EVERY_FRAMES = 30
 
-ProgressCallback = Callable[[int, int], None]  # (frames decoded so far, frames expected)
 
 
 @dataclass(frozen=True)
@@ -70,6 +68,9 @@ class IngestResult(StageResult):
     error: str | None = None
     extra: dict = field(default_factory=dict)
 
+    @classmethod
+    def failed(cls, target: Path, error: str) -> IngestResult:
+        return cls(input=str(target), status="failed", error=error)
 
 
 def expand_inputs(paths: Iterable[Path]) -> list[Path]:
@@ -269,41 +270,14 @@ def build_video_db(
         capture.release()
 
 
-def ingest_many(
-    inputs: Iterable[Path],
-    data_root: Path,
-    options: IngestOptions = IngestOptions(),
-    workers: int = 1,
-    on_progress: Callable[[int, int, int], None] | None = None,
-    on_result: Callable[[int, IngestResult], None] | None = None,
-    settings=None,
-) -> list[IngestResult]:
-    """Ingest many inputs, ``workers`` at a time, on the batch engine; results in input order.
+def run_ingest(context: StageContext, options: IngestOptions) -> IngestResult:
+    """The stage as the engine runs it: one input file; errors are raised, so the engine
+    can tell a transient one (retried) from a permanent one."""
+    remove_abandoned_staging(context.data_root)  # a killed earlier attempt's staging folder
+    return ingest_file(context.target, context.data_root, options, context.progress,
+                       raise_errors=True)
 
-    ``on_progress(input_number, frames_done, frames_expected)`` and
-    ``on_result(input_number, result)`` let a caller show progress. ``settings`` (a
-    ``vabatch.engine.EngineSettings``) replaces ``workers`` and the callbacks with the
-    engine's own: backend, retries, run records, live display.
-    """
-    from vabatch.engine import EngineSettings, Observer, result_or_failed, run_stages
 
-    sources = expand_inputs(inputs)
-    data_root = Path(data_root)
-    remove_abandoned_staging(data_root)
-
-    class _Callbacks(Observer):
-        def task_progress(self, task, done, total):
-            if on_progress:
-                on_progress(task.number, done, total)
-
-        def task_finished(self, task):
-            if on_result:
-                on_result(task.number, result_or_failed(task))
-
-    if settings is None:
-        settings = EngineSettings(workers=workers, record=False, command="ingest",
-                                  observer=_Callbacks())
-    report = run_stages(sources, ["ingest"], {"ingest": options}, data_root, settings)
-    results = [result_or_failed(task) for task in report.tasks]
-    update_video_list(data_root)  # DVC's dvc-videos.yaml, when the data root has one
-    return results
+STAGE = Stage("ingest", "video", IngestOptions, IngestResult, run_ingest,
+              on="file", in_run=False,
+              summary="store a video under its content id, sample its frames into video.db")

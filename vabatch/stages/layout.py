@@ -21,15 +21,16 @@ from pathlib import Path
 import numpy as np
 
 from vabatch import __version__
-from vabatch.box_classifier import (
+from vabatch.db import VideoDatabase
+from vabatch.errors import DatabaseError, InputError
+from vabatch.fsutil import atomic_write
+from vabatch.stages.base import Stage, StageContext, StageResult
+from vabatch.vision.box_classifier import (
     BoxClassifier,
     cross_validated_accuracy,
     train_classifier,
 )
-from vabatch.db import VideoDatabase
-from vabatch.errors import DatabaseError, InputError
-from vabatch.fsutil import atomic_write
-from vabatch.layout_analysis import (
+from vabatch.vision.layout_analysis import (
     Band,
     Box,
     LayoutResult,
@@ -47,8 +48,16 @@ CARRIED_TABLES = ("box_classification_model", "migration_proof")
 PROJECT_MODEL = Path("models") / "box_classifier.json"  # under the data root
 
 
+@dataclass(frozen=True)
+class LayoutOptions:
+    """Options of the layout stage."""
+
+    force: bool = False
+    at: str | None = None  # 'top', 'middle', 'bottom': a person's choice; 'auto' undoes it
+
+
 @dataclass
-class LayoutStageResult:
+class LayoutStageResult(StageResult):
     """What `vabatch layout` did to one video."""
 
     video_id: str
@@ -240,6 +249,14 @@ def _write_model_labels(db: VideoDatabase, analysis: LayoutResult) -> None:
         " DO NOTHING",  # a human label of the same box wins
         [(frame_index, box_index, label, confidence) for (frame_index, box_index),
          (label, confidence) in sorted(analysis.labels.items())])
+
+
+def _run_stage(context: StageContext, options: LayoutOptions) -> LayoutStageResult:
+    return run_layout(context.target, context.data_root, options.force, options.at)
+
+
+STAGE = Stage("layout", "layout", LayoutOptions, LayoutStageResult, _run_stage,
+              up_to_date=layout_up_to_date, summary="the caption band, box labels")
 
 
 # -- human labels: export and import ---------------------------------------------------

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,7 +33,7 @@ from vabatch.db import KINDS, VideoDatabase
 from vabatch.db.files import SIDECAR_SUFFIXES
 from vabatch.errors import DatabaseError
 from vabatch.ocr_engines import OcrBox, OcrEngine, create_engine
-from vabatch.stages import StageResult
+from vabatch.stages.base import ProgressCallback, Stage, StageContext, StageResult
 
 DEFAULT_SAMPLING_FPS = 0.5
 DEFAULT_DETECTION_SIDE = 640
@@ -42,7 +41,6 @@ DEFAULT_REUSE_THRESHOLD = 12
 THUMBNAIL_WIDTH = 160
 FRAMES_PER_TRANSACTION = 16
 
-ProgressCallback = Callable[[int, int], None]  # (frames done, frames selected)
 
 
 @dataclass(frozen=True)
@@ -80,6 +78,10 @@ class OcrResult(StageResult):
     error: str | None = None
     extra: dict = field(default_factory=dict)
 
+    @classmethod
+    def failed(cls, target: Path, error: str) -> OcrResult:
+        return cls(video_id=Path(target).name, video_dir=str(target), status="failed",
+                   error=error)
 
 
 # -- per-frame work: pure functions --------------------------------------------------------
@@ -315,3 +317,18 @@ def _remove_database(video_dir: Path) -> None:
     for suffix in SIDECAR_SUFFIXES:
         Path(str(path) + suffix).unlink(missing_ok=True)
     path.unlink(missing_ok=True)
+
+
+def _up_to_date(video_dir: Path, _data_root: Path | None) -> bool:
+    return ocr_up_to_date(video_dir)
+
+
+def _run_stage(context: StageContext, options: OcrOptions) -> OcrResult:
+    # Each worker loads the OCR models once and keeps them for all its videos.
+    return run_ocr(context.target, options, context.ocr_engine("ocr", options),
+                   context.progress)
+
+
+STAGE = Stage("ocr", "fullOCR", OcrOptions, OcrResult, _run_stage,
+              up_to_date=_up_to_date,
+              summary="text boxes of sampled frames")

@@ -1,36 +1,19 @@
-"""The engine on the command line: the live display, the summary, ``vabatch runs``.
-
-Stage commands call :func:`run_on_engine`: it builds the engine's settings from their
-options, shows a rich live display (overall and per-stage progress, rate, ETA, the video
-each worker is on), prints a summary table at the end, and returns the report.
-"""
+"""The engine on the terminal: a live display of a run, its summary table, and
+:func:`on_engine`, which runs a library call with both."""
 
 from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Any
 
-import typer
 from rich.console import Group
 from rich.live import Live
 from rich.table import Table
 
-from vabatch.cli import (
-    DataOption,
-    JsonOption,
-    err,
-    out,
-    print_json,
-    progress_display,
-    reports_errors,
-)
-
-
-def register(app: typer.Typer) -> None:
-    """Add ``runs`` to ``app``."""
-    app.command("runs")(reports_errors(runs))
+from vabatch.cli.common import err, progress_display
+from vabatch.errors import InputError
 
 
 class LiveDisplay:
@@ -90,7 +73,7 @@ class LiveDisplay:
     def run_started(self, run_id, tasks, backend) -> None:
         stages: dict[str, int] = {}
         for task in tasks:
-            stages[task.stage] = stages.get(task.stage, 0) + 1
+            stages[task.stage_name] = stages.get(task.stage_name, 0) + 1
         run = f" (run {run_id}, {backend})" if run_id else f" ({backend})"
         self.bars["*"] = self.progress.add_task(f"{self.title}{run}", total=len(tasks),
                                                 rate="")
@@ -100,11 +83,11 @@ class LiveDisplay:
 
     def task_started(self, task) -> None:
         with self.lock:
-            self.running[task.number] = (task.worker or "?", task.video_id, task.stage,
+            self.running[task.number] = (task.worker or "?", task.video_id, task.stage_name,
                                          "" if task.attempts == 1
                                          else f"attempt {task.attempts}")
 
-    def task_progress(self, task, done: int, total: int) -> None:
+    def task_progress(self, task, done: int, total: int, note: str = "") -> None:
         with self.lock:
             if task.number in self.running:
                 worker, video, stage, _ = self.running[task.number]
@@ -115,14 +98,14 @@ class LiveDisplay:
         self.retries += 1
         with self.lock:
             self.running.pop(task.number, None)
-        err.print(f"[yellow]retry[/yellow] {task.video_id} {task.stage} in {delay_s:.1f} s: "
+        err.print(f"[yellow]retry[/yellow] {task.video_id} {task.stage_name} in {delay_s:.1f} s: "
                   f"{failure.message}", highlight=False)
 
     def task_finished(self, task) -> None:
         with self.lock:
             self.running.pop(task.number, None)
         self._advance("*")
-        self._advance(task.stage)
+        self._advance(task.stage_name)
 
     def run_finished(self, report) -> None:
         self.report = report
@@ -132,7 +115,7 @@ def print_summary(report) -> None:
     """Per-stage counts of the run (stderr): what finished, failed, was skipped, retried."""
     stages: dict[str, dict[str, float]] = {}
     for task in report.tasks:
-        row = stages.setdefault(task.stage, {"tasks": 0, "seconds": 0.0, "attempts": 0})
+        row = stages.setdefault(task.stage_name, {"tasks": 0, "seconds": 0.0, "attempts": 0})
         row["tasks"] += 1
         row["seconds"] += task.seconds
         row["attempts"] += task.attempts
@@ -151,12 +134,12 @@ def print_summary(report) -> None:
     err.print(table)
 
 
+# -- running stages on the engine ------------------------------------------------------------
 def engine_settings(command: str, arguments: dict, workers: int | None = None,
                     scheduler: str | None = None, cluster: str | None = None,
                     retries: int | None = None, observer=None):
     """EngineSettings from the common options of the stage commands."""
     from vabatch.engine import EngineSettings, RetryPolicy
-    from vabatch.errors import InputError
 
     if scheduler and cluster:
         raise InputError("give --scheduler or --cluster, not both")
@@ -167,105 +150,16 @@ def engine_settings(command: str, arguments: dict, workers: int | None = None,
                           command=command, arguments=arguments, observer=observer)
 
 
-def run_on_engine(command: str, data_root: Path, targets: list[Path], stages: list[str],
-                  options: dict[str, Any], *, workers: int | None = None,
-                  scheduler: str | None = None, cluster: str | None = None,
-                  retries: int | None = None, quiet: bool = False, arguments: dict | None = None,
-                  run=None):
-    """Run ``stages`` on ``targets`` with the live display; return the engine's report.
-
-    ``run(settings)`` replaces the default call (ingest goes through ``ingest_many``).
-    The live display also does the summary with ``--quiet`` off; ``--json`` implies quiet.
-    """
-    from vabatch.engine import RunReport, run_stages
-
-    if not targets:
-        return RunReport(None, [], "none")
+def on_engine(command: str, run: Callable[[Any], Any], *, workers: int | None = None,
+              scheduler: str | None = None, cluster: str | None = None,
+              retries: int | None = None, quiet: bool = False, arguments: dict | None = None):
+    """``run(settings)`` (an ``vabatch.api`` call) with a live display on stderr and the
+    run's summary table at the end (unless ``quiet``); returns what ``run`` returned."""
     display = LiveDisplay(command, enabled=not quiet)
     settings = engine_settings(command, arguments or {}, workers, scheduler, cluster, retries,
                                display)
     with display:
-        if run is not None:
-            run(settings)
-        else:
-            run_stages(targets, stages, options, data_root, settings)
-    report = display.report
-    if not quiet:
+        report = run(settings)
+    if not quiet and report.tasks:
         print_summary(report)
     return report
-
-
-# -- vabatch runs ----------------------------------------------------------------------------
-def runs(
-    run_id: Annotated[int | None, typer.Argument(
-        help="Show the tasks and attempts of this run.", show_default=False)] = None,
-    data: DataOption = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Runs to list.")] = 20,
-    as_json: JsonOption = False,
-) -> None:
-    """The batch runs recorded in <data>/runs.db: when, what, how they ended."""
-    from vabatch.dataset import resolve_data_root
-    from vabatch.engine import list_runs, run_tasks_of
-    from vabatch.errors import InputError
-
-    data_root = resolve_data_root(data)
-    if run_id is not None:
-        tasks = run_tasks_of(data_root, run_id)
-        if not tasks:
-            raise InputError(f"no run {run_id} in {data_root / 'runs.db'}")
-        if as_json:
-            print_json(tasks)
-            return
-        table = Table(title=f"run {run_id}: {len(tasks)} tasks")
-        for column in ("video id", "stage", "status", "result", "attempts", "seconds",
-                       "workers", "error"):
-            table.add_column(column, overflow="fold")
-        for t in tasks:
-            colour = {"failed": "red", "skipped": "yellow", "done": "green"}.get(t["status"],
-                                                                                 "")
-            workers = ", ".join(sorted({a["worker"] or "" for a in t["attempt_list"]}))
-            table.add_row(t["video_id"], t["stage"], f"[{colour}]{t['status']}[/{colour}]"
-                          if colour else t["status"], t["result_status"] or "",
-                          str(t["attempts"]), f"{t['seconds'] or 0:.1f}", workers,
-                          t["error"] or "")
-        out.print(table)
-        return
-    listed = list_runs(data_root, limit)
-    if as_json:
-        print_json(listed)
-        return
-    if not listed:
-        out.print(f"no runs recorded in {data_root}")
-        return
-    table = Table(title=f"runs in {data_root / 'runs.db'}")
-    for column in ("run", "command", "started", "status", "done", "failed", "skipped",
-                   "tasks", "retries", "seconds", "backend"):
-        table.add_column(column)
-    for r in listed:
-        colour = {"failed": "red", "interrupted": "yellow", "died": "red",
-                  "running": "cyan"}.get(r["status"], "green")
-        table.add_row(str(r["run_id"]), r["command"], r["started_at"],
-                      f"[{colour}]{r['status']}[/{colour}]", str(r["tasks_done"]),
-                      str(r["tasks_failed"]), str(r["tasks_skipped"]), str(r["tasks_total"]),
-                      str(r["retries"]), f"{r['seconds'] or 0:.1f}", r["backend"])
-    out.print(table)
-
-
-def print_failed(data_root: Path, video_ids: list[str] | None, as_json: bool) -> None:
-    """``vabatch status --failed``: each (video, stage) whose latest run failed, and why."""
-    from vabatch.engine import failed_tasks
-
-    rows = failed_tasks(data_root, video_ids)
-    if as_json:
-        print_json([{k: v for k, v in r.items() if k != "traceback"} for r in rows])
-        return
-    if not rows:
-        out.print(f"no failed tasks recorded in {data_root}")
-        return
-    table = Table(title=f"{len(rows)} failed (video, stage) in {data_root}")
-    for column in ("video id", "stage", "run", "attempts", "kind", "error"):
-        table.add_column(column, overflow="fold")
-    for r in rows:
-        table.add_row(r["video_id"], r["stage"], str(r["run_id"]), str(r["attempts"]),
-                      r["error_kind"] or "", r["error"] or "")
-    out.print(table)

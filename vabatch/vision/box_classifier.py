@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vabatch.errors import DatabaseError
-from vabatch.layout_analysis import FEATURE_NAMES
+from vabatch.vision.layout_analysis import FEATURE_NAMES
 
 MODEL_FORMAT = "vabatch-logistic-v1"
 

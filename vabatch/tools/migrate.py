@@ -46,7 +46,7 @@ import xxhash
 
 from vabatch import __version__
 from vabatch.db.files import sidecars, sqlite_uri
-from vabatch.db.schema import KINDS, STAGE_ORDER, apply_schema
+from vabatch.db.schema import DATABASE_ORDER, KINDS, apply_schema
 from vabatch.db.video_database import LEGACY_FILE, open_connection
 from vabatch.errors import InputError, VabatchError
 from vabatch.fsutil import atomic_write, fsync_path, is_unwritable, link_or_copy
@@ -874,7 +874,7 @@ class Builder:
     def aliases(self) -> list[str]:
         """The databases this legacy file yields: video always, others when they get rows."""
         wanted = ["video"]
-        for alias in STAGE_ORDER[1:]:
+        for alias in DATABASE_ORDER[1:]:
             if any(self.legacy.rows.get(spec.name) for spec in LEGACY_TABLES
                    if spec.alias == alias):
                 wanted.append(alias)
@@ -1350,7 +1350,7 @@ def _migrate_legacy(directory: Path, dry_run: bool, report: ProgressCallback,
             # the legacy hash; the small databases, built then hashed; and video.db (nearly
             # all the bytes), built while its pages are sent to disk, then hashed and fsynced.
             small = [alias for alias in aliases if alias != "video"]
-            others = [alias for alias in STAGE_ORDER if alias != "video"]
+            others = [alias for alias in DATABASE_ORDER if alias != "video"]
 
             def build_small() -> dict[str, tuple[int, str]]:
                 for alias in small:
@@ -1488,8 +1488,8 @@ def _rollback(directory: Path, dry_run: bool, report: ProgressCallback,
         if changes:
             result.notes.append("discards changes made since the migration (--force): "
                                 + "; ".join(changes))
-    remove = extra_files + [KINDS[a].file_name for a in STAGE_ORDER if a != "captions"]
-    remove += [s.name for a in STAGE_ORDER for s in sidecars(directory / KINDS[a].file_name)]
+    remove = extra_files + [KINDS[a].file_name for a in DATABASE_ORDER if a != "captions"]
+    remove += [s.name for a in DATABASE_ORDER for s in sidecars(directory / KINDS[a].file_name)]
     present = [n for n in remove if os.path.lexists(directory / n)]
     result.notes.append(f"removes {', '.join(present) or 'nothing else'}; restores "
                         f"{LEGACY_FILE} from {OLD_FILE}")
@@ -1511,7 +1511,7 @@ def changes_since_migration(directory: Path) -> list[str]:
     video_db = directory / KINDS["video"].file_name
     recorded = _stored_file_fingerprints(video_db)
     changes = []
-    for alias in STAGE_ORDER:
+    for alias in DATABASE_ORDER:
         path = directory / KINDS[alias].file_name
         if sidecars(path):
             changes.append(f"{path.name} has {', '.join(p.name for p in sidecars(path))} "
@@ -1525,7 +1525,7 @@ def changes_since_migration(directory: Path) -> list[str]:
             changes.append(f"{path.name} was removed")
         elif file_fingerprint(path) != tuple(recorded[path.name]):
             changes.append(f"{path.name} was rewritten")
-    checked = ("video",) if recorded else STAGE_ORDER
+    checked = ("video",) if recorded else DATABASE_ORDER
     proofs = [p for p in _stored_proofs(video_db)
               if LEGACY_BY_NAME.get(p.legacy_table) and
               LEGACY_BY_NAME[p.legacy_table].alias in checked]
@@ -1581,7 +1581,7 @@ def check_against_legacy(video_dir: Path) -> list[tuple[Path, str]]:
     stored = {p.legacy_table: p for p in _stored_proofs(video_db)} if video_db.exists() else {}
     # Compare in the proof format the migration used (old SHA-256 proofs stay checkable).
     versions = sorted({p.version for p in stored.values()}) or [CURRENT_PROOF]
-    files = {alias: video_dir / KINDS[alias].file_name for alias in STAGE_ORDER
+    files = {alias: video_dir / KINDS[alias].file_name for alias in DATABASE_ORDER
              if (video_dir / KINDS[alias].file_name).exists()}
     try:
         legacy = open_legacy(old)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from vabatch.dataset import list_video_dirs
+from vabatch.dataroot import list_video_dirs
 from vabatch.errors import InputError, VabatchError
 from vabatch.fsutil import atomic_write, link_or_copy
 
@@ -325,13 +325,17 @@ def ingest_missing(project_root: Path, data_root: Path) -> dict[str, str]:
 
 
 def _ingest_at(source: Path, data_root: Path, options, epoch: int | None):
-    from vabatch.stages.ingest import ingest_file
+    """Ingest ``source`` on the engine, in this process (so the recorded time applies)."""
+    from vabatch.engine import EngineSettings, run_tasks, stage_tasks
+    from vabatch.stages.registry import get_stage
 
     saved = os.environ.get("SOURCE_DATE_EPOCH")
     if epoch is not None:
         os.environ["SOURCE_DATE_EPOCH"] = str(epoch)
     try:
-        return ingest_file(source, data_root, options)
+        tasks = stage_tasks([source], [get_stage("ingest")], {"ingest": options})
+        report = run_tasks(tasks, data_root, EngineSettings(backend="inprocess", record=False))
+        return report.results()[0]
     finally:
         if saved is None:
             os.environ.pop("SOURCE_DATE_EPOCH", None)

@@ -134,7 +134,7 @@ def _settle_boundaries(spans: list[Span], masks: Sequence[np.ndarray]) -> list[S
     the frame after it than like the one before: when one caption replaces another, the
     first frame of the new one still contains much of the old core (the texts overlap) and
     the change is only certain a frame later."""
-    from vabatch.band_signature import mask_iou
+    from vabatch.vision.band_signature import mask_iou
 
     for previous, span in zip(spans, spans[1:], strict=False):
         for _ in range(MAX_BOUNDARY_SHIFT):

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import apsw
 
-from vabatch.dataset import VIDEO_ID_LENGTH, list_video_dirs
-from vabatch.db import KINDS, STAGE_ORDER, VideoDatabase, latest_version
+from vabatch.dataroot import VIDEO_ID_LENGTH, list_video_dirs
+from vabatch.db import DATABASE_ORDER, KINDS, VideoDatabase, latest_version
 from vabatch.db.files import open_elsewhere, sidecars, sqlite_uri
 from vabatch.db.schema import read_header
 from vabatch.db.video_database import (
@@ -73,8 +73,8 @@ def verify_video(video_dir: Path, deep: bool = False,
         report.checked.append("legacy")
         _check_integrity(legacy_path, report)
         return report
-    present = [alias for alias in STAGE_ORDER if (video_dir / KINDS[alias].file_name).exists()]
-    sound = [alias for alias in STAGE_ORDER if _check_file(video_dir, alias, report)]
+    present = [alias for alias in DATABASE_ORDER if (video_dir / KINDS[alias].file_name).exists()]
+    sound = [alias for alias in DATABASE_ORDER if _check_file(video_dir, alias, report)]
     if sound and sound == present:  # cross-checks need every file readable
         try:
             _check_across(video_dir, report, deep)
@@ -82,7 +82,7 @@ def verify_video(video_dir: Path, deep: bool = False,
             report.add(video_dir, f"cross-database checks failed: {error}")
     # -- begin: --against-legacy (vabatch migrate) --
     if against_legacy:
-        from vabatch.migrate import check_against_legacy
+        from vabatch.tools.migrate import check_against_legacy
 
         report.checked.append("against legacy")
         for path, message in check_against_legacy(video_dir):
@@ -99,7 +99,7 @@ def _is_legacy(path: Path) -> bool:
 
 
 def _check_stray_files(video_dir: Path, report: VideoReport) -> None:
-    for alias in STAGE_ORDER:
+    for alias in DATABASE_ORDER:
         database = video_dir / KINDS[alias].file_name
         found = sidecars(database)
         if found and open_elsewhere([database, *found]):

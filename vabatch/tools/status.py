@@ -7,8 +7,8 @@ from pathlib import Path
 
 import apsw
 
-from vabatch.dataset import list_video_dirs
-from vabatch.db import KINDS, STAGE_ORDER, VideoDatabase
+from vabatch.dataroot import list_video_dirs
+from vabatch.db import DATABASE_ORDER, KINDS, VideoDatabase
 from vabatch.errors import VabatchError
 
 
@@ -51,7 +51,7 @@ def video_status(video_dir: Path) -> VideoStatus:
     status = VideoStatus(video_dir.name, str(video_dir), None)
     try:
         with VideoDatabase(video_dir) as db:
-            for alias in STAGE_ORDER:
+            for alias in DATABASE_ORDER:
                 kind = KINDS[alias]
                 if not db.has(alias):
                     status.databases[alias] = DatabaseStatus("missing")
@@ -71,7 +71,7 @@ def video_status(video_dir: Path) -> VideoStatus:
                 status.source_name = _source_name(db)
     except (VabatchError, apsw.Error) as error:  # a damaged file is a status, not a crash
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
-        for alias in STAGE_ORDER:
+        for alias in DATABASE_ORDER:
             path = video_dir / KINDS[alias].file_name
             if not path.exists():
                 status.databases[alias] = DatabaseStatus("missing")
@@ -86,29 +86,22 @@ def video_status(video_dir: Path) -> VideoStatus:
 def stage_freshness(video_dir: Path, alias: str, data_root: Path | None) -> str:
     """'done' when the database was made from its current inputs with the default
     options, 'stale' when a re-run would change it."""
-    from vabatch.stages.captions import captions_up_to_date
-    from vabatch.stages.crop import CropOptions, plan_crop
-    from vabatch.stages.layout import layout_up_to_date
-    from vabatch.stages.ocr import ocr_up_to_date
+    from vabatch.stages.registry import stage_writing
 
-    checks = {
-        "video": lambda: True,
-        "fullOCR": lambda: ocr_up_to_date(video_dir),
-        "layout": lambda: layout_up_to_date(video_dir, data_root),
-        "cropping": lambda: plan_crop(video_dir, CropOptions()).up_to_date,
-        "captions": lambda: captions_up_to_date(video_dir),
-    }
+    stage = stage_writing(alias)
     try:
-        return "done" if checks[alias]() else "stale"
+        fresh = stage is None or stage.up_to_date is None or stage.up_to_date(video_dir,
+                                                                               data_root)
     except VabatchError:
         return "stale"  # an input it needs is missing or unreadable
+    return "done" if fresh else "stale"
 
 
 def add_freshness(status: VideoStatus, data_root: Path | None) -> None:
     """Fill in ``freshness`` of the present databases (stage order: a stale input makes
     every later database stale too)."""
     upstream_stale = False
-    for alias in STAGE_ORDER:
+    for alias in DATABASE_ORDER:
         database = status.databases.get(alias)
         if database is None or database.state != "present":
             continue
@@ -123,18 +116,16 @@ def _source_name(db: VideoDatabase) -> str | None:
     return Path(rows[0][0]).name if rows and rows[0][0] else None
 
 
-STAGE_DATABASE = {"ingest": "video", "ocr": "fullOCR", "layout": "layout",
-                  "crop": "cropping", "captions": "captions"}
-
-
 def add_failures(statuses: list[VideoStatus], data_root: Path) -> None:
     """Mark the databases whose stage failed in its latest run (runs.db), with the error."""
     from vabatch.engine import failed_tasks
+    from vabatch.stages.registry import STAGES
 
     by_video = {s.video_id: s for s in statuses}
     for row in failed_tasks(data_root, list(by_video)):
         status = by_video.get(row["video_id"])
-        alias = STAGE_DATABASE.get(row["stage"])
+        stage = STAGES.get(row["stage"])
+        alias = stage.database if stage is not None else None
         if status is not None and alias in status.databases:
             status.databases[alias].failed = row["error"] or "failed"
 

@@ -8,25 +8,14 @@ from typing import Annotated
 
 import typer
 
-from vabatch.cli import DataOption, JsonOption, err, out, print_json, reports_errors
-
-dvc_app = typer.Typer(help="Version the data with DVC: video list, tracking setup, stages.",
-                      no_args_is_help=True)
+from vabatch.cli.common import DataOption, JsonOption, err, out, print_json
 
 ProjectOption = Annotated[Path | None, typer.Option(
     "--project", help="The DVC project (folder of dvc.yaml); default: the data root's parent.")]
 
 
-def register(app: typer.Typer) -> None:
-    """Add ``dvc`` (sync, setup, ingest) to ``app``."""
-    dvc_app.command("sync")(reports_errors(sync))
-    dvc_app.command("setup")(reports_errors(setup))
-    dvc_app.command("ingest")(reports_errors(ingest))
-    app.add_typer(dvc_app, name="dvc")
-
-
 def _roots(data: Path | None, project: Path | None) -> tuple[Path, Path]:
-    from vabatch.dataset import resolve_data_root
+    from vabatch.api import resolve_data_root
 
     data_root = resolve_data_root(data)
     return data_root, (Path(project).absolute() if project else data_root.parent)
@@ -35,7 +24,7 @@ def _roots(data: Path | None, project: Path | None) -> tuple[Path, Path]:
 def sync(data: DataOption = None, project: ProjectOption = None,
          as_json: JsonOption = False) -> None:
     """Rewrite dvc-videos.yaml (the videos dvc.yaml loops over) from the data root."""
-    from vabatch.dvc_support import sync_video_list
+    from vabatch.tools.dvc import sync_video_list
 
     data_root, project_root = _roots(data, project)
     result = sync_video_list(project_root, data_root)
@@ -56,7 +45,7 @@ def setup(data: DataOption = None, project: ProjectOption = None,
           as_json: JsonOption = False) -> None:
     """Set up DVC versioning for an existing data folder (idempotent): dvc init, dvc.yaml,
     dvc-videos.yaml, .gitignore and .dvcignore, and a commit of what is there."""
-    from vabatch.dvc_support import setup_tracking
+    from vabatch.tools.dvc import setup_tracking
 
     data_root, project_root = _roots(data, project)
     result = setup_tracking(project_root, data_root, commit)
@@ -83,7 +72,7 @@ def ingest(data: DataOption = None, project: ProjectOption = None,
            as_json: JsonOption = False) -> None:
     """dvc.yaml's ingest step: rebuild a listed video's missing video.db from its stored
     source, byte for byte as it was first made (videos already ingested are left alone)."""
-    from vabatch.dvc_support import ingest_missing
+    from vabatch.tools.dvc import ingest_missing
 
     data_root, project_root = _roots(data, project)
     statuses = ingest_missing(project_root, data_root)

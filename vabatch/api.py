@@ -1,0 +1,173 @@
+"""The library entry point: what the command line, the demo, the tests and the benchmarks call.
+
+As sqlite-utils has ``db.py`` under a thin ``cli.py``: every operation a user can ask for is
+a function here (or re-exported from here) that takes plain arguments and returns result
+objects; nothing here prints. Stages only ever run through the batch engine
+(``vabatch.engine``): worker processes by default, ``EngineSettings(backend='inprocess')``
+for tests, the demo and debugging, or a Dask cluster.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from vabatch.dataroot import (
+    list_video_dirs,
+    remove_abandoned_staging,
+    resolve_data_root,
+    select_video_dirs,
+    video_dir_for,
+)
+from vabatch.engine import (
+    EngineSettings,
+    Observer,
+    Observers,
+    RunReport,
+    Task,
+    failed_tasks,
+    list_runs,
+    run_tasks,
+    run_tasks_of,
+    stage_tasks,
+)
+from vabatch.stages.registry import PIPELINE, STAGES, get_stage
+
+__all__ = [
+    "EngineSettings", "PipelineResult", "RunReport", "failed_tasks", "ingest",
+    "list_runs", "list_video_dirs", "pipeline_options", "pipeline_results",
+    "resolve_data_root", "run_pipeline", "run_stages", "run_tasks_of", "run_video",
+    "select_video_dirs", "video_dir_for",
+]
+
+IN_PROCESS = EngineSettings(backend="inprocess", record=False)
+
+
+def run_stages(targets: Sequence[Path], stages: Sequence[str], data_root: Path,
+               options: dict[str, Any] | None = None,
+               settings: EngineSettings | None = None) -> RunReport:
+    """Run the stages named ``stages`` (in this order) on every target, on the engine.
+
+    ``options``: by stage name (a stage not named runs with its defaults). The report's
+    tasks hold each result (``report.results()``, a failed result where a task failed).
+    """
+    definitions = [get_stage(name) for name in stages]
+    if not targets:
+        return RunReport(None, [], "none")
+    return run_tasks(stage_tasks([Path(t) for t in targets], definitions, options or {}),
+                     Path(data_root), settings)
+
+
+# -- ingest --------------------------------------------------------------------------------
+def ingest(inputs: Iterable[Path], data_root: Path, options=None,
+           settings: EngineSettings | None = None) -> RunReport:
+    """Store each input video under its content id and sample its frames into video.db.
+
+    Folders are searched for video files. Afterwards the DVC video list of the project the
+    data root belongs to (if any) is brought up to date.
+    """
+    from vabatch.stages.ingest import expand_inputs
+    from vabatch.tools.dvc import update_video_list
+
+    data_root = Path(data_root)
+    sources = expand_inputs(inputs)
+    remove_abandoned_staging(data_root)
+    report = run_stages(sources, ["ingest"], data_root,
+                        {"ingest": options} if options is not None else None, settings)
+    update_video_list(data_root)  # DVC's dvc-videos.yaml, when the data root has one
+    return report
+
+
+# -- the pipeline ----------------------------------------------------------------------------
+@dataclass
+class PipelineResult:
+    """What ``vabatch run`` did to one video: each stage's status, its captions."""
+
+    video_id: str
+    stages: dict[str, str] = field(default_factory=dict)  # stage -> status
+    captions: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)  # the stages' (e.g. layout's)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_json(self) -> dict:
+        return vars(self).copy()
+
+
+def pipeline_options(force: bool = False) -> dict[str, Any]:
+    """The options of every stage of ``vabatch run``: the defaults, with ``force``."""
+    return {name: replace(STAGES[name].options(), force=force) for name in PIPELINE}
+
+
+def pipeline_result(tasks: list[Task]) -> PipelineResult:
+    """One video's PipelineResult from its engine tasks (in stage order)."""
+    result = PipelineResult(Path(tasks[0].target).name)
+    for task in tasks:
+        result.seconds += task.seconds
+        if task.status == "done":
+            result.stages[task.stage_name] = task.result_status
+            if hasattr(task.result, "captions"):
+                result.captions = task.result.captions
+            result.warnings += getattr(task.result, "warnings", [])
+        elif result.error is None:  # the first failure; later stages were skipped
+            result.error = task.error or f"{task.stage_name}: {task.status}"
+    result.seconds = round(result.seconds, 3)
+    return result
+
+
+def pipeline_results(report: RunReport) -> list[PipelineResult]:
+    """PipelineResults of every video of an engine report, in the order of its videos."""
+    by_video: dict[str, list[Task]] = {}
+    for task in report.tasks:
+        by_video.setdefault(str(task.target), []).append(task)
+    return [pipeline_result(tasks) for tasks in by_video.values()]
+
+
+class _VideoEnds(Observer):
+    """Calls ``on_result(PipelineResult)`` as each video's last stage ends."""
+
+    def __init__(self, video_dirs: list[Path], on_result: Callable) -> None:
+        self.pending = {str(d): len(PIPELINE) for d in video_dirs}
+        self.finished: dict[str, list[Task]] = {str(d): [] for d in video_dirs}
+        self.on_result = on_result
+
+    def task_finished(self, task: Task) -> None:
+        key = str(task.target)
+        self.finished[key].append(task)
+        self.pending[key] -= 1
+        if self.pending[key] == 0:
+            self.on_result(pipeline_result(sorted(self.finished[key], key=lambda t: t.number)))
+
+
+def run_pipeline(video_dirs: Sequence[Path], data_root: Path, force: bool = False,
+                 settings: EngineSettings | None = None,
+                 on_result: Callable[[PipelineResult], None] | None = None) -> RunReport:
+    """Every missing or stale stage of each video, in order (``vabatch run``).
+
+    Stages of one video run in order, different videos side by side; each stage skips
+    itself when up to date. ``on_result(PipelineResult)`` is called as each video ends;
+    ``pipeline_results(report)`` gives them all, in order.
+    """
+    video_dirs = [Path(d) for d in video_dirs]
+    settings = settings or EngineSettings(record=False, command="run")
+    if on_result is not None:
+        settings = replace(settings, observer=Observers(settings.observer,
+                                                       _VideoEnds(video_dirs, on_result)))
+    return run_stages(video_dirs, PIPELINE, data_root, pipeline_options(force), settings)
+
+
+def run_video(video_dir: Path, data_root: Path, force: bool = False,
+              settings: EngineSettings = IN_PROCESS) -> PipelineResult:
+    """The pipeline on one video, in this process by default; its PipelineResult."""
+    started = time.monotonic()
+    report = run_pipeline([video_dir], data_root, force, settings)
+    [result] = pipeline_results(report)
+    result.seconds = round(time.monotonic() - started, 3)
+    return result

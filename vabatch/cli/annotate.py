@@ -1,0 +1,95 @@
+"""``vabatch annotate labels export|import`` and ``vabatch train layout``: people's box
+labels in and out of layout.db, and the box classifier trained on them."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from vabatch.cli.common import (
+    DataOption,
+    JsonOption,
+    VideosArgument,
+    err,
+    one_video,
+    out,
+    print_json,
+)
+
+
+def _label_format(path: Path | None, label_format: str | None) -> str:
+    chosen = label_format or (path.suffix.lstrip(".").lower() if path else "csv")
+    if chosen not in ("csv", "json"):
+        raise typer.BadParameter("label format is csv or json (--format)")
+    return chosen
+
+
+def labels_export(
+    video: Annotated[str, typer.Argument(help="The video (id, prefix or source name).")],
+    data: DataOption = None,
+    out_file: Annotated[Path | None, typer.Option(
+        "--out", help="File to write (default: stdout).")] = None,
+    label_format: Annotated[str | None, typer.Option(
+        "--format", help="csv or json (default: from --out's suffix, else csv).")] = None,
+) -> None:
+    """Every OCR box of VIDEO with its current label, for a person to edit."""
+    from vabatch.fsutil import atomic_write
+    from vabatch.stages.layout import export_labels
+
+    chosen = _label_format(out_file, label_format)
+    _, video_dir = one_video(data, video)
+    text = export_labels(video_dir, chosen)
+    if out_file is None:
+        sys.stdout.write(text)
+    else:
+        atomic_write(out_file, text)
+        err.print(f"wrote {out_file}")
+
+
+def labels_import(
+    video: Annotated[str, typer.Argument(help="The video (id, prefix or source name).")],
+    labels_file: Annotated[Path, typer.Argument(help="CSV or JSON with frame_index, "
+                                                     "box_index and label columns.")],
+    data: DataOption = None,
+    label_format: Annotated[str | None, typer.Option(
+        "--format", help="csv or json (default: from the file's suffix).")] = None,
+) -> None:
+    """Store labels as human labels: no automatic step overwrites them."""
+    from vabatch.errors import InputError
+    from vabatch.stages.layout import import_labels, parse_labels
+
+    chosen = _label_format(labels_file, label_format)
+    if not labels_file.is_file():
+        raise InputError(f"{labels_file}: no such file")
+    labels = parse_labels(labels_file.read_text(encoding="utf-8"), chosen)
+    _, video_dir = one_video(data, video)
+    count = import_labels(video_dir, labels)
+    out.print(f"imported {count} human labels into {video_dir / 'layout.db'}")
+
+
+def train_layout_command(
+    videos: VideosArgument = None,
+    data: DataOption = None,
+    scope: Annotated[str, typer.Option(
+        "--scope", help="video: store in the one video's layout.db; project: store at "
+                        "<data>/models/box_classifier.json for all videos.")] = "project",
+    as_json: JsonOption = False,
+) -> None:
+    """Train the caption/noise box classifier from human labels."""
+    from vabatch.api import resolve_data_root, select_video_dirs
+    from vabatch.stages.layout import train_layout
+
+    if scope not in ("video", "project"):
+        raise typer.BadParameter("--scope is video or project")
+    data_root = resolve_data_root(data)
+    result = train_layout(select_video_dirs(data_root, videos), data_root, scope)
+    if as_json:
+        print_json(vars(result))
+        return
+    accuracy = "n/a (too few labels)" if result.accuracy is None else f"{result.accuracy:.3f}"
+    out.print(f"trained on {result.samples} labelled boxes of {result.videos} videos; "
+              f"cross-validated accuracy {accuracy}, on the training boxes "
+              f"{result.training_accuracy:.3f}; stored in {result.stored_in}")

@@ -1,0 +1,311 @@
+"""The stage commands: ``ingest``, ``ocr``, ``layout``, ``crop``, ``captions`` and ``run``.
+
+Each builds the stage's options (defaults from the library's option types), runs the
+stage on the engine through ``vabatch.api`` with a live display, and prints the results.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from vabatch.cli.common import (
+    ClusterOption,
+    DataOption,
+    ForceOption,
+    JsonOption,
+    QuietOption,
+    RetriesOption,
+    SchedulerOption,
+    VideosArgument,
+    WorkersOption,
+    coloured,
+    err,
+    exit_if_failed,
+    out,
+    print_json,
+    print_warnings,
+    selected_videos,
+    table,
+)
+from vabatch.cli.display import on_engine
+from vabatch.stages.ingest import IngestOptions
+from vabatch.stages.ocr import OcrOptions
+
+OCR_DEFAULTS = OcrOptions()
+INGEST_DEFAULTS = IngestOptions()
+STATUS_COLOURS = {"failed": "red", "unchanged": "dim"}
+
+
+def _stage_results(name: str, data_root: Path, video_dirs: list[Path], options,
+                   engine_options: dict, quiet: bool, arguments: dict) -> list:
+    """Run one stage on the videos with the live display; each video's result."""
+    from vabatch import api
+
+    report = on_engine(name, lambda settings: api.run_stages(
+        video_dirs, [name], data_root, {name: options}, settings), quiet=quiet,
+        arguments=arguments, **engine_options)
+    return report.results()
+
+
+def _print_results(title: str, results, columns, row, as_json: bool) -> None:
+    """The results as JSON or as a table (status coloured), then one line per failure."""
+    if as_json:
+        print_json([r.to_json() for r in results])
+    elif results:
+        out.print(table(title, ("video id", "status", *columns, "seconds"), [
+            (r.video_id, coloured(r.status, STATUS_COLOURS), *row(r), f"{r.seconds:.1f}")
+            for r in results], overflow="fold"))
+    exit_if_failed([r for r in results if not r.ok], lambda r: r.error)
+
+
+# -- ingest ----------------------------------------------------------------------------------
+def ingest(
+    inputs: Annotated[list[Path], typer.Argument(help="Video files or folders (recursed).",
+                                                 show_default=False)],
+    data: DataOption = None,
+    every: Annotated[int | None, typer.Option(
+        "--every", min=1, help="Keep every N-th frame.")] = None,
+    fps: Annotated[float | None, typer.Option(
+        "--fps", min=0.001, help="Keep F frames per second of video time [default: "
+                                 f"{INGEST_DEFAULTS.sampling.value:g}].")] = None,
+    image_format: Annotated[str, typer.Option(
+        "--format", help="Frame image format: jpeg or png.")] = INGEST_DEFAULTS.image_format,
+    quality: Annotated[int, typer.Option(
+        "--quality", min=1, max=100, help="JPEG quality.")] = INGEST_DEFAULTS.jpeg_quality,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Rebuild video.db even if the video is already ingested.")] = False,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
+    cluster: ClusterOption = None,
+    retries: RetriesOption = None,
+    as_json: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Store videos under their content id and sample their frames into video.db."""
+    from vabatch import api
+    from vabatch.media import Sampling
+    from vabatch.stages.ingest import expand_inputs
+
+    if every is not None and fps is not None:
+        raise typer.BadParameter("give --every or --fps, not both")
+    sampling = (Sampling("every", every) if every is not None
+                else Sampling("fps", fps) if fps is not None else INGEST_DEFAULTS.sampling)
+    if image_format not in ("jpeg", "png"):
+        raise typer.BadParameter("--format is jpeg or png")
+    options = IngestOptions(sampling, image_format, quality, force)
+    data_root = api.resolve_data_root(data)
+    sources = expand_inputs(inputs)
+    if not sources:
+        raise typer.BadParameter("no video files found in the given paths")
+    report = on_engine("ingest", lambda settings: api.ingest(sources, data_root, options,
+                                                             settings),
+                       workers=workers, scheduler=scheduler, cluster=cluster, retries=retries,
+                       quiet=quiet or as_json, arguments={
+                           "sampling": [sampling.mode, sampling.value], "format": image_format,
+                           "quality": quality, "force": force})
+    results = report.results()
+    if as_json:
+        print_json([r.to_json() for r in results])
+    else:
+        out.print(table(f"ingest into {data_root}", (
+            "input", "video id", "status", "frames", "sampled", "seconds", "error"), [
+            (Path(r.input).name, r.video_id or "", coloured(r.status, STATUS_COLOURS),
+             str(r.frame_count or ""), str(r.frames_sampled or ""), f"{r.seconds:.1f}",
+             r.error or r.extra.get("note", "")) for r in results], overflow="fold"))
+    failed = sum(not r.ok for r in results)
+    if failed:
+        err.print(f"[red]{failed} of {len(results)} inputs failed[/red]")
+        raise typer.Exit(1)
+
+
+# -- ocr -------------------------------------------------------------------------------------
+def ocr(
+    videos: VideosArgument = None,
+    data: DataOption = None,
+    fps: Annotated[float, typer.Option(
+        "--fps", min=0.0,
+        help="Frames read per second of video time, among the frames ingest stored; "
+             "0 reads every stored frame.")] = OCR_DEFAULTS.sampling_fps,
+    detection_side: Annotated[int, typer.Option(
+        "--detection-side", min=32,
+        help="Long side, in pixels, of the downscaled frame the text detector sees.")]
+    = OCR_DEFAULTS.detection_side,
+    min_confidence: Annotated[float, typer.Option(
+        "--min-confidence", min=0.0, max=1.0, help="Drop lines read with less confidence.")]
+    = OCR_DEFAULTS.min_confidence,
+    reuse_threshold: Annotated[int, typer.Option(
+        "--reuse-threshold", min=0, max=255,
+        help="A frame whose grey thumbnail differs from the last frame read by at most this "
+             "many levels anywhere reuses that frame's boxes.")] = OCR_DEFAULTS.reuse_threshold,
+    no_reuse: Annotated[bool, typer.Option(
+        "--no-reuse", help="Read every selected frame, even (near-)identical ones.")] = False,
+    threads: Annotated[int, typer.Option(
+        "--threads", min=1, help="onnxruntime threads per video (1 is fastest on 2 cores).")]
+    = OCR_DEFAULTS.threads,
+    commit_every: Annotated[int, typer.Option(
+        "--commit-every", min=1, hidden=True,
+        help="Frames per transaction (a killed run resumes after the last one).")]
+    = OCR_DEFAULTS.frames_per_transaction,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Delete fullOCR.db and read everything again.")] = False,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
+    cluster: ClusterOption = None,
+    retries: RetriesOption = None,
+    as_json: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Read the text of sampled frames into fullOCR.db (resumes; skips unchanged work)."""
+    options = OcrOptions(
+        sampling_fps=fps or None, detection_side=detection_side,
+        min_confidence=min_confidence, reuse_threshold=None if no_reuse else reuse_threshold,
+        threads=threads, force=force, frames_per_transaction=commit_every,
+    )
+    data_root, video_dirs = selected_videos(data, videos)
+    if not video_dirs:
+        return
+    results = _stage_results("ocr", data_root, video_dirs, options, dict(
+        workers=workers, scheduler=scheduler, cluster=cluster, retries=retries),
+        quiet or as_json, {"options": repr(options)})
+    if as_json:
+        print_json([r.to_json() for r in results])
+    elif any(r.ok for r in results):
+        out.print(table(f"ocr in {data_root}", (
+            "video id", "status", "frames", "read", "reused", "boxes", "seconds"), [
+            (r.video_id, coloured(r.status, STATUS_COLOURS), str(r.frames_selected),
+             str(r.frames_read), str(r.frames_reused), str(r.boxes), f"{r.seconds:.1f}")
+            for r in results]))
+    exit_if_failed([r for r in results if not r.ok], lambda r: r.error)
+
+
+# -- layout ----------------------------------------------------------------------------------
+def layout(
+    videos: VideosArgument = None,
+    data: DataOption = None,
+    out_png: Annotated[Path | None, typer.Option(
+        "--out", help="With `layout show VIDEO`: the PNG to write.")] = None,
+    frame: Annotated[int | None, typer.Option(
+        "--frame", help="With `layout show`: the frame to draw (default: the most telling).")]
+    = None,
+    force: Annotated[bool, typer.Option("--force", help="Analyse again even if unchanged.")]
+    = False,
+    at: Annotated[str | None, typer.Option(
+        "--at", metavar="top|middle|bottom|auto",
+        help="Where the captions are, if you know better than the rules (e.g. a headline "
+             "bar took the band): the band goes to the caption rows there, and later runs "
+             "keep it. 'auto' lets the rules choose again.")] = None,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
+    cluster: ClusterOption = None,
+    retries: RetriesOption = None,
+    as_json: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Find the caption band from the OCR boxes and label them (`layout show VIDEO --out
+    FILE.png` draws one frame with the band and the labelled boxes)."""
+    from vabatch.stages.layout import ANCHORS, LayoutOptions
+
+    if videos and videos[0] == "show":
+        _layout_show(data, videos, out_png, frame)
+        return
+    if at is not None and at not in (*ANCHORS, "auto"):
+        raise typer.BadParameter(f"--at {at!r}: expected {', '.join(ANCHORS)} or auto")
+    data_root, video_dirs = selected_videos(data, videos)
+    if not video_dirs:
+        return
+    results = _stage_results("layout", data_root, video_dirs, LayoutOptions(force, at), dict(
+        workers=workers, scheduler=scheduler, cluster=cluster, retries=retries),
+        quiet or as_json, {"force": force, "at": at})
+    if as_json:
+        print_json([r.to_json() for r in results])
+    else:
+        out.print(table(f"layout in {data_root}", (
+            "video id", "status", "band (l, t, r, b)", "anchor", "confidence", "method",
+            "caption / noise boxes", "note"), [_layout_row(r) for r in results],
+            overflow="fold"))
+        print_warnings(results)
+    exit_if_failed([r for r in results if r.status == "failed"], lambda r: r.error)
+
+
+def _layout_row(r) -> tuple[str, ...]:
+    band = f"{r.band.left}, {r.band.top}, {r.band.right}, {r.band.bottom}" if r.band else "-"
+    status = coloured(r.status, {**STATUS_COLOURS, "no-captions": "yellow"})
+    return (r.video_id, status, band, r.anchor or "-", f"{r.confidence:.2f}", r.method,
+            f"{r.caption_boxes} / {r.noise_boxes}", r.error or r.message)
+
+
+def _layout_show(data: Path | None, videos: list[str], out_png: Path | None,
+                 frame: int | None) -> None:
+    from vabatch.cli.common import one_video
+    from vabatch.stages.layout import render_layout
+
+    if len(videos) != 2 or out_png is None:
+        raise typer.BadParameter("usage: vabatch layout show VIDEO --out FILE.png")
+    _, video_dir = one_video(data, videos[1])
+    written = render_layout(video_dir, out_png, frame)
+    err.print(f"wrote {written}")
+
+
+# -- crop, captions --------------------------------------------------------------------------
+def crop(videos: VideosArgument = None, data: DataOption = None, force: ForceOption = False,
+         workers: WorkersOption = None, scheduler: SchedulerOption = None,
+         cluster: ClusterOption = None, retries: RetriesOption = None,
+         as_json: JsonOption = False, quiet: QuietOption = False) -> None:
+    """Cut the caption band out of every frame into cropping.db."""
+    from vabatch.stages.crop import CropOptions
+
+    data_root, video_dirs = selected_videos(data, videos)
+    results = _stage_results("crop", data_root, video_dirs, CropOptions(force=force), dict(
+        workers=workers, scheduler=scheduler, cluster=cluster, retries=retries),
+        quiet or as_json or not video_dirs, {"force": force})
+    _print_results(f"crop in {data_root}", results, ("frames", "strips", "MB stored"),
+                   lambda r: (str(r.frames), str(r.strips), f"{r.bytes_stored / 1e6:.1f}"),
+                   as_json)
+
+
+def captions(videos: VideosArgument = None, data: DataOption = None,
+             force: ForceOption = False, workers: WorkersOption = None,
+             scheduler: SchedulerOption = None, cluster: ClusterOption = None,
+             retries: RetriesOption = None, as_json: JsonOption = False,
+             quiet: QuietOption = False) -> None:
+    """Find caption spans in the crop and read their text into captions.db."""
+    from vabatch.stages.captions import CaptionOptions
+
+    data_root, video_dirs = selected_videos(data, videos)
+    results = _stage_results("captions", data_root, video_dirs, CaptionOptions(force=force),
+                             dict(workers=workers, scheduler=scheduler, cluster=cluster,
+                                  retries=retries),
+                             quiet or as_json or not video_dirs, {"force": force})
+    _print_results(f"captions in {data_root}", results,
+                   ("captions", "spans", "read", "human kept"),
+                   lambda r: (str(r.captions), str(r.spans), str(r.spans_read),
+                              str(r.human_kept)), as_json)
+
+
+# -- run -------------------------------------------------------------------------------------
+def run(videos: VideosArgument = None, data: DataOption = None, force: ForceOption = False,
+        workers: WorkersOption = None, scheduler: SchedulerOption = None,
+        cluster: ClusterOption = None, retries: RetriesOption = None,
+        as_json: JsonOption = False, quiet: QuietOption = False) -> None:
+    """Run every missing or stale stage (ocr, layout, crop, captions) of each video."""
+    from vabatch import api
+    from vabatch.stages.registry import PIPELINE
+
+    data_root, video_dirs = selected_videos(data, videos)
+    report = on_engine("run", lambda settings: api.run_pipeline(
+        video_dirs, data_root, force, settings), workers=workers, scheduler=scheduler,
+        cluster=cluster, retries=retries, quiet=quiet or as_json or not video_dirs,
+        arguments={"force": force})
+    results = api.pipeline_results(report)
+    if as_json:
+        print_json([r.to_json() for r in results])
+    elif results:
+        out.print(table(f"run in {data_root}", ("video id", *PIPELINE, "captions", "seconds",
+                                                "error"), [
+            (r.video_id, *(r.stages.get(s, "-") for s in PIPELINE), str(r.captions),
+             f"{r.seconds:.1f}", r.error or "") for r in results], overflow="fold"))
+        print_warnings(results)
+    exit_if_failed([r for r in results if not r.ok], lambda r: f"{r.video_id}: {r.error}")

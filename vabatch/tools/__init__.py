@@ -1,0 +1,1 @@
+"""Whole-folder operations over the data root: status, verify, export, DVC, migrate."""
