@@ -34,13 +34,30 @@ from vabatch.engine import (
     run_tasks_of,
     stage_tasks,
 )
+from vabatch.stages.layout import (
+    export_labels,
+    import_labels,
+    parse_labels,
+    render_layout,
+    train_layout,
+)
 from vabatch.stages.registry import PIPELINE, STAGES, get_stage
+from vabatch.tools.dvc import ingest_missing, setup_tracking, sync_video_list
+from vabatch.tools.export import FORMATS as EXPORT_FORMATS
+from vabatch.tools.export import export_videos, load_captions, to_srt
+from vabatch.tools.status import collect_status
+from vabatch.tools.verify import verify_videos
 
+# Operations that are one library function each, named here so that callers need only
+# this module: status, verify, export, DVC, people's box labels, the layout picture.
 __all__ = [
-    "EngineSettings", "PipelineResult", "RunReport", "failed_tasks", "ingest",
-    "list_runs", "list_video_dirs", "pipeline_options", "pipeline_results",
-    "resolve_data_root", "run_pipeline", "run_stages", "run_tasks_of", "run_video",
-    "select_video_dirs", "video_dir_for",
+    "EXPORT_FORMATS", "EngineSettings", "PipelineResult", "RunReport", "collect_status",
+    "export_labels", "export_videos", "failed_tasks", "import_labels", "ingest",
+    "ingest_missing", "list_runs", "list_video_dirs", "load_captions", "parse_labels",
+    "pipeline_options", "pipeline_results", "render_layout", "resolve_data_root",
+    "run_pipeline", "run_stages", "run_tasks_of", "run_video", "select_video_dirs",
+    "setup_tracking", "sync_video_list", "to_srt", "train_layout", "verify_videos",
+    "video_dir_for",
 ]
 
 IN_PROCESS = EngineSettings(backend="inprocess", record=False)

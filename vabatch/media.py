@@ -8,19 +8,28 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from vabatch.errors import InputError
+
+if TYPE_CHECKING:
+    import cv2
+    import numpy as np
 
 # OpenCV's FFmpeg backend prints decoder warnings for damaged files; we report those
 # ourselves in one line, so keep FFmpeg quiet unless the user asked otherwise.
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
 
-import cv2  # noqa: E402  (after the logging settings above)
-
 HASH_CHUNK_BYTES = 1 << 20
+
+
+def _cv2():
+    """OpenCV, imported on first use (so the command line starts fast without it)."""
+    import cv2
+
+    return cv2
+
 # A container's declared frame count may be an estimate (e.g. Matroska: duration x fps);
 # decoding fewer than this share of it means the file is cut short.
 TRUNCATION_TOLERANCE = 0.97
@@ -87,6 +96,7 @@ def sha256_of_file(path: Path) -> str:
 
 def open_capture(path: Path) -> cv2.VideoCapture:
     """An opened capture, or one clear error saying the file is not a readable video."""
+    cv2 = _cv2()
     capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
     if not capture.isOpened():
         capture.release()
@@ -95,6 +105,8 @@ def open_capture(path: Path) -> cv2.VideoCapture:
 
 
 def probe(capture: cv2.VideoCapture) -> VideoInfo:
+    """What the container says: size, frame rate, codec, declared frame count."""
+    cv2 = _cv2()
     fourcc = int(capture.get(cv2.CAP_PROP_FOURCC))
     codec = fourcc.to_bytes(4, "little").decode("ascii", "replace").strip("\x00 ") or "unknown"
     return VideoInfo(
@@ -118,6 +130,7 @@ def decode_frames(
     keep: Callable[[int, int], bool],
 ) -> Iterator[DecodedFrame]:
     """Decode every frame in order; convert only the frames ``keep`` selects to pixels."""
+    cv2 = _cv2()
     frame_index = 0
     while capture.grab():
         timestamp_ms = round(capture.get(cv2.CAP_PROP_POS_MSEC))
@@ -143,6 +156,7 @@ def check_complete(path: Path, decoded: int, info: VideoInfo) -> None:
 
 def encode_image(image: np.ndarray, image_format: str, quality: int) -> bytes:
     """JPEG (with ``quality``) or lossless PNG bytes of a BGR image."""
+    cv2 = _cv2()
     if image_format == "jpeg":
         ok, buffer = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     elif image_format == "png":
@@ -158,4 +172,7 @@ def decode_image(data: bytes) -> np.ndarray | None:
     """BGR pixels of JPEG/PNG bytes, or None when the bytes are not a decodable image."""
     if not data:
         return None
+    import numpy as np
+
+    cv2 = _cv2()
     return cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)

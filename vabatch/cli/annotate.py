@@ -36,8 +36,8 @@ def labels_export(
         "--format", help="csv or json (default: from --out's suffix, else csv).")] = None,
 ) -> None:
     """Every OCR box of VIDEO with its current label, for a person to edit."""
+    from vabatch.api import export_labels
     from vabatch.fsutil import atomic_write
-    from vabatch.stages.layout import export_labels
 
     chosen = _label_format(out_file, label_format)
     _, video_dir = one_video(data, video)
@@ -58,8 +58,8 @@ def labels_import(
         "--format", help="csv or json (default: from the file's suffix).")] = None,
 ) -> None:
     """Store labels as human labels: no automatic step overwrites them."""
+    from vabatch.api import import_labels, parse_labels
     from vabatch.errors import InputError
-    from vabatch.stages.layout import import_labels, parse_labels
 
     chosen = _label_format(labels_file, label_format)
     if not labels_file.is_file():
@@ -79,8 +79,7 @@ def train_layout_command(
     as_json: JsonOption = False,
 ) -> None:
     """Train the caption/noise box classifier from human labels."""
-    from vabatch.api import resolve_data_root, select_video_dirs
-    from vabatch.stages.layout import train_layout
+    from vabatch.api import resolve_data_root, select_video_dirs, train_layout
 
     if scope not in ("video", "project"):
         raise typer.BadParameter("--scope is video or project")

@@ -35,9 +35,8 @@ def status(
     as_json: JsonOption = False,
 ) -> None:
     """Videos x stages: done, stale, failed or missing, with rows and sizes."""
-    from vabatch.api import resolve_data_root, select_video_dirs
+    from vabatch.api import collect_status, resolve_data_root, select_video_dirs
     from vabatch.db import DATABASE_ORDER
-    from vabatch.tools.status import collect_status
 
     data_root = resolve_data_root(data)
     if failed:
@@ -95,7 +94,7 @@ def verify(
     as_json: JsonOption = False,
 ) -> None:
     """Check every database and the links between them; non-zero exit on any problem."""
-    from vabatch.tools.verify import verify_videos
+    from vabatch.api import verify_videos
 
     data_root, video_dirs = selected_videos(data, videos, say_when_none=False)
     reports = verify_videos(data_root, video_dirs, deep, against_legacy)
@@ -126,7 +125,8 @@ def export(
     as_json: JsonOption = False,
 ) -> None:
     """Write one subtitle file per video, named after its source file's stem."""
-    from vabatch.tools.export import FORMATS, export_videos
+    from vabatch.api import EXPORT_FORMATS as FORMATS
+    from vabatch.api import export_videos
 
     if export_format not in FORMATS:
         raise typer.BadParameter(f"format is one of {', '.join(FORMATS)}")
@@ -197,7 +197,6 @@ def demo(data: DataOption = None) -> None:
     from vabatch.cli.stages import ingest
     from vabatch.media import sha256_of_file
     from vabatch.sample import sample_video_path
-    from vabatch.tools.export import load_captions, to_srt
 
     data_root = api.resolve_data_root(data)
     sample = sample_video_path(data_root)
@@ -208,6 +207,6 @@ def demo(data: DataOption = None) -> None:
     if not result.ok:
         raise VabatchError(f"the pipeline failed on the sample: {result.error}")
     status(None, data=data_root, as_json=False)
-    _, captions = load_captions(video_dir)
+    _, captions = api.load_captions(video_dir)
     out.print(f"[bold]captions found in the sample[/bold] ({len(captions)}):")
-    out.print(to_srt(captions), highlight=False, markup=False)
+    out.print(api.to_srt(captions), highlight=False, markup=False)

@@ -3,16 +3,28 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Group
 from rich.live import Live
 from rich.table import Table
 
-from vabatch.cli.common import err, progress_display
+from vabatch.cli.common import (
+    ClusterOption,
+    JsonOption,
+    QuietOption,
+    RetriesOption,
+    SchedulerOption,
+    WorkersOption,
+    err,
+    progress_display,
+)
 from vabatch.errors import InputError
 
 
@@ -135,29 +147,70 @@ def print_summary(report) -> None:
 
 
 # -- running stages on the engine ------------------------------------------------------------
-def engine_settings(command: str, arguments: dict, workers: int | None = None,
-                    scheduler: str | None = None, cluster: str | None = None,
-                    retries: int | None = None, observer=None):
+@dataclass(frozen=True)
+class EngineFlags:
+    """The options every stage command shares: where and how the engine runs, and how the
+    command prints (``--json`` implies no live display)."""
+
+    workers: int | None = None
+    scheduler: str | None = None
+    cluster: str | None = None
+    retries: int | None = None
+    as_json: bool = False
+    quiet: bool = False
+
+
+# name, command-line declaration (shared with the other commands), default
+_ENGINE_PARAMETERS = (
+    ("workers", WorkersOption, None), ("scheduler", SchedulerOption, None),
+    ("cluster", ClusterOption, None), ("retries", RetriesOption, None),
+    ("as_json", JsonOption, False), ("quiet", QuietOption, False),
+)
+
+
+def engine_options(command: Callable) -> Callable:
+    """Give a stage command the options of :class:`EngineFlags` (``--workers`` ... ``--json``
+    ``--quiet``, after its own) as one argument ``flags``."""
+    own = [p for p in inspect.signature(command, eval_str=True).parameters.values()
+           if p.name != "flags"]
+    added = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default,
+                               annotation=annotation)
+             for name, annotation, default in _ENGINE_PARAMETERS]
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        flags = EngineFlags(**{name: kwargs.pop(name, default)
+                               for name, _, default in _ENGINE_PARAMETERS})
+        return command(*args, flags=flags, **kwargs)
+
+    wrapper.__signature__ = inspect.Signature(own + added)
+    wrapper.__annotations__ = {p.name: p.annotation for p in own + added}
+    return wrapper
+
+
+def engine_settings(flags: EngineFlags, command: str, arguments: dict, observer=None):
     """EngineSettings from the common options of the stage commands."""
     from vabatch.engine import EngineSettings, RetryPolicy
 
-    if scheduler and cluster:
+    if flags.scheduler and flags.cluster:
         raise InputError("give --scheduler or --cluster, not both")
-    if cluster not in (None, "local"):
+    if flags.cluster not in (None, "local"):
         raise InputError("--cluster takes 'local' (or give --scheduler tcp://HOST:PORT)")
-    policy = RetryPolicy() if retries is None else RetryPolicy(max_attempts=retries + 1)
-    return EngineSettings(workers=workers, scheduler=scheduler, cluster=cluster, retry=policy,
-                          command=command, arguments=arguments, observer=observer)
+    policy = (RetryPolicy() if flags.retries is None
+              else RetryPolicy(max_attempts=flags.retries + 1))
+    return EngineSettings(workers=flags.workers, scheduler=flags.scheduler,
+                          cluster=flags.cluster, retry=policy, command=command,
+                          arguments=arguments, observer=observer)
 
 
-def on_engine(command: str, run: Callable[[Any], Any], *, workers: int | None = None,
-              scheduler: str | None = None, cluster: str | None = None,
-              retries: int | None = None, quiet: bool = False, arguments: dict | None = None):
-    """``run(settings)`` (an ``vabatch.api`` call) with a live display on stderr and the
-    run's summary table at the end (unless ``quiet``); returns what ``run`` returned."""
+def on_engine(command: str, run: Callable[[Any], Any], flags: EngineFlags,
+              arguments: dict, quiet: bool = False):
+    """``run(settings)`` (a ``vabatch.api`` call) with a live display on stderr and the
+    run's summary table at the end (unless ``quiet``, ``--quiet`` or ``--json``); returns
+    what ``run`` returned."""
+    quiet = quiet or flags.quiet or flags.as_json
     display = LiveDisplay(command, enabled=not quiet)
-    settings = engine_settings(command, arguments or {}, workers, scheduler, cluster, retries,
-                               display)
+    settings = engine_settings(flags, command, arguments, display)
     with display:
         report = run(settings)
     if not quiet and report.tasks:

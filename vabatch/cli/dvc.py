@@ -24,7 +24,7 @@ def _roots(data: Path | None, project: Path | None) -> tuple[Path, Path]:
 def sync(data: DataOption = None, project: ProjectOption = None,
          as_json: JsonOption = False) -> None:
     """Rewrite dvc-videos.yaml (the videos dvc.yaml loops over) from the data root."""
-    from vabatch.tools.dvc import sync_video_list
+    from vabatch.api import sync_video_list
 
     data_root, project_root = _roots(data, project)
     result = sync_video_list(project_root, data_root)
@@ -45,7 +45,7 @@ def setup(data: DataOption = None, project: ProjectOption = None,
           as_json: JsonOption = False) -> None:
     """Set up DVC versioning for an existing data folder (idempotent): dvc init, dvc.yaml,
     dvc-videos.yaml, .gitignore and .dvcignore, and a commit of what is there."""
-    from vabatch.tools.dvc import setup_tracking
+    from vabatch.api import setup_tracking
 
     data_root, project_root = _roots(data, project)
     result = setup_tracking(project_root, data_root, commit)
@@ -72,7 +72,7 @@ def ingest(data: DataOption = None, project: ProjectOption = None,
            as_json: JsonOption = False) -> None:
     """dvc.yaml's ingest step: rebuild a listed video's missing video.db from its stored
     source, byte for byte as it was first made (videos already ingested are left alone)."""
-    from vabatch.tools.dvc import ingest_missing
+    from vabatch.api import ingest_missing
 
     data_root, project_root = _roots(data, project)
     statuses = ingest_missing(project_root, data_root)

@@ -12,15 +12,9 @@ from typing import Annotated
 import typer
 
 from vabatch.cli.common import (
-    ClusterOption,
     DataOption,
     ForceOption,
-    JsonOption,
-    QuietOption,
-    RetriesOption,
-    SchedulerOption,
     VideosArgument,
-    WorkersOption,
     coloured,
     err,
     exit_if_failed,
@@ -30,23 +24,24 @@ from vabatch.cli.common import (
     selected_videos,
     table,
 )
-from vabatch.cli.display import on_engine
+from vabatch.cli.display import EngineFlags, engine_options, on_engine
 from vabatch.stages.ingest import IngestOptions
 from vabatch.stages.ocr import OcrOptions
 
 OCR_DEFAULTS = OcrOptions()
 INGEST_DEFAULTS = IngestOptions()
+NO_FLAGS = EngineFlags()  # the defaults (the command line always passes its own)
 STATUS_COLOURS = {"failed": "red", "unchanged": "dim"}
 
 
 def _stage_results(name: str, data_root: Path, video_dirs: list[Path], options,
-                   engine_options: dict, quiet: bool, arguments: dict) -> list:
+                   flags: EngineFlags, arguments: dict) -> list:
     """Run one stage on the videos with the live display; each video's result."""
     from vabatch import api
 
     report = on_engine(name, lambda settings: api.run_stages(
-        video_dirs, [name], data_root, {name: options}, settings), quiet=quiet,
-        arguments=arguments, **engine_options)
+        video_dirs, [name], data_root, {name: options}, settings), flags, arguments,
+        quiet=not video_dirs)
     return report.results()
 
 
@@ -62,6 +57,7 @@ def _print_results(title: str, results, columns, row, as_json: bool) -> None:
 
 
 # -- ingest ----------------------------------------------------------------------------------
+@engine_options
 def ingest(
     inputs: Annotated[list[Path], typer.Argument(help="Video files or folders (recursed).",
                                                  show_default=False)],
@@ -77,12 +73,7 @@ def ingest(
         "--quality", min=1, max=100, help="JPEG quality.")] = INGEST_DEFAULTS.jpeg_quality,
     force: Annotated[bool, typer.Option(
         "--force", help="Rebuild video.db even if the video is already ingested.")] = False,
-    workers: WorkersOption = None,
-    scheduler: SchedulerOption = None,
-    cluster: ClusterOption = None,
-    retries: RetriesOption = None,
-    as_json: JsonOption = False,
-    quiet: QuietOption = False,
+    flags: EngineFlags = NO_FLAGS,
 ) -> None:
     """Store videos under their content id and sample their frames into video.db."""
     from vabatch import api
@@ -101,13 +92,11 @@ def ingest(
     if not sources:
         raise typer.BadParameter("no video files found in the given paths")
     report = on_engine("ingest", lambda settings: api.ingest(sources, data_root, options,
-                                                             settings),
-                       workers=workers, scheduler=scheduler, cluster=cluster, retries=retries,
-                       quiet=quiet or as_json, arguments={
-                           "sampling": [sampling.mode, sampling.value], "format": image_format,
-                           "quality": quality, "force": force})
+                                                             settings), flags, {
+        "sampling": [sampling.mode, sampling.value], "format": image_format,
+        "quality": quality, "force": force})
     results = report.results()
-    if as_json:
+    if flags.as_json:
         print_json([r.to_json() for r in results])
     else:
         out.print(table(f"ingest into {data_root}", (
@@ -122,6 +111,7 @@ def ingest(
 
 
 # -- ocr -------------------------------------------------------------------------------------
+@engine_options
 def ocr(
     videos: VideosArgument = None,
     data: DataOption = None,
@@ -151,12 +141,7 @@ def ocr(
     = OCR_DEFAULTS.frames_per_transaction,
     force: Annotated[bool, typer.Option(
         "--force", help="Delete fullOCR.db and read everything again.")] = False,
-    workers: WorkersOption = None,
-    scheduler: SchedulerOption = None,
-    cluster: ClusterOption = None,
-    retries: RetriesOption = None,
-    as_json: JsonOption = False,
-    quiet: QuietOption = False,
+    flags: EngineFlags = NO_FLAGS,
 ) -> None:
     """Read the text of sampled frames into fullOCR.db (resumes; skips unchanged work)."""
     options = OcrOptions(
@@ -167,10 +152,9 @@ def ocr(
     data_root, video_dirs = selected_videos(data, videos)
     if not video_dirs:
         return
-    results = _stage_results("ocr", data_root, video_dirs, options, dict(
-        workers=workers, scheduler=scheduler, cluster=cluster, retries=retries),
-        quiet or as_json, {"options": repr(options)})
-    if as_json:
+    results = _stage_results("ocr", data_root, video_dirs, options, flags,
+                             {"options": repr(options)})
+    if flags.as_json:
         print_json([r.to_json() for r in results])
     elif any(r.ok for r in results):
         out.print(table(f"ocr in {data_root}", (
@@ -182,6 +166,7 @@ def ocr(
 
 
 # -- layout ----------------------------------------------------------------------------------
+@engine_options
 def layout(
     videos: VideosArgument = None,
     data: DataOption = None,
@@ -197,12 +182,7 @@ def layout(
         help="Where the captions are, if you know better than the rules (e.g. a headline "
              "bar took the band): the band goes to the caption rows there, and later runs "
              "keep it. 'auto' lets the rules choose again.")] = None,
-    workers: WorkersOption = None,
-    scheduler: SchedulerOption = None,
-    cluster: ClusterOption = None,
-    retries: RetriesOption = None,
-    as_json: JsonOption = False,
-    quiet: QuietOption = False,
+    flags: EngineFlags = NO_FLAGS,
 ) -> None:
     """Find the caption band from the OCR boxes and label them (`layout show VIDEO --out
     FILE.png` draws one frame with the band and the labelled boxes)."""
@@ -216,10 +196,9 @@ def layout(
     data_root, video_dirs = selected_videos(data, videos)
     if not video_dirs:
         return
-    results = _stage_results("layout", data_root, video_dirs, LayoutOptions(force, at), dict(
-        workers=workers, scheduler=scheduler, cluster=cluster, retries=retries),
-        quiet or as_json, {"force": force, "at": at})
-    if as_json:
+    results = _stage_results("layout", data_root, video_dirs, LayoutOptions(force, at), flags,
+                             {"force": force, "at": at})
+    if flags.as_json:
         print_json([r.to_json() for r in results])
     else:
         out.print(table(f"layout in {data_root}", (
@@ -239,8 +218,8 @@ def _layout_row(r) -> tuple[str, ...]:
 
 def _layout_show(data: Path | None, videos: list[str], out_png: Path | None,
                  frame: int | None) -> None:
+    from vabatch.api import render_layout
     from vabatch.cli.common import one_video
-    from vabatch.stages.layout import render_layout
 
     if len(videos) != 2 or out_png is None:
         raise typer.BadParameter("usage: vabatch layout show VIDEO --out FILE.png")
@@ -250,57 +229,49 @@ def _layout_show(data: Path | None, videos: list[str], out_png: Path | None,
 
 
 # -- crop, captions --------------------------------------------------------------------------
+@engine_options
 def crop(videos: VideosArgument = None, data: DataOption = None, force: ForceOption = False,
-         workers: WorkersOption = None, scheduler: SchedulerOption = None,
-         cluster: ClusterOption = None, retries: RetriesOption = None,
-         as_json: JsonOption = False, quiet: QuietOption = False) -> None:
+         flags: EngineFlags = NO_FLAGS) -> None:
     """Cut the caption band out of every frame into cropping.db."""
     from vabatch.stages.crop import CropOptions
 
     data_root, video_dirs = selected_videos(data, videos)
-    results = _stage_results("crop", data_root, video_dirs, CropOptions(force=force), dict(
-        workers=workers, scheduler=scheduler, cluster=cluster, retries=retries),
-        quiet or as_json or not video_dirs, {"force": force})
+    results = _stage_results("crop", data_root, video_dirs, CropOptions(force=force), flags,
+                             {"force": force})
     _print_results(f"crop in {data_root}", results, ("frames", "strips", "MB stored"),
                    lambda r: (str(r.frames), str(r.strips), f"{r.bytes_stored / 1e6:.1f}"),
-                   as_json)
+                   flags.as_json)
 
 
+@engine_options
 def captions(videos: VideosArgument = None, data: DataOption = None,
-             force: ForceOption = False, workers: WorkersOption = None,
-             scheduler: SchedulerOption = None, cluster: ClusterOption = None,
-             retries: RetriesOption = None, as_json: JsonOption = False,
-             quiet: QuietOption = False) -> None:
+             force: ForceOption = False, flags: EngineFlags = NO_FLAGS) -> None:
     """Find caption spans in the crop and read their text into captions.db."""
     from vabatch.stages.captions import CaptionOptions
 
     data_root, video_dirs = selected_videos(data, videos)
     results = _stage_results("captions", data_root, video_dirs, CaptionOptions(force=force),
-                             dict(workers=workers, scheduler=scheduler, cluster=cluster,
-                                  retries=retries),
-                             quiet or as_json or not video_dirs, {"force": force})
+                             flags, {"force": force})
     _print_results(f"captions in {data_root}", results,
                    ("captions", "spans", "read", "human kept"),
                    lambda r: (str(r.captions), str(r.spans), str(r.spans_read),
-                              str(r.human_kept)), as_json)
+                              str(r.human_kept)), flags.as_json)
 
 
 # -- run -------------------------------------------------------------------------------------
+@engine_options
 def run(videos: VideosArgument = None, data: DataOption = None, force: ForceOption = False,
-        workers: WorkersOption = None, scheduler: SchedulerOption = None,
-        cluster: ClusterOption = None, retries: RetriesOption = None,
-        as_json: JsonOption = False, quiet: QuietOption = False) -> None:
+        flags: EngineFlags = NO_FLAGS) -> None:
     """Run every missing or stale stage (ocr, layout, crop, captions) of each video."""
     from vabatch import api
     from vabatch.stages.registry import PIPELINE
 
     data_root, video_dirs = selected_videos(data, videos)
     report = on_engine("run", lambda settings: api.run_pipeline(
-        video_dirs, data_root, force, settings), workers=workers, scheduler=scheduler,
-        cluster=cluster, retries=retries, quiet=quiet or as_json or not video_dirs,
-        arguments={"force": force})
+        video_dirs, data_root, force, settings), flags, {"force": force},
+        quiet=not video_dirs)
     results = api.pipeline_results(report)
-    if as_json:
+    if flags.as_json:
         print_json([r.to_json() for r in results])
     elif results:
         out.print(table(f"run in {data_root}", ("video id", *PIPELINE, "captions", "seconds",

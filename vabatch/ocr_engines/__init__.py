@@ -11,10 +11,12 @@ import importlib
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from vabatch.errors import InputError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 Point = tuple[float, float]
 

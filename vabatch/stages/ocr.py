@@ -25,15 +25,18 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import apsw
-import numpy as np
 
 from vabatch.db import KINDS, VideoDatabase
 from vabatch.db.files import SIDECAR_SUFFIXES
 from vabatch.errors import DatabaseError
 from vabatch.ocr_engines import OcrBox, OcrEngine, create_engine
 from vabatch.stages.base import ProgressCallback, Stage, StageContext, StageResult
+
+if TYPE_CHECKING:
+    import numpy as np
 
 DEFAULT_SAMPLING_FPS = 0.5
 DEFAULT_DETECTION_SIDE = 640
@@ -88,6 +91,7 @@ class OcrResult(StageResult):
 def frame_thumbnail(image_bgr: np.ndarray) -> np.ndarray:
     """A small grey, area-averaged copy of a frame: what the reuse rule compares."""
     import cv2
+    import numpy as np
 
     height, width = image_bgr.shape[:2]
     size = (THUMBNAIL_WIDTH, max(1, round(height * THUMBNAIL_WIDTH / width)))
@@ -99,6 +103,8 @@ def thumbnail_difference(first: np.ndarray, second: np.ndarray) -> int:
     """The largest grey-level difference between two thumbnails (255 if shapes differ)."""
     if first.shape != second.shape:
         return 255
+    import numpy as np
+
     return int(np.abs(first - second).max())
 
 
