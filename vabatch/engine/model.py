@@ -106,29 +106,20 @@ class Observers(Observer):
     def __init__(self, *observers: Observer | None) -> None:
         self.observers = [o for o in observers if o is not None]
 
-    def run_started(self, *args) -> None:
-        for observer in self.observers:
-            observer.run_started(*args)
 
-    def task_started(self, *args) -> None:
+def _forward(hook: str):
+    def call_each(self: Observers, *args) -> None:
         for observer in self.observers:
-            observer.task_started(*args)
+            getattr(observer, hook)(*args)
 
-    def task_progress(self, *args) -> None:
-        for observer in self.observers:
-            observer.task_progress(*args)
+    call_each.__name__ = hook
+    call_each.__doc__ = getattr(Observer, hook).__doc__
+    return call_each
 
-    def task_retrying(self, *args) -> None:
-        for observer in self.observers:
-            observer.task_retrying(*args)
 
-    def task_finished(self, *args) -> None:
-        for observer in self.observers:
-            observer.task_finished(*args)
-
-    def run_finished(self, *args) -> None:
-        for observer in self.observers:
-            observer.run_finished(*args)
+for _hook in ("run_started", "task_started", "task_progress", "task_retrying",
+              "task_finished", "run_finished"):
+    setattr(Observers, _hook, _forward(_hook))
 
 
 @dataclass

@@ -84,12 +84,14 @@ class CaptionOptions:
 
 @dataclass
 class CaptionResult(StageResult):
+    """What one captions run did to one video."""
+
     video_id: str
     status: str  # 'done', 'unchanged', 'no-band' or 'failed'
-    captions: int = 0
-    spans: int = 0
-    spans_read: int = 0
-    human_kept: int = 0
+    captions: int = 0  # automatic captions written
+    spans: int = 0  # spans of one band state the signatures split the video into
+    spans_read: int = 0  # spans OCR read (the others held too little text)
+    human_kept: int = 0  # captions people edited, carried over
     seconds: float = 0.0
     error: str | None = None
 

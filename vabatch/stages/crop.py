@@ -54,11 +54,13 @@ class CropOptions:
 
 @dataclass
 class CropResult(StageResult):
+    """What one crop run did to one video."""
+
     video_id: str
     status: str  # 'done', 'unchanged', 'no-band' or 'failed'
-    frames: int = 0
-    strips: int = 0
-    bytes_stored: int = 0
+    frames: int = 0  # frames decoded (each has a band signature)
+    strips: int = 0  # band images stored for the captions stage to read
+    bytes_stored: int = 0  # of those images
     seconds: float = 0.0
     error: str | None = None
 

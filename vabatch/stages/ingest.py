@@ -60,10 +60,10 @@ class IngestResult(StageResult):
 
     input: str
     status: str  # 'ingested', 'rebuilt', 'unchanged' or 'failed'
-    video_id: str | None = None
+    video_id: str | None = None  # known once the file is hashed
     video_dir: str | None = None
-    frame_count: int = 0
-    frames_sampled: int = 0
+    frame_count: int = 0  # frames decoded
+    frames_sampled: int = 0  # frames stored in video.db
     seconds: float = 0.0
     error: str | None = None
     extra: dict = field(default_factory=dict)

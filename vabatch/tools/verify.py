@@ -207,22 +207,11 @@ def _check_across(video_dir: Path, report: VideoReport, deep: bool) -> None:
         if outside:
             report.add(video_path, f"full_frames beyond the video's {frame_count} frames: "
                        + _examples(outside))
-        if db.has("fullOCR"):
-            for table in ("full_frame_ocr", "ocr_frames"):
-                orphans = _column(db, f"SELECT DISTINCT frame_index FROM fullOCR.{table}"
-                                  " WHERE frame_index NOT IN"
-                                  " (SELECT frame_index FROM video.full_frames)"
-                                  " ORDER BY frame_index")
-                if orphans:
-                    report.add(db.path("fullOCR"), f"{table} rows name frames that "
-                               f"video.full_frames does not have: {_examples(orphans)}")
+        for alias, table in (("fullOCR", "full_frame_ocr"), ("fullOCR", "ocr_frames"),
+                             ("layout", "full_frame_box_labels")):
+            if db.has(alias):
+                _check_frames_exist(db, alias, table, report)
         if db.has("layout"):
-            orphans = _column(db, "SELECT DISTINCT frame_index FROM layout.full_frame_box_labels"
-                              " WHERE frame_index NOT IN (SELECT frame_index FROM"
-                              " video.full_frames) ORDER BY frame_index")
-            if orphans:
-                report.add(db.path("layout"), "full_frame_box_labels rows name frames that "
-                           f"video.full_frames does not have: {_examples(orphans)}")
             if db.has("fullOCR"):
                 missing_boxes = _column(
                     db, "SELECT DISTINCT l.frame_index FROM layout.full_frame_box_labels l"
@@ -248,6 +237,17 @@ def _check_across(video_dir: Path, report: VideoReport, deep: bool) -> None:
             _decode_all(db, "video", "full_frames", width, height, report)
             if db.has("cropping"):
                 _decode_all(db, "cropping", "cropped_frames", None, None, report)
+
+
+def _check_frames_exist(db: VideoDatabase, alias: str, table: str,
+                        report: VideoReport) -> None:
+    """Every frame ``alias.table`` names must be one video.full_frames holds."""
+    orphans = _column(db, f"SELECT DISTINCT frame_index FROM {alias}.{table}"
+                      " WHERE frame_index NOT IN (SELECT frame_index FROM video.full_frames)"
+                      " ORDER BY frame_index")
+    if orphans:
+        report.add(db.path(alias), f"{table} rows name frames that video.full_frames does "
+                   f"not have: {_examples(orphans)}")
 
 
 def _column(db: VideoDatabase, sql: str, bindings=None) -> list:
