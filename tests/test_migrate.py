@@ -32,7 +32,7 @@ from tests.legacy_fixtures import (
 from vabatch.cli import app
 from vabatch.db import KINDS, STAGE_ORDER, VideoDatabase
 from vabatch.db.files import sidecars
-from vabatch.migrate import (
+from vabatch.tools.migrate import (
     OLD_FILE,
     PAUSE_ENV,
     PAUSE_FILE_ENV,

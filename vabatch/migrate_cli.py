@@ -1,4 +1,4 @@
-"""``vabatch migrate``: the command; the work is in vabatch.migrate."""
+"""``vabatch migrate``: the command; the work is in vabatch.tools.migrate."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def register(app: typer.Typer) -> None:
         hash are checked against the rows it became before anything is switched.
         """
         from vabatch.dataset import list_video_dirs, resolve_data_root
-        from vabatch.migrate import directory_state, migrate_many
+        from vabatch.tools.migrate import directory_state, migrate_many
 
         if force and not rollback:
             raise typer.BadParameter("--force only applies to --rollback")
@@ -116,7 +116,7 @@ def _file_of(new_table: str) -> str:
 def _print_results(results) -> None:
     from rich.table import Table
 
-    from vabatch.migrate import PROOF_ALGORITHMS
+    from vabatch.tools.migrate import PROOF_ALGORITHMS
 
     for r in results:
         if not r.proofs or r.status == "failed" and not any(p.new_sha256 for p in r.proofs):

@@ -82,7 +82,7 @@ def verify_video(video_dir: Path, deep: bool = False,
             report.add(video_dir, f"cross-database checks failed: {error}")
     # -- begin: --against-legacy (vabatch migrate) --
     if against_legacy:
-        from vabatch.migrate import check_against_legacy
+        from vabatch.tools.migrate import check_against_legacy
 
         report.checked.append("against legacy")
         for path, message in check_against_legacy(video_dir):

@@ -1,0 +1,1 @@
+"""Whole-folder operations on a data root (see STYLE.md's layout): ``migrate/`` so far."""
