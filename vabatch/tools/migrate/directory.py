@@ -1,22 +1,11 @@
-"""Migrating one directory: check, build, prove, commit, install.
+"""Migrating one directory: the steps of the package docstring, each a named function.
 
-Holding an exclusive ``flock`` on the directory:
-
-0. *Check*: ``PRAGMA integrity_check`` of the legacy file; damage stops it, nothing changed.
-1. *Build*: every new database is written in the staging folder ``.migrate.tmp/`` of the
-   directory, by ``INSERT ... SELECT`` from the legacy file attached read-only (blobs never
-   pass through Python): video.db in the calling thread while its pages are sent to disk,
-   the small databases in a second thread, while a third hashes the legacy tables.
-2. *Prove*: the rows each legacy table became are read back from the new files, mapped back
-   to legacy form, and hashed the same way. Any difference stops the migration; nothing in
-   the directory has changed.
-3. *Commit*: the files are fsynced, a manifest is written into the staging folder, and the
-   legacy ``captions.db`` is renamed to ``captions.db.old``: that rename is the commit point.
-4. *Install*: the staged files are renamed into the directory, ``video.db`` last, and the
-   staging folder is removed.
-
-A run killed before the commit point leaves the legacy state (plus a staging folder the next
-run deletes); killed after it, the next run finds the manifest and finishes the install.
+``_migrate`` dispatches on the directory's state (already migrated, past its commit point,
+legacy...). For a legacy directory, ``_migrate_legacy`` runs the steps in order: ``_plan``
+(step 0: open and check the legacy file, find the source video), ``_stage`` (steps 1 to 3 in
+the staging folder: ``_build_and_prove``, then ``_prepare_install`` up to the manifest),
+``_commit`` (the rename of captions.db to captions.db.old that is the commit point) and
+``_install`` (step 4, also what a re-run does after a kill past the commit point).
 """
 
 from __future__ import annotations
@@ -25,7 +14,7 @@ import functools
 import json
 import os
 import shutil
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import apsw
@@ -40,6 +29,7 @@ from vabatch.tools.migrate.legacy import (
     LEGACY_BY_NAME,
     LEGACY_TABLES,
     OLD_FILE,
+    LegacyFile,
     MigrationError,
     legacy_notes,
     open_legacy,
@@ -52,7 +42,7 @@ from vabatch.tools.migrate.proof import (
     stored_proofs,
 )
 from vabatch.tools.migrate.rollback import finish_rollback
-from vabatch.tools.migrate.source import find_video, stored_source_name
+from vabatch.tools.migrate.source import VideoFinding, find_video, stored_source_name
 from vabatch.tools.migrate.state import (
     MANIFEST,
     STAGING_DIR,
@@ -79,6 +69,7 @@ def migrate_directory(directory: Path | str, *, dry_run: bool = False,
 
 def _migrate(directory: Path, dry_run: bool, report: ProgressCallback,
              result: MigrationResult) -> None:
+    """Migrate, resume or leave the directory, by the state it is in."""
     state = directory_state(directory)
     if state == "rollback-interrupted":
         if dry_run:
@@ -122,112 +113,189 @@ def _migrate(directory: Path, dry_run: bool, report: ProgressCallback,
     _migrate_legacy(directory, dry_run, report, result)
 
 
+@dataclass
+class _Plan:
+    """What migrating one legacy directory is about to do; the steps below share it."""
+
+    directory: Path
+    legacy: LegacyFile
+    video: VideoFinding
+    stored_name: str | None  # the source video's name in the directory
+    needs_link: bool  # migrate links (or copies) the video there under that name
+    builder: Builder
+    aliases: list[str]  # the new databases
+
+    @property
+    def staging(self) -> Path:
+        return self.directory / STAGING_DIR
+
+    def linked(self) -> list[str]:
+        """The file migrate adds besides the databases: the source video, when it links it."""
+        return [self.stored_name] if self.needs_link else []
+
+    def install_list(self) -> list[str]:
+        """Every file migrate adds, in install order (video.db last)."""
+        return self.linked() + [KINDS[a].file_name for a in INSTALL_ORDER if a in self.aliases]
+
+
 def _migrate_legacy(directory: Path, dry_run: bool, report: ProgressCallback,
                     result: MigrationResult) -> None:
-    legacy_path = directory / LEGACY_FILE
+    """Steps 0 to 4 for a directory in the legacy state (a dry run stops after step 0)."""
     report("reading the legacy file")
-    legacy = open_legacy(legacy_path)
+    legacy = open_legacy(directory / LEGACY_FILE)
     try:
-        legacy_stat = legacy_path.stat()
-        result.legacy_bytes = legacy_stat.st_size
-        metadata = {}
-        if legacy.rows.get("video_metadata"):
-            row = legacy.conn.execute(legacy.select("video_metadata", "main")).fetchall()[0]
-            metadata = dict(zip(LEGACY_BY_NAME["video_metadata"].columns, row, strict=True))
-        report("looking for the source video")
-        video = find_video(directory, metadata.get("video_path"), metadata.get("video_hash"))
-        result.source_status = video.status
-        stored_name, needs_link = stored_source_name(directory, video)
-        staging = directory / STAGING_DIR
-        builder = Builder(legacy, staging, video, stored_name, legacy_stat)
-        aliases = builder.aliases()
-        result.notes.extend(legacy_notes(legacy))
+        plan = _plan(directory, legacy, report, result)
         if dry_run:
-            result.status = "would migrate"
-            result.created = ([stored_name] if needs_link else []) + [
-                KINDS[a].file_name for a in INSTALL_ORDER if a in aliases]
-            result.notes.append(f"would keep {LEGACY_FILE} as {OLD_FILE} and write "
-                                + ", ".join(result.created))
-            result.proofs = [
-                TableProof(spec.name, f"{spec.alias}.{spec.new_table}",
-                           legacy.rows.get(spec.name) if legacy.has(spec.name) else None,
-                           None, 0, "") for spec in LEGACY_TABLES]
+            _describe(plan, result)
             return
-
-        shutil.rmtree(staging, ignore_errors=True)  # left by a run killed before committing
-        staging.mkdir()
-        try:
-            pause("staging-created")
-            findings: dict[str, ImageFindings] = {}
-            report("writing " + ", ".join(KINDS[a].file_name for a in aliases))
-            # Three threads on what is mostly GIL-free work (SQLite, xxhash on big buffers):
-            # the legacy hash; the small databases, built then hashed; and video.db (nearly
-            # all the bytes), built while its pages are sent to disk, then hashed and fsynced.
-            small = [alias for alias in aliases if alias != "video"]
-            others = [alias for alias in STAGE_ORDER if alias != "video"]
-
-            def build_small() -> dict[str, tuple[int, str]]:
-                for alias in small:
-                    builder.build(alias)
-                    pause(f"built-{alias}")
-                return hash_migrated({alias: builder.path(alias) for alias in small}, others)
-
-            with Background.group() as threads:
-                legacy_hashing = threads.start(hash_legacy, legacy.uri, legacy, findings)
-                small_work = threads.start(build_small)
-                with Writeback(builder.path("video")):
-                    builder.build("video")
-                pause("built-video")
-                flushing = threads.start(fsync_path, builder.path("video"))
-                report("proving: hashing the new rows")
-                # The mapped-back columns are final once built: apply_findings below touches
-                # only columns outside the proof (formats, sizes read from image headers).
-                new_hashes = hash_migrated({"video": builder.path("video")}, ("video",))
-                new_hashes |= small_work.result()
-                legacy_hashes = legacy_hashing.result()
-                flushing.result()
-            builder.apply_findings(findings)
-            builder.notes[:0] = result.notes
-            proofs = []
-            for spec in LEGACY_TABLES:
-                legacy_side = legacy_hashes[spec.name]
-                new_rows, new_sha = new_hashes[spec.name]
-                proofs.append(TableProof(
-                    spec.name, f"{spec.alias}.{spec.new_table}",
-                    legacy_side[0] if legacy_side else None,
-                    legacy_side[1] if legacy_side else None, new_rows, new_sha))
-            result.proofs = proofs
-            bad = [p for p in proofs if not p.ok]
-            if bad:
-                raise MigrationError(
-                    f"{directory}: proof failed for "
-                    + ", ".join(f"{p.legacy_table} ({p.legacy_rows} rows -> {p.new_rows})"
-                                for p in bad) + "; nothing was changed")
-            installed = [stored_name] if needs_link else []
-            builder.write_proof(aliases, proofs, installed)
-            result.notes = builder.notes
-            if needs_link and video.path is not None:
-                report("linking the source video")
-                link_or_copy(video.path, staging / stored_name)
-            install = installed + [KINDS[a].file_name for a in INSTALL_ORDER if a in aliases]
-            for name in install:
-                fsync_path(staging / name)
-            atomic_write(staging / MANIFEST, json.dumps({
-                "install": install, "source_status": video.status,
-                "proofs": [asdict(p) for p in proofs]}, indent=1))
-        except BaseException as error:
-            shutil.rmtree(staging, ignore_errors=True)  # nothing half-made stays behind
-            if isinstance(error, apsw.Error):
-                raise MigrationError(
-                    f"{legacy_path}: migration failed, nothing was changed "
-                    f"({type(error).__name__}: {error})") from None
-            raise
+        _stage(plan, report, result)
     finally:
         legacy.close()
+    _commit(plan, report, result)
+
+
+def _plan(directory: Path, legacy: LegacyFile, report: ProgressCallback,
+          result: MigrationResult) -> _Plan:
+    """Look at the legacy file and for the source video; nothing is written yet."""
+    legacy_stat = legacy.path.stat()
+    result.legacy_bytes = legacy_stat.st_size
+    metadata = {}
+    if legacy.rows.get("video_metadata"):
+        row = legacy.conn.execute(legacy.select("video_metadata", "main")).fetchall()[0]
+        metadata = dict(zip(LEGACY_BY_NAME["video_metadata"].columns, row, strict=True))
+    report("looking for the source video")
+    video = find_video(directory, metadata.get("video_path"), metadata.get("video_hash"))
+    result.source_status = video.status
+    stored_name, needs_link = stored_source_name(directory, video)
+    builder = Builder(legacy, directory / STAGING_DIR, video, stored_name, legacy_stat)
+    aliases = builder.aliases()
+    result.notes.extend(legacy_notes(legacy))
+    return _Plan(directory, legacy, video, stored_name, needs_link, builder, aliases)
+
+
+def _describe(plan: _Plan, result: MigrationResult) -> None:
+    """A dry run: the files migrate would write, and the legacy side of each table."""
+    result.status = "would migrate"
+    result.created = plan.install_list()
+    result.notes.append(f"would keep {LEGACY_FILE} as {OLD_FILE} and write "
+                        + ", ".join(result.created))
+    result.proofs = [
+        TableProof(spec.name, f"{spec.alias}.{spec.new_table}",
+                   plan.legacy.rows.get(spec.name) if plan.legacy.has(spec.name) else None,
+                   None, 0, "") for spec in LEGACY_TABLES]
+
+
+def _stage(plan: _Plan, report: ProgressCallback, result: MigrationResult) -> None:
+    """Steps 1 to 3 up to the commit point, all in the staging folder; on any failure the
+    staging folder is removed and the directory is as it was."""
+    staging = plan.staging
+    shutil.rmtree(staging, ignore_errors=True)  # left by a run killed before committing
+    staging.mkdir()
+    try:
+        pause("staging-created")
+        proofs = _build_and_prove(plan, report, result)
+        _prepare_install(plan, proofs, report, result)
+    except BaseException as error:
+        shutil.rmtree(staging, ignore_errors=True)  # nothing half-made stays behind
+        if isinstance(error, apsw.Error):
+            raise MigrationError(
+                f"{plan.legacy.path}: migration failed, nothing was changed "
+                f"({type(error).__name__}: {error})") from None
+        raise
+
+
+def _build_and_prove(plan: _Plan, report: ProgressCallback,
+                     result: MigrationResult) -> list[TableProof]:
+    """Steps 1 and 2: write the new databases, then compare their rows with the legacy
+    tables; any difference stops the migration."""
+    findings: dict[str, ImageFindings] = {}
+    report("writing " + ", ".join(KINDS[a].file_name for a in plan.aliases))
+    legacy_hashes, new_hashes = _build_and_hash(plan, findings, report)
+    plan.builder.apply_findings(findings)
+    plan.builder.notes[:0] = result.notes
+    proofs = result.proofs = _table_proofs(legacy_hashes, new_hashes)
+    bad = [p for p in proofs if not p.ok]
+    if bad:
+        raise MigrationError(
+            f"{plan.directory}: proof failed for "
+            + ", ".join(f"{p.legacy_table} ({p.legacy_rows} rows -> {p.new_rows})"
+                        for p in bad) + "; nothing was changed")
+    return proofs
+
+
+def _build_and_hash(plan: _Plan, findings: dict[str, ImageFindings], report: ProgressCallback,
+                    ) -> tuple[dict[str, tuple[int, str] | None], dict[str, tuple[int, str]]]:
+    """Build every new database and hash both sides: (legacy hashes, new hashes)."""
+    # Three threads on what is mostly GIL-free work (SQLite, xxhash on big buffers):
+    # the legacy hash; the small databases, built then hashed; and video.db (nearly
+    # all the bytes), built while its pages are sent to disk, then hashed and fsynced.
+    builder = plan.builder
+    with Background.group() as threads:
+        legacy_hashing = threads.start(hash_legacy, plan.legacy.uri, plan.legacy, findings)
+        small_work = threads.start(_build_small, builder, plan.aliases)
+        with Writeback(builder.path("video")):
+            builder.build("video")
+        pause("built-video")
+        flushing = threads.start(fsync_path, builder.path("video"))
+        report("proving: hashing the new rows")
+        # The mapped-back columns are final once built: apply_findings below touches
+        # only columns outside the proof (formats, sizes read from image headers).
+        new_hashes = hash_migrated({"video": builder.path("video")}, ("video",))
+        new_hashes |= small_work.result()
+        legacy_hashes = legacy_hashing.result()
+        flushing.result()
+    return legacy_hashes, new_hashes
+
+
+def _build_small(builder: Builder, aliases: list[str]) -> dict[str, tuple[int, str]]:
+    """Build the databases other than video.db, then hash the rows they hold."""
+    small = [alias for alias in aliases if alias != "video"]
+    others = [alias for alias in STAGE_ORDER if alias != "video"]
+    for alias in small:
+        builder.build(alias)
+        pause(f"built-{alias}")
+    return hash_migrated({alias: builder.path(alias) for alias in small}, others)
+
+
+def _table_proofs(legacy_hashes: dict[str, tuple[int, str] | None],
+                  new_hashes: dict[str, tuple[int, str]]) -> list[TableProof]:
+    """One proof per legacy table, from the row counts and hashes of both sides."""
+    proofs = []
+    for spec in LEGACY_TABLES:
+        legacy_side = legacy_hashes[spec.name]
+        new_rows, new_sha = new_hashes[spec.name]
+        proofs.append(TableProof(
+            spec.name, f"{spec.alias}.{spec.new_table}",
+            legacy_side[0] if legacy_side else None,
+            legacy_side[1] if legacy_side else None, new_rows, new_sha))
+    return proofs
+
+
+def _prepare_install(plan: _Plan, proofs: list[TableProof], report: ProgressCallback,
+                     result: MigrationResult) -> None:
+    """Step 3 before the commit point: the proof stored in every new file, the source video
+    linked, every staged file fsynced, and the manifest written last."""
+    staging = plan.staging
+    plan.builder.write_proof(plan.aliases, proofs, plan.linked())
+    result.notes = plan.builder.notes
+    if plan.needs_link and plan.video.path is not None:
+        report("linking the source video")
+        link_or_copy(plan.video.path, staging / plan.stored_name)
+    install = plan.install_list()
+    for name in install:
+        fsync_path(staging / name)
+    atomic_write(staging / MANIFEST, json.dumps({
+        "install": install, "source_status": plan.video.status,
+        "proofs": [asdict(p) for p in proofs]}, indent=1))
+
+
+def _commit(plan: _Plan, report: ProgressCallback, result: MigrationResult) -> None:
+    """The commit point, then step 4."""
+    directory = plan.directory
     pause("manifest-written")
     report("switching")
     # The commit point: from here on a re-run finishes the install instead of starting over.
-    os.rename(legacy_path, directory / OLD_FILE)
+    os.rename(directory / LEGACY_FILE, directory / OLD_FILE)
     fsync_path(directory)
     pause("committed")
     result.created = _install(directory, read_manifest(directory))

@@ -57,6 +57,7 @@ def rollback_directory(directory: Path | str, *, dry_run: bool = False, force: b
 
 def _rollback(directory: Path, dry_run: bool, report: ProgressCallback,
               result: MigrationResult, force: bool = False) -> None:
+    """Roll back whatever state the directory is in, or say why not."""
     state = directory_state(directory)
     if state == "rollback-interrupted":
         if dry_run:
@@ -78,32 +79,12 @@ def _rollback(directory: Path, dry_run: bool, report: ProgressCallback,
     if state not in ("migrated", "switching"):
         raise MigrationError(f"{directory}: not a migrated directory (no {OLD_FILE} beside "
                              "the split databases): nothing to roll back")
-    old = directory / OLD_FILE
-    result.legacy_bytes = old.stat().st_size
+    result.legacy_bytes = (directory / OLD_FILE).stat().st_size
     if state == "switching":
         manifest = read_manifest(directory)
         extra_files = [n for n in manifest["install"] if not n.endswith(".db")]
     else:
-        record = migration_record(directory / KINDS["video"].file_name)
-        if record is None:
-            extra_files = []
-            result.notes.append("video.db has no migration record: any source video link "
-                                "is left in place")
-        else:
-            extra_files = record["installed_files"]
-            stat = old.stat()
-            if (stat.st_size, stat.st_mtime_ns) != (record["legacy_size_bytes"],
-                                                   record["legacy_mtime_ns"]):
-                result.notes.append(f"{OLD_FILE} changed since the migration (size or time)")
-        report("checking for changes since the migration")
-        changes = changes_since_migration(directory)
-        if changes and not force:
-            raise MigrationError(
-                f"{directory}: changed since the migration ({'; '.join(changes)}); a rollback "
-                "would discard that work: nothing was changed (--force rolls back anyway)")
-        if changes:
-            result.notes.append("discards changes made since the migration (--force): "
-                                + "; ".join(changes))
+        extra_files = _check_unchanged(directory, report, result, force)
     remove = extra_files + [KINDS[a].file_name for a in STAGE_ORDER if a != "captions"]
     remove += [s.name for a in STAGE_ORDER for s in sidecars(directory / KINDS[a].file_name)]
     present = [n for n in remove if os.path.lexists(directory / n)]
@@ -117,6 +98,34 @@ def _rollback(directory: Path, dry_run: bool, report: ProgressCallback,
     pause("rollback-journal")
     finish_rollback(directory)
     result.status = "rolled back"
+
+
+def _check_unchanged(directory: Path, report: ProgressCallback, result: MigrationResult,
+                     force: bool) -> list[str]:
+    """Refuse (unless ``force``) when the split databases changed since the migration;
+    return the files besides the databases that migrate added."""
+    old = directory / OLD_FILE
+    record = migration_record(directory / KINDS["video"].file_name)
+    if record is None:
+        extra_files = []
+        result.notes.append("video.db has no migration record: any source video link "
+                            "is left in place")
+    else:
+        extra_files = record["installed_files"]
+        stat = old.stat()
+        if (stat.st_size, stat.st_mtime_ns) != (record["legacy_size_bytes"],
+                                               record["legacy_mtime_ns"]):
+            result.notes.append(f"{OLD_FILE} changed since the migration (size or time)")
+    report("checking for changes since the migration")
+    changes = changes_since_migration(directory)
+    if changes and not force:
+        raise MigrationError(
+            f"{directory}: changed since the migration ({'; '.join(changes)}); a rollback "
+            "would discard that work: nothing was changed (--force rolls back anyway)")
+    if changes:
+        result.notes.append("discards changes made since the migration (--force): "
+                            + "; ".join(changes))
+    return extra_files
 
 
 def changes_since_migration(directory: Path) -> list[str]:
