@@ -9,10 +9,11 @@ once whole and proven.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from vabatch.db.files import sqlite_uri
 from vabatch.db.schema import KINDS, STAGE_ORDER, apply_schema
 from vabatch.db.video_database import LEGACY_FILE, open_connection
 from vabatch.tools.migrate.legacy import (
-    LEGACY_BY_NAME,
+    CROP_EDGES,
     LEGACY_MMAP_BYTES,
     LEGACY_TABLES,
     OLD_FILE,
@@ -67,10 +68,8 @@ class Builder:
         self.legacy_stat = legacy_stat
         self.notes: list[str] = []
         self.fps = None
-        self.metadata = None
-        if legacy.rows.get("video_metadata"):
-            row = legacy.conn.execute(legacy.select("video_metadata", "main")).fetchall()[0]
-            self.metadata = dict(zip(LEGACY_BY_NAME["video_metadata"].columns, row, strict=True))
+        self.metadata = legacy.video_metadata()
+        if self.metadata is not None:
             fps = self.metadata["fps"]
             self.fps = fps if isinstance(fps, (int, float)) and fps > 0 else None
 
@@ -200,7 +199,7 @@ class Builder:
                 " n_training_samples, accuracy, NULL"
                 f" FROM {self._source('box_classification_model')} ORDER BY id")
         if self.legacy.has("video_layout_config"):
-            crops = ("crop_left", "crop_top", "crop_right", "crop_bottom")
+            crops = CROP_EDGES
             conn.execute(
                 "INSERT INTO main.video_layout_config (id, crop_left, crop_top, crop_right,"
                 " crop_bottom, anchor_type, method, confidence, updated_at, legacy_nulls)"
@@ -209,7 +208,7 @@ class Builder:
                 f" FROM {self._source('video_layout_config')} ORDER BY id")
 
     def _build_cropping(self, conn: apsw.Connection) -> None:
-        crops = ("crop_left", "crop_top", "crop_right", "crop_bottom")
+        crops = CROP_EDGES
         # A NULL crop edge takes the layout's band, else 0; legacy_nulls says which were NULL.
         if self.legacy.has("video_layout_config"):
             band = ", ".join(
@@ -237,6 +236,17 @@ class Builder:
             f" c.updated_at FROM {self._source('captions')} c ORDER BY c.id",
             {"fps": self.fps})
 
+    @contextlib.contextmanager
+    def _reopened(self, alias: str) -> Iterator[apsw.Connection]:
+        """A built database opened again to finish it, still without a journal."""
+        conn = open_connection(sqlite_uri(self.path(alias), read_only=False))
+        try:
+            conn.execute("PRAGMA journal_mode = OFF")
+            conn.execute("PRAGMA synchronous = OFF")  # fsynced once, before the switch
+            yield conn
+        finally:
+            conn.close()
+
     def apply_findings(self, findings: dict[str, ImageFindings]) -> None:
         """Fix what only the image bytes tell: formats, and sizes the legacy rows lack."""
         targets = (("full_frames", "video"), ("cropped_frames", "cropping"))
@@ -244,29 +254,23 @@ class Builder:
             found = findings.get(table)
             if found is None or not self.path(alias).exists():
                 continue
-            conn = open_connection(sqlite_uri(self.path(alias), read_only=False))
-            try:
-                conn.execute("PRAGMA journal_mode = OFF")
-                conn.execute("PRAGMA synchronous = OFF")  # fsynced once, before the switch
-                with conn:
-                    conn.executemany(f"UPDATE main.{table} SET image_format = ?"
-                                     " WHERE frame_index = ?",
-                                     [(kind, index) for index, kind in found.formats.items()])
-                    if table == "full_frames":
-                        conn.executemany(
-                            "UPDATE main.full_frames SET width = ?, height = ?"
-                            " WHERE frame_index = ?",
-                            [(w, h, index) for index, (w, h) in found.sizes.items()])
-                        width, height = found.first_size or (0, 0)
-                        conn.execute(
-                            "UPDATE main.video_metadata SET"
-                            " width = CASE WHEN legacy_width IS NULL THEN ? ELSE width END,"
-                            " height = CASE WHEN legacy_height IS NULL THEN ? ELSE height END,"
-                            " image_format = coalesce((SELECT image_format FROM"
-                            " main.full_frames ORDER BY frame_index LIMIT 1), 'jpeg')",
-                            (width, height))
-            finally:
-                conn.close()
+            with self._reopened(alias) as conn, conn:
+                conn.executemany(f"UPDATE main.{table} SET image_format = ?"
+                                 " WHERE frame_index = ?",
+                                 [(kind, index) for index, kind in found.formats.items()])
+                if table == "full_frames":
+                    conn.executemany(
+                        "UPDATE main.full_frames SET width = ?, height = ?"
+                        " WHERE frame_index = ?",
+                        [(w, h, index) for index, (w, h) in found.sizes.items()])
+                    width, height = found.first_size or (0, 0)
+                    conn.execute(
+                        "UPDATE main.video_metadata SET"
+                        " width = CASE WHEN legacy_width IS NULL THEN ? ELSE width END,"
+                        " height = CASE WHEN legacy_height IS NULL THEN ? ELSE height END,"
+                        " image_format = coalesce((SELECT image_format FROM"
+                        " main.full_frames ORDER BY frame_index LIMIT 1), 'jpeg')",
+                        (width, height))
             if found.unreadable:
                 self.notes.append(f"{table}: image bytes that are neither JPEG nor PNG (kept "
                                   f"as they are), frames {examples(found.unreadable)}")
@@ -282,28 +286,20 @@ class Builder:
         size and XXH3-128 as migrate leaves it, so ``--rollback`` can tell whether anything
         was done to it since (a file cannot hold its own hash; video.db is checked by rows).
         """
-        fingerprints = []
         for alias in sorted(aliases, key=lambda a: a == "video"):
+            rows = [(p.legacy_table, p.legacy_rows, p.legacy_sha256, p.new_table, p.new_rows,
+                     p.new_sha256) for p in proofs]
             if alias == "video":
-                fingerprints = [(FILE_PROOF_PREFIX + KINDS[a].file_name, None, None,
-                                 "file", *file_fingerprint(self.path(a)))
-                                for a in aliases if a != "video"]
-            conn = open_connection(sqlite_uri(self.path(alias), read_only=False))
-            try:
-                conn.execute("PRAGMA journal_mode = OFF")
-                conn.execute("PRAGMA synchronous = OFF")  # fsynced once, before the switch
+                rows += [(FILE_PROOF_PREFIX + KINDS[a].file_name, None, None,
+                          "file", *file_fingerprint(self.path(a)))
+                         for a in aliases if a != "video"]
+            with self._reopened(alias) as conn:
                 with conn:
                     conn.executemany(
                         "INSERT INTO main.migration_proof (legacy_table, legacy_rows,"
                         " legacy_sha256, new_table, new_rows, new_sha256)"
-                        " VALUES (?, ?, ?, ?, ?, ?)",
-                        [(p.legacy_table, p.legacy_rows, p.legacy_sha256, p.new_table,
-                          p.new_rows, p.new_sha256) for p in proofs])
+                        " VALUES (?, ?, ?, ?, ?, ?)", rows)
                     if alias == "video":
-                        conn.executemany(
-                            "INSERT INTO main.migration_proof (legacy_table, legacy_rows,"
-                            " legacy_sha256, new_table, new_rows, new_sha256)"
-                            " VALUES (?, ?, ?, ?, ?, ?)", fingerprints)
                         conn.execute(
                             "INSERT INTO main.migration (id, legacy_file, legacy_size_bytes,"
                             " legacy_mtime_ns, tool_version, source_status, installed_files,"
@@ -313,5 +309,3 @@ class Builder:
                              json.dumps(installed), json.dumps(self.notes)))
                 # At rest every file is a plain rollback-journal database.
                 conn.execute("PRAGMA journal_mode = DELETE")
-            finally:
-                conn.close()

@@ -26,7 +26,6 @@ from vabatch.fsutil import atomic_write, fsync_path, link_or_copy
 from vabatch.tools.migrate.builder import Builder
 from vabatch.tools.migrate.iothreads import Background, Writeback
 from vabatch.tools.migrate.legacy import (
-    LEGACY_BY_NAME,
     LEGACY_TABLES,
     OLD_FILE,
     LegacyFile,
@@ -159,10 +158,7 @@ def _plan(directory: Path, legacy: LegacyFile, report: ProgressCallback,
     """Look at the legacy file and for the source video; nothing is written yet."""
     legacy_stat = legacy.path.stat()
     result.legacy_bytes = legacy_stat.st_size
-    metadata = {}
-    if legacy.rows.get("video_metadata"):
-        row = legacy.conn.execute(legacy.select("video_metadata", "main")).fetchall()[0]
-        metadata = dict(zip(LEGACY_BY_NAME["video_metadata"].columns, row, strict=True))
+    metadata = legacy.video_metadata() or {}
     report("looking for the source video")
     video = find_video(directory, metadata.get("video_path"), metadata.get("video_hash"))
     result.source_status = video.status

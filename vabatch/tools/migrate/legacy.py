@@ -41,8 +41,16 @@ class LegacyTable:
     mapped_back: str  # SELECT over the new files giving legacy rows in key order
 
 
+CROP_EDGES = ("crop_left", "crop_top", "crop_right", "crop_bottom")
+
+
 def _unmask(bit: int, column: str) -> str:
     return f"CASE WHEN legacy_nulls & {bit} THEN NULL ELSE {column} END"
+
+
+def _unmasked(columns: tuple[str, ...], first_bit: int = 0) -> str:
+    """The columns, each NULL again where its bit of legacy_nulls (from ``first_bit``) is set."""
+    return ", ".join(_unmask(1 << n, c) for n, c in enumerate(columns, first_bit))
 
 
 LEGACY_TABLES: tuple[LegacyTable, ...] = (
@@ -69,7 +77,7 @@ LEGACY_TABLES: tuple[LegacyTable, ...] = (
         ("id", "frame_index", "box_index", "text", "confidence", "x", "y", "width", "height"),
         "id", ("id", "frame_index", "box_index"), "fullOCR", "full_frame_ocr",
         "SELECT legacy_id, frame_index, box_index, " + _unmask(1, "text") + ", confidence, "
-        + ", ".join(_unmask(1 << n, c) for n, c in enumerate(("x", "y", "width", "height"), 1))
+        + _unmasked(("x", "y", "width", "height"), 1)
         + " FROM fullOCR.full_frame_ocr WHERE legacy_id IS NOT NULL ORDER BY legacy_id",
     ),
     LegacyTable(
@@ -90,21 +98,17 @@ LEGACY_TABLES: tuple[LegacyTable, ...] = (
     ),
     LegacyTable(
         "video_layout_config",
-        ("id", "crop_left", "crop_top", "crop_right", "crop_bottom", "anchor_type",
-         "updated_at"),
+        ("id", *CROP_EDGES, "anchor_type", "updated_at"),
         "id", ("id",), "layout", "video_layout_config",
-        "SELECT id, " + ", ".join(_unmask(1 << n, c) for n, c in enumerate(
-            ("crop_left", "crop_top", "crop_right", "crop_bottom")))
+        "SELECT id, " + _unmasked(CROP_EDGES)
         + ", anchor_type, updated_at FROM layout.video_layout_config"
         " WHERE method = 'legacy' ORDER BY id",
     ),
     LegacyTable(
         "cropped_frames",
-        ("frame_index", "image_data", "crop_left", "crop_top", "crop_right", "crop_bottom",
-         "created_at"),
+        ("frame_index", "image_data", *CROP_EDGES, "created_at"),
         "frame_index", ("frame_index", "image_data"), "cropping", "cropped_frames",
-        "SELECT frame_index, image_data, " + ", ".join(_unmask(1 << n, c) for n, c in enumerate(
-            ("crop_left", "crop_top", "crop_right", "crop_bottom")))
+        "SELECT frame_index, image_data, " + _unmasked(CROP_EDGES)
         + ", legacy_created_at FROM cropping.cropped_frames WHERE legacy_nulls IS NOT NULL"
         " ORDER BY frame_index",
     ),
@@ -153,6 +157,13 @@ class LegacyFile:
 
     def has(self, table: str) -> bool:
         return table in self.columns
+
+    def video_metadata(self) -> dict | None:
+        """The video_metadata row by column name; None when the table has no row."""
+        if not self.rows.get("video_metadata"):
+            return None
+        row = self.conn.execute(self.select("video_metadata", "main")).fetchall()[0]
+        return dict(zip(LEGACY_BY_NAME["video_metadata"].columns, row, strict=True))
 
     def select(self, table: str, schema: str) -> str:
         """``SELECT`` of the legacy columns (NULL for ones this file lacks) in legacy order."""
