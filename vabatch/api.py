@@ -45,19 +45,21 @@ from vabatch.stages.registry import PIPELINE, STAGES, get_stage
 from vabatch.tools.dvc import ingest_missing, setup_tracking, sync_video_list
 from vabatch.tools.export import FORMATS as EXPORT_FORMATS
 from vabatch.tools.export import export_videos, load_captions, to_srt
+from vabatch.tools.migrate import PROOF_ALGORITHMS, directory_state, migrate_many
 from vabatch.tools.status import collect_status
 from vabatch.tools.verify import verify_videos
 
 # Operations that are one library function each, named here so that callers need only
-# this module: status, verify, export, DVC, people's box labels, the layout picture.
+# this module: status, verify, export, DVC, migrate, people's box labels, the layout
+# picture.
 __all__ = [
-    "EXPORT_FORMATS", "EngineSettings", "PipelineResult", "RunReport", "collect_status",
+    "EXPORT_FORMATS", "PROOF_ALGORITHMS", "collect_status", "directory_state", "EngineSettings",
     "export_labels", "export_videos", "failed_tasks", "import_labels", "ingest",
-    "ingest_missing", "list_runs", "list_video_dirs", "load_captions", "parse_labels",
-    "pipeline_options", "pipeline_results", "render_layout", "resolve_data_root",
-    "run_pipeline", "run_stages", "run_tasks_of", "run_video", "select_video_dirs",
-    "setup_tracking", "sync_video_list", "to_srt", "train_layout", "verify_videos",
-    "video_dir_for",
+    "ingest_missing", "list_runs", "list_video_dirs", "load_captions", "migrate_many",
+    "parse_labels", "pipeline_options", "pipeline_results", "PipelineResult", "render_layout",
+    "resolve_data_root", "run_pipeline", "run_stages", "run_tasks_of", "run_video", "RunReport",
+    "select_video_dirs", "setup_tracking", "sync_video_list", "to_srt", "train_layout",
+    "verify_videos", "video_dir_for",
 ]
 
 IN_PROCESS = EngineSettings(backend="inprocess", record=False)

@@ -1,4 +1,5 @@
-"""``vabatch migrate``: the command; the work is in vabatch.tools.migrate."""
+"""``vabatch migrate``: the command; the work is in ``vabatch.tools.migrate`` (through
+``vabatch.api``)."""
 
 from __future__ import annotations
 
@@ -47,48 +48,67 @@ def migrate(
     The original is kept as captions.db.old; every legacy table's row count and content
     hash are checked against the rows it became before anything is switched.
     """
-    from vabatch.dataroot import list_video_dirs, resolve_data_root
-    from vabatch.tools.migrate import directory_state, migrate_many
+    from vabatch.api import migrate_many
 
     if force and not rollback:
         raise typer.BadParameter("--force only applies to --rollback")
-    if legacy_dirs:
-        directories = [Path(d).absolute() for d in legacy_dirs]
-    elif rollback:
-        raise typer.BadParameter("--rollback needs the directories to roll back")
-    else:
-        data_root = resolve_data_root(data)
-        directories = [d for d in list_video_dirs(data_root) if directory_state(d) in
-                       ("legacy", "switching", "rollback-interrupted")]
-        if not directories:
-            out.print(f"no legacy directories under {data_root}")
-            return
-
+    directories = _directories(legacy_dirs, data, rollback)
+    if not directories:
+        return
     with progress_display(quiet or as_json) as progress:
-        overall = progress.add_task("rollback" if rollback else "migrate",
-                                    total=len(directories), rate="")
-        steps: dict[int, int] = {}
-        moved = [0]
+        view = _ProgressView(progress, directories, "rollback" if rollback else "migrate")
+        results = migrate_many(directories, rollback=rollback, dry_run=dry_run, force=force,
+                               workers=workers, on_progress=view.on_progress,
+                               on_result=view.on_result)
+    _report(results, as_json)
 
-        def on_progress(number: int, step: str) -> None:
-            if number not in steps:
-                steps[number] = progress.add_task(f"  {directories[number].name}",
-                                                  total=None, rate=step)
-            else:
-                progress.update(steps[number], rate=step)
 
-        def on_result(number: int, result) -> None:
-            if number in steps:
-                progress.remove_task(steps.pop(number))
-            moved[0] += result.legacy_bytes
-            elapsed = progress.tasks[overall].elapsed or 0
-            rate = f"{moved[0] / elapsed / 1e6:.0f} MB/s" if elapsed > 0 else ""
-            progress.update(overall, advance=1, rate=rate)
+def _directories(legacy_dirs: list[Path] | None, data: Path | None,
+                 rollback: bool) -> list[Path]:
+    """The directories named, else every legacy (or interrupted) one under the data root."""
+    from vabatch.api import directory_state, list_video_dirs, resolve_data_root
 
-        results = migrate_many(directories, rollback=rollback, dry_run=dry_run,
-                               force=force, workers=workers, on_progress=on_progress,
-                               on_result=on_result)
+    if legacy_dirs:
+        return [Path(d).absolute() for d in legacy_dirs]
+    if rollback:
+        raise typer.BadParameter("--rollback needs the directories to roll back")
+    data_root = resolve_data_root(data)
+    directories = [d for d in list_video_dirs(data_root) if directory_state(d) in
+                   ("legacy", "switching", "rollback-interrupted")]
+    if not directories:
+        out.print(f"no legacy directories under {data_root}")
+    return directories
 
+
+class _ProgressView:
+    """One bar for the whole run (with the legacy MB/s so far), and a line per directory
+    at work showing the step it has reached."""
+
+    def __init__(self, progress, directories: list[Path], title: str) -> None:
+        self.progress = progress
+        self.directories = directories
+        self.overall = progress.add_task(title, total=len(directories), rate="")
+        self.steps: dict[int, int] = {}  # directory number -> its task
+        self.moved = 0  # legacy bytes of the directories done
+
+    def on_progress(self, number: int, step: str) -> None:
+        if number not in self.steps:
+            self.steps[number] = self.progress.add_task(
+                f"  {self.directories[number].name}", total=None, rate=step)
+        else:
+            self.progress.update(self.steps[number], rate=step)
+
+    def on_result(self, number: int, result) -> None:
+        if number in self.steps:
+            self.progress.remove_task(self.steps.pop(number))
+        self.moved += result.legacy_bytes
+        elapsed = self.progress.tasks[self.overall].elapsed or 0
+        rate = f"{self.moved / elapsed / 1e6:.0f} MB/s" if elapsed > 0 else ""
+        self.progress.update(self.overall, advance=1, rate=rate)
+
+
+def _report(results, as_json: bool) -> None:
+    """Print the results and every error; exit 1 when a directory failed."""
     if as_json:
         print_json([r.to_json() for r in results])
     else:
@@ -108,40 +128,52 @@ def _file_of(new_table: str) -> str:
 
 
 def _print_results(results) -> None:
-    from rich.table import Table
-
-    from vabatch.tools.migrate import PROOF_ALGORITHMS
-
+    """A proof table per directory that has one, then a summary of all."""
     for r in results:
         if not r.proofs or r.status == "failed" and not any(p.new_sha256 for p in r.proofs):
             continue
-        table = Table(title=f"{r.directory}: {r.status}", title_justify="left")
-        table.add_column("legacy table", no_wrap=True)
-        table.add_column("rows", justify="right", no_wrap=True)
-        table.add_column("into", no_wrap=True)  # the table keeps its name in the new file
-        table.add_column("rows", justify="right", no_wrap=True)
-        hashed = [p for p in r.proofs if p.new_sha256]
-        table.add_column(f"hash ({PROOF_ALGORITHMS[hashed[0].version]})" if hashed else "hash",
-                         no_wrap=True)
-        table.add_column("proof", no_wrap=True)
-        for p in r.proofs:
-            legacy_rows = "absent" if p.legacy_rows is None else str(p.legacy_rows)
-            legacy_sha = (p.legacy_sha256 or "").rpartition(":")[2][:12]
-            if not p.new_sha256:  # a dry run: only the legacy side is known
-                table.add_row(p.legacy_table, legacy_rows, _file_of(p.new_table), "", "", "")
-                continue
-            new_sha = p.new_sha256.rpartition(":")[2][:12]
-            if p.ok:
-                shown, verdict = (legacy_sha or new_sha), "[green]equal[/green]"
-            else:
-                shown, verdict = f"{legacy_sha} / {new_sha}", "[red]DIFFERS[/red]"
-            table.add_row(p.legacy_table, legacy_rows, _file_of(p.new_table), str(p.new_rows),
-                          shown, verdict)
-        out.print(table)
-        if r.source_status:
-            out.print(f"  source video: {r.source_status}", highlight=False)
-        for note in r.notes:
-            out.print(f"  note: {note}", highlight=False)
+        _print_proofs(r)
+    _print_summary(results)
+
+
+def _print_proofs(r) -> None:
+    """One directory: each legacy table beside the rows it became, then its notes."""
+    from rich.table import Table
+
+    from vabatch.api import PROOF_ALGORITHMS
+
+    table = Table(title=f"{r.directory}: {r.status}", title_justify="left")
+    table.add_column("legacy table", no_wrap=True)
+    table.add_column("rows", justify="right", no_wrap=True)
+    table.add_column("into", no_wrap=True)  # the table keeps its name in the new file
+    table.add_column("rows", justify="right", no_wrap=True)
+    hashed = [p for p in r.proofs if p.new_sha256]
+    table.add_column(f"hash ({PROOF_ALGORITHMS[hashed[0].version]})" if hashed else "hash",
+                     no_wrap=True)
+    table.add_column("proof", no_wrap=True)
+    for p in r.proofs:
+        legacy_rows = "absent" if p.legacy_rows is None else str(p.legacy_rows)
+        legacy_sha = (p.legacy_sha256 or "").rpartition(":")[2][:12]
+        if not p.new_sha256:  # a dry run: only the legacy side is known
+            table.add_row(p.legacy_table, legacy_rows, _file_of(p.new_table), "", "", "")
+            continue
+        new_sha = p.new_sha256.rpartition(":")[2][:12]
+        if p.ok:
+            shown, verdict = (legacy_sha or new_sha), "[green]equal[/green]"
+        else:
+            shown, verdict = f"{legacy_sha} / {new_sha}", "[red]DIFFERS[/red]"
+        table.add_row(p.legacy_table, legacy_rows, _file_of(p.new_table), str(p.new_rows),
+                      shown, verdict)
+    out.print(table)
+    if r.source_status:
+        out.print(f"  source video: {r.source_status}", highlight=False)
+    for note in r.notes:
+        out.print(f"  note: {note}", highlight=False)
+
+
+def _print_summary(results) -> None:
+    """A row per directory: status, legacy size, time, rate, files added, error."""
+    from rich.table import Table
 
     summary = Table(title=f"migrate: {len(results)} directories")
     for column in ("directory", "status", "legacy size", "seconds", "MB/s", "files", "error"):

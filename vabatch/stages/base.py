@@ -69,7 +69,8 @@ class Stage:
     result: type  # a StageResult subclass
     run: Callable[[StageContext, Any], StageResult]
     up_to_date: Callable[[Path, Path | None], bool] | None = None  # (video dir, data root)
-    on: str = "video"  # what a target is: 'video' (a video directory) or 'file' (an input)
+    on: str = "video"  # a target is: "video" (a video directory), "file" (an input to
+    # ingest) or "directory" (any other folder, e.g. a legacy one to migrate)
     in_run: bool = True  # part of `vabatch run` (video stages only)
     summary: str = ""
 

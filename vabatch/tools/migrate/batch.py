@@ -1,0 +1,80 @@
+"""Many directories at once, on the batch engine: each directory is one task of the
+``migrate`` kind (its own lock, its own result), run in this process for one worker and on
+the engine's worker processes for more. Progress steps come back as the tasks' notes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from vabatch.engine import EngineSettings, Observer, RetryPolicy, Task, run_tasks, stage_tasks
+from vabatch.stages.base import Stage, StageContext
+from vabatch.tools.migrate.directory import migrate_directory
+from vabatch.tools.migrate.rollback import rollback_directory
+from vabatch.tools.migrate.state import MigrationResult
+
+
+@dataclass(frozen=True)
+class MigrateOptions:
+    """What to do to each directory."""
+
+    rollback: bool = False
+    dry_run: bool = False
+    force: bool = False  # with rollback: even if the split databases changed since
+
+
+def run_migrate(context: StageContext, options: MigrateOptions) -> MigrationResult:
+    """Migrate (or roll back) the directory ``context.target``."""
+    progress = context.progress
+    report = (lambda step: progress(0, 0, step)) if progress else None
+    if options.rollback:
+        return rollback_directory(context.target, dry_run=options.dry_run,
+                                  force=options.force, progress=report)
+    return migrate_directory(context.target, dry_run=options.dry_run, progress=report)
+
+
+# Not a pipeline stage (it is in no registry and writes whole directories), but a task the
+# engine runs like one.
+MIGRATE = Stage("migrate", None, MigrateOptions, MigrationResult, run_migrate,
+                on="directory", in_run=False, summary="legacy captions.db -> split databases")
+
+
+class _Callbacks(Observer):
+    def __init__(self, on_progress, on_result) -> None:
+        self.on_progress, self.on_result = on_progress, on_result
+
+    def task_progress(self, task: Task, done: int, total: int, note: str = "") -> None:
+        if self.on_progress and note:
+            self.on_progress(task.number, note)
+
+    def task_finished(self, task: Task) -> None:
+        if self.on_result:
+            self.on_result(task.number, task.result_or_failed())
+
+
+def migrate_many(
+    directories: list[Path],
+    *,
+    rollback: bool = False,
+    dry_run: bool = False,
+    force: bool = False,
+    workers: int = 1,
+    on_progress: Callable[[int, str], None] | None = None,
+    on_result: Callable[[int, MigrationResult], None] | None = None,
+) -> list[MigrationResult]:
+    """Migrate (or roll back) many directories, ``workers`` at a time; results in order.
+
+    ``on_progress(number, step)`` and ``on_result(number, result)`` name a directory by its
+    position in ``directories``. Nothing is retried (a failure says why and stays one) and
+    no run is recorded in a data root.
+    """
+    directories = [Path(d) for d in directories]
+    in_process = workers <= 1 or len(directories) <= 1
+    settings = EngineSettings(workers=workers, backend="inprocess" if in_process else "local",
+                              retry=RetryPolicy(max_attempts=1), record=False,
+                              command="migrate", observer=_Callbacks(on_progress, on_result))
+    tasks = stage_tasks(directories, [MIGRATE], {"migrate": MigrateOptions(rollback, dry_run,
+                                                                           force)})
+    return run_tasks(tasks, Path.cwd(), settings).results()
