@@ -23,6 +23,7 @@ from vabatch.db.files import sidecars
 from vabatch.db.schema import DATABASE_ORDER, KINDS
 from vabatch.db.video_database import LEGACY_FILE
 from vabatch.fsutil import atomic_write, fsync_path
+from vabatch.tools.migrate import state
 from vabatch.tools.migrate.legacy import LEGACY_BY_NAME, OLD_FILE, MigrationError
 from vabatch.tools.migrate.proof import (
     file_fingerprint,
@@ -35,11 +36,6 @@ from vabatch.tools.migrate.state import (
     STAGING_DIR,
     MigrationResult,
     ProgressCallback,
-    directory_state,
-    migration_record,
-    pause,
-    read_manifest,
-    run_locked,
 )
 
 
@@ -51,15 +47,15 @@ def rollback_directory(directory: Path | str, *, dry_run: bool = False, force: b
     lost), unless ``force``.
     """
     directory = Path(directory)
-    return run_locked(directory, dry_run, progress,
+    return state.run_locked(directory, dry_run, progress,
                       functools.partial(_rollback, directory, dry_run, force=force))
 
 
 def _rollback(directory: Path, dry_run: bool, report: ProgressCallback,
               result: MigrationResult, force: bool = False) -> None:
     """Roll back whatever state the directory is in, or say why not."""
-    state = directory_state(directory)
-    if state == "rollback-interrupted":
+    current = state.directory_state(directory)
+    if current == "rollback-interrupted":
         if dry_run:
             result.status = "would roll back"
             result.notes.append("would finish an interrupted rollback")
@@ -68,7 +64,7 @@ def _rollback(directory: Path, dry_run: bool, report: ProgressCallback,
         finish_rollback(directory)
         result.status = "rolled back"
         return
-    if state == "legacy":
+    if current == "legacy":
         staging = directory / STAGING_DIR
         if staging.exists() and not dry_run:
             shutil.rmtree(staging)  # an unfinished build: the legacy file was never touched
@@ -76,12 +72,12 @@ def _rollback(directory: Path, dry_run: bool, report: ProgressCallback,
         result.status = "unchanged"
         result.notes.append("not migrated: the legacy state is in place")
         return
-    if state not in ("migrated", "switching"):
+    if current not in ("migrated", "switching"):
         raise MigrationError(f"{directory}: not a migrated directory (no {OLD_FILE} beside "
                              "the split databases): nothing to roll back")
     result.legacy_bytes = (directory / OLD_FILE).stat().st_size
-    if state == "switching":
-        manifest = read_manifest(directory)
+    if current == "switching":
+        manifest = state.read_manifest(directory)
         extra_files = [n for n in manifest["install"] if not n.endswith(".db")]
     else:
         extra_files = _check_unchanged(directory, report, result, force)
@@ -95,7 +91,7 @@ def _rollback(directory: Path, dry_run: bool, report: ProgressCallback,
         return
     report("rolling back")
     atomic_write(directory / ROLLBACK_JOURNAL, json.dumps({"remove": remove}, indent=1))
-    pause("rollback-journal")
+    state.pause("rollback-journal")
     finish_rollback(directory)
     result.status = "rolled back"
 
@@ -105,7 +101,7 @@ def _check_unchanged(directory: Path, report: ProgressCallback, result: Migratio
     """Refuse (unless ``force``) when the split databases changed since the migration;
     return the files besides the databases that migrate added."""
     old = directory / OLD_FILE
-    record = migration_record(directory / KINDS["video"].file_name)
+    record = state.migration_record(directory / KINDS["video"].file_name)
     if record is None:
         extra_files = []
         result.notes.append("video.db has no migration record: any source video link "
@@ -181,11 +177,11 @@ def finish_rollback(directory: Path) -> None:
         with contextlib.suppress(FileNotFoundError):
             (directory / name).unlink()
     fsync_path(directory)
-    pause("rollback-removed")
+    state.pause("rollback-removed")
     old = directory / OLD_FILE
     if old.exists():
         os.replace(old, directory / LEGACY_FILE)  # also replaces the new captions.db
         fsync_path(directory)
-    pause("rollback-restored")
+    state.pause("rollback-restored")
     journal.unlink()
     fsync_path(directory)
