@@ -9,13 +9,14 @@ from __future__ import annotations
 import os
 import socket
 import threading
-from collections.abc import Callable
 from pathlib import Path
 
+from vabatch.db import KINDS, VideoDatabase
+from vabatch.db.files import sidecars
 from vabatch.engine.failures import failure_of
 from vabatch.engine.model import Job
 from vabatch.fsutil import remove_abandoned_temporaries, remove_own_temporaries
-from vabatch.stages.base import StageContext
+from vabatch.stages.base import ProgressCallback, StageContext
 
 _THREAD_STATE = threading.local()
 
@@ -36,9 +37,6 @@ def settle_database(video_dir: Path, alias: str) -> None:
     does: one open for writing and close checkpoints and leaves a self-contained file.
     Temporary files of dead processes are deleted too.
     """
-    from vabatch.db import KINDS, VideoDatabase
-    from vabatch.db.files import sidecars
-
     video_dir = Path(video_dir)
     if not video_dir.is_dir():
         return
@@ -49,7 +47,7 @@ def settle_database(video_dir: Path, alias: str) -> None:
             pass
 
 
-def run_job(job: Job, progress: Callable[[int, int], None] | None = None):
+def run_job(job: Job, progress: ProgressCallback | None = None):
     """Run the stage of ``job``; return its result object or raise its error."""
     context = StageContext(Path(job.target), Path(job.data_root), progress, job.attempt,
                            _shared_objects())
@@ -67,7 +65,7 @@ def worker_label() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def execute_job(job: Job, progress: Callable[[int, int], None] | None = None) -> tuple:
+def execute_job(job: Job, progress: ProgressCallback | None = None) -> tuple:
     """Run ``job`` and return ``("ok", result, worker, pid)`` or ``("error", Failure, ...)``.
 
     Never raises an Exception: the outcome crosses to the main process as data, so a
