@@ -13,7 +13,7 @@ import srt
 import webvtt
 from typer.testing import CliRunner
 
-from bench.corpus import Caption, VideoSpec, make_video, random_captions
+from testkit.corpus import Caption, VideoSpec, make_video, random_captions
 from vabatch.band_signature import unpack_mask
 from vabatch.caption_spans import segment
 from vabatch.cli import app

@@ -17,8 +17,8 @@ import apsw
 import pytest
 from typer.testing import CliRunner
 
-from bench.corpus import Caption, VideoSpec, make_video
-from tests.conftest import kill_mid_commit
+from testkit.corpus import Caption, VideoSpec, make_video
+from testkit.databases import kill_mid_commit
 from vabatch.cli import app
 from vabatch.dataset import list_video_dirs
 from vabatch.db import KINDS, STAGE_ORDER

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from bench.corpus import Caption, VideoSpec, make_video, random_captions
+from testkit.corpus import Caption, VideoSpec, make_video, random_captions
 from vabatch.cli import app
 from vabatch.db import VideoDatabase
 from vabatch.layout_analysis import Band, normalise_text

@@ -15,7 +15,7 @@ from pathlib import Path
 import apsw
 from typer.testing import CliRunner
 
-from tests.legacy_fixtures import (
+from testkit.legacy import (
     BAND,
     EVERY,
     FPS,
