@@ -464,6 +464,7 @@ def test_readers_never_fail_nor_see_partial_data_while_stages_write(
             assert ocr["state"] in ("missing", "present"), ocr
         checked = runner.invoke(app, ["verify", "--data", str(root), "--json"])
         problems = [p for v in json.loads(checked.stdout)["videos"] for p in v["problems"]]
+        assert checked.exit_code == (1 if problems else 0), checked.output
         # While a stage writes, its WAL (and, for a new file, its temporary name) is beside
         # the file: verify says so, and nothing else.
         assert all("sidecar" in p["message"] or "temporary file" in p["message"]
