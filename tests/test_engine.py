@@ -28,15 +28,13 @@ from vabatch.engine import (
     Observer,
     ProbeOptions,
     RetryPolicy,
-    WorkerDied,
-    is_transient,
     list_runs,
     open_runs_database,
     run_stages,
     run_tasks_of,
     worker_label,
 )
-from vabatch.errors import DatabaseError, InputError
+from vabatch.errors import DatabaseError
 
 runner = CliRunner()
 FAST_RETRY = RetryPolicy(max_attempts=4, base_delay_s=0.01, max_delay_s=0.05)
@@ -181,23 +179,6 @@ def test_a_worker_killed_by_sigkill_is_replaced_and_its_task_retried(tmp_path):
     assert first["outcome"] == "transient" and first["error_type"] == "WorkerDied"
     assert "SIGKILL" in first["error"] and second["outcome"] == "ok"
     assert first["worker_pid"] != second["worker_pid"]
-
-
-def test_error_classification():
-    assert is_transient(apsw.BusyError("database is locked"))
-    assert is_transient(OSError(5, "Input/output error"))
-    assert is_transient(WorkerDied("gone"))
-    try:  # how stages wrap apsw errors: `raise DatabaseError(...) from None`
-        try:
-            raise apsw.BusyError("locked")
-        except apsw.Error as error:
-            raise DatabaseError(f"x.db: {error}") from None
-    except DatabaseError as wrapped:
-        assert is_transient(wrapped)
-    assert not is_transient(InputError("corrupt input"))
-    assert not is_transient(DatabaseError("x.db: application_id 0x0 is not ..."))
-    assert not is_transient(FileNotFoundError(2, "No such file"))
-    assert not is_transient(ValueError("a bug"))
 
 
 def test_help_does_not_import_dask():
