@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.corpus import VideoSpec, make_video, random_captions  # noqa: E402
+from testkit.corpus import VideoSpec, make_video, random_captions  # noqa: E402
 
 
 def _make_inputs(count: int, media: Path) -> list[Path]:

@@ -4,7 +4,7 @@ The corpus (bench/extract_corpus.py, media under bench/media/extract/, git-ignor
 once with ffmpeg + libass from known SRT files. For each extractor, on the same videos:
 
 * caption-level precision / recall / F1 (one-to-one matches at temporal IoU >= 0.5),
-  mean |start| and |end| error in ms, CER over matched captions (bench/scoring.py);
+  mean |start| and |end| error in ms, CER over matched captions (testkit/scoring.py);
 * wall seconds per video-minute.
 
 vabatch runs as a user runs it, in one fresh data root per pass: ``vabatch ingest`` +
@@ -37,9 +37,9 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import scoring  # noqa: E402
-from bench.corpus import VideoSpec  # noqa: E402
 from bench.extract_corpus import MEDIA, full_corpus, make_all, quick_corpus  # noqa: E402
+from testkit import scoring  # noqa: E402
+from testkit.corpus import VideoSpec  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
 PEERS = BENCH / ".peers"

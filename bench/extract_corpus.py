@@ -1,6 +1,6 @@
 """The corpus of ``bench/extract_bench.py``: burned-in captions in many looks.
 
-Videos are 1280x720 unless named otherwise, made by bench/corpus.py (SRT burned in with
+Videos are 1280x720 unless named otherwise, made by testkit/corpus.py (SRT burned in with
 ffmpeg's ``subtitles`` filter, i.e. libass) under bench/media/extract/ (git-ignored), once,
 and reused.
 Captions come from ``corpus.random_captions``: some two-line, some back to back, some with
@@ -16,7 +16,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.corpus import VideoSpec, make_video, random_captions  # noqa: E402
+from testkit.corpus import VideoSpec, make_video, random_captions  # noqa: E402
 
 MEDIA = Path(__file__).resolve().parent / "media" / "extract"
 YELLOW = "&H0000FFFF"  # ASS &HAABBGGRR

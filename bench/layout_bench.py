@@ -3,7 +3,7 @@
 Makes (once, under bench/media/layout/, git-ignored) a set of generated 1280x720 videos
 that the tests do not use: captions at the bottom and at the top, English and Chinese,
 several backgrounds (photo, gradients, mandelbrot, life, bright), with a static logo, a
-moving ticker, scene text, and one video without captions (bench/corpus.py, read-only).
+moving ticker, scene text, and one video without captions (testkit/corpus.py, read-only).
 
 The known caption box: the video's own SRT, burned in with the very ``subtitles`` filter
 and ``force_style`` that corpus.py used for the video, onto ffmpeg's ``color=black``
@@ -51,8 +51,8 @@ BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import corpus  # noqa: E402  (read-only use: specs, rendering, style)
-from bench.corpus import VideoSpec, random_captions  # noqa: E402
+from testkit import corpus  # noqa: E402  (read-only use: specs, rendering, style)
+from testkit.corpus import VideoSpec, random_captions  # noqa: E402
 
 MEDIA = BENCH_DIR / "media" / "layout"
 OUT_JSON = BENCH_DIR / "out" / "layout.json"
@@ -380,7 +380,7 @@ def markdown_section(rows: list[list[str]], result: dict) -> str:
         "## Layout",
         "",
         "`bench/layout_bench.py`: vabatch's caption band and box labels against known ground",
-        "truth, on generated videos the tests do not use (bench/corpus.py, seeds 301-311):",
+        "truth, on generated videos the tests do not use (testkit/corpus.py, seeds 301-311):",
         f"{summary['videos']} videos, 1280x720, 20-40 s, captions at the bottom and at the top,",
         "English and Chinese (Noto Sans CJK SC), photo / gradients / mandelbrot / life /",
         "bright backgrounds, a static logo, a moving ticker, scene text, and one video",

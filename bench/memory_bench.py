@@ -2,7 +2,7 @@
 
     /work/venv/bin/python bench/memory_bench.py [--minutes 1,10]
 
-Makes 1280x720 30 fps videos with burned-in captions of each length (bench/corpus.py,
+Makes 1280x720 30 fps videos with burned-in captions of each length (testkit/corpus.py,
 under bench/media/memory/, git-ignored), then per length, in a fresh data root: ``vabatch
 ingest`` and each stage (ocr, layout, crop, captions, export) as its own process with
 ``--workers 1``. Each process's peak resident set size (its own and its workers', from
@@ -26,7 +26,7 @@ HERE = Path(__file__).resolve().parent
 if __package__ in (None, ""):
     sys.path.insert(0, str(HERE.parent))
 
-from bench.corpus import VideoSpec, make_video, random_captions  # noqa: E402
+from testkit.corpus import VideoSpec, make_video, random_captions  # noqa: E402
 
 MEDIA = HERE / "media" / "memory"
 VABATCH = [sys.executable, "-m", "vabatch"]

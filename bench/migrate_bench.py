@@ -44,7 +44,7 @@ BOXES_PER_FRAME = 10
 def build_legacy(path: Path, megabytes: int) -> None:
     """A legacy file of about ``megabytes`` MB (reused when it is already there)."""
     sys.path.insert(0, str(REPO))
-    from tests.legacy_fixtures import LEGACY_SCHEMA, frame_image, jpeg_bytes, png_bytes
+    from testkit.legacy import LEGACY_SCHEMA, frame_image, jpeg_bytes, png_bytes
 
     if path.exists() and path.stat().st_size >= megabytes * 1_000_000:
         return

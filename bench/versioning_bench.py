@@ -2,7 +2,7 @@
 
     /work/venv/bin/python bench/versioning_bench.py [--videos 10] [--seconds 30]
 
-A corpus of ``--videos`` synthetic 1280x720 videos with burned-in captions (bench/corpus.py;
+A corpus of ``--videos`` synthetic 1280x720 videos with burned-in captions (testkit/corpus.py;
 photo-like backgrounds), ingested at 2 frames per second and run through every stage by
 vabatch: the split layout. The same rows are then written, per video, into one legacy
 monolithic ``captions.db`` with the legacy schema of DESIGN.md (frames, OCR, labels, layout,
@@ -51,7 +51,7 @@ def run(cwd: Path, *command: str) -> str:
 
 def build_split(count: int, seconds: int) -> Path:
     """The corpus, ingested and processed (cached)."""
-    from bench.corpus import VideoSpec, make_video, random_captions
+    from testkit.corpus import VideoSpec, make_video, random_captions
 
     data = MEDIA / f"split-{count}x{seconds}s"
     if (data / ".complete").exists():
@@ -79,7 +79,7 @@ def write_legacy(video_dir: Path, target: Path) -> None:
     """The rows of one split video directory as one legacy monolithic captions.db."""
     import apsw
 
-    from tests.legacy_fixtures import LEGACY_SCHEMA
+    from testkit.legacy import LEGACY_SCHEMA
     from vabatch.db import VideoDatabase
 
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,7 @@ import srt
 import webvtt
 from typer.testing import CliRunner
 
-from bench.corpus import Caption, VideoSpec, make_video, random_captions
+from testkit.corpus import Caption, VideoSpec, make_video, random_captions
 from vabatch.api import run_video
 from vabatch.cli import app
 from vabatch.db import VideoDatabase

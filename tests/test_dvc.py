@@ -66,8 +66,8 @@ def md5(path: Path) -> str:
 
 
 def captioned_video(folder: Path, name: str, seed: int) -> Path:
-    """A 16 s 480x270 video with burned-in captions (bench/corpus.py)."""
-    from bench.corpus import VideoSpec, make_video, random_captions
+    """A 16 s 480x270 video with burned-in captions (testkit/corpus.py)."""
+    from testkit.corpus import VideoSpec, make_video, random_captions
 
     if shutil.which("ffmpeg") is None:
         pytest.skip("ffmpeg is not installed")
@@ -102,7 +102,7 @@ def test_repository_dvc_yaml_is_the_template():
 
 
 def test_ingest_keeps_the_list_sorted_and_rewrites_it_only_on_change(tmp_path):
-    from tests.conftest import make_video
+    from testkit.videos import make_video
     from vabatch.api import ingest
     from vabatch.media import Sampling
     from vabatch.stages.ingest import IngestOptions

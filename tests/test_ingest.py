@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.conftest import make_video
+from testkit.videos import make_video
 from vabatch.cli import app
 from vabatch.dataroot import list_video_dirs, staging_root
 from vabatch.db import VideoDatabase

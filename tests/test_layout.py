@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from bench.corpus import Caption, VideoSpec, make_video, random_captions
+from testkit.corpus import Caption, VideoSpec, make_video, random_captions
 from vabatch.cli import app
 from vabatch.db import VideoDatabase
 from vabatch.media import Sampling, decode_image
@@ -119,7 +119,7 @@ def test_a_video_without_captions_gets_no_band_and_says_so(media, data_root, eng
     assert {label for *_, label, _ in boxes} == {"noise"}
     result = runner.invoke(app, ["layout", "--data", str(data_root), "--json", "--force",
                                  video_dir.name])
-    assert result.exit_code == 0
+    assert result.exit_code == 0, result.output
     [report] = json.loads(result.stdout)
     assert report["status"] == "no-captions" and report["band"] is None
     assert "no captions" in report["message"]
@@ -131,12 +131,13 @@ def test_rerun_is_a_no_op_and_human_labels_survive_automatic_runs(media, data_ro
     layout_db = video_dir / "layout.db"
     before = hashlib.md5(layout_db.read_bytes()).hexdigest()
     result = runner.invoke(app, ["layout", "--data", str(data_root), "--json"])
+    assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)[0]["status"] == "unchanged"
     assert hashlib.md5(layout_db.read_bytes()).hexdigest() == before
 
     exported = runner.invoke(app, ["annotate", "labels", "export", video_dir.name,
                                    "--data", str(data_root)])
-    assert exported.exit_code == 0
+    assert exported.exit_code == 0, exported.output
     rows = list(csv.DictReader(io.StringIO(exported.stdout)))
     assert rows and {r["label_source"] for r in rows} == {"model"}
     flipped = rows[0]
@@ -235,6 +236,7 @@ def test_a_classifier_trained_on_some_videos_labels_others_better_than_the_rules
 
     relabelled = runner.invoke(app, ["layout", *[d.name for d in test_dirs], "--data",
                                      str(data_root), "--json"])
+    assert relabelled.exit_code == 0, relabelled.output
     assert {r["method"] for r in json.loads(relabelled.stdout)} == {"classifier:project"}
     classifier_accuracy = label_accuracy(test_dirs, test_specs)
     print(f"box-label accuracy on held-out videos: rules {rules_accuracy:.3f}, "
@@ -340,6 +342,7 @@ def test_a_counter_on_every_frame_does_not_take_the_band_from_a_few_captions(
         video_dir = prepare(spec, media, data_root, engine)
         result = runner.invoke(app, ["layout", "--data", str(data_root), "--json",
                                      video_dir.name])
+        assert result.exit_code == 0, result.output
         [report] = json.loads(result.stdout)
         assert report["anchor"] == "bottom" and report["warnings"] == []
         boxes, _ = boxes_and_layout(video_dir)
@@ -362,6 +365,7 @@ def test_a_person_can_put_the_band_where_the_captions_are_and_later_runs_keep_it
         assert result.exit_code == 0, result.output
         report = runner.invoke(app, ["layout", video_dir.name, "--data", str(data_root),
                                      "--json"])
+        assert report.exit_code == 0, report.output
         [summary] = json.loads(report.stdout)
         return summary, warning_lines(result)
 

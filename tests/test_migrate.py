@@ -15,7 +15,7 @@ from pathlib import Path
 import apsw
 from typer.testing import CliRunner
 
-from tests.legacy_fixtures import (
+from testkit.legacy import (
     BAND,
     EVERY,
     FPS,
@@ -24,7 +24,6 @@ from tests.legacy_fixtures import (
     LegacyOptions,
     build_legacy_dir,
     frame_image,
-    jpeg_bytes,
     pickle_tripwire,
     png_bytes,
     snapshot,
@@ -38,12 +37,9 @@ from vabatch.tools.migrate import (
     PAUSE_FILE_ENV,
     PROOF_V1,
     Builder,
-    encode_row_v2,
     hash_legacy,
     hash_migrated,
-    image_size,
     open_legacy,
-    row_digest,
 )
 
 runner = CliRunner()
@@ -427,20 +423,6 @@ def test_sigkill_during_rollback_then_migrate_finishes_both(tmp_path):
 
 
 # -- building blocks ----------------------------------------------------------------------
-def test_row_digest_tells_types_apart():
-    digests = {row_digest(row) for row in ([1], [1.0], ["1"], [b"1"], [None], [None, None],
-                                           ["ab", "c"], ["a", "bc"])}
-    assert len(digests) == 8
-
-
-def test_image_size_reads_headers_without_decoding():
-    image = frame_image(4)
-    assert image_size(jpeg_bytes(image)) == (WIDTH, HEIGHT)
-    assert image_size(jpeg_bytes(image, pad_to=50_000)) == (WIDTH, HEIGHT)
-    assert image_size(png_bytes(image[:10, :20])) == (20, 10)
-    assert image_size(b"nothing") is None
-
-
 def test_ingest_still_works_with_the_new_schema_steps(ingested):
     (meta,) = rows(ingested / "video.db", "SELECT sampling_mode, legacy_id FROM video_metadata")
     assert meta == ("every", None)
@@ -480,13 +462,6 @@ def test_proof_is_xxh3_and_verify_still_reads_old_sha256_proofs(tmp_path):
     assert checked.exit_code == 1
     [problem] = json.loads(checked.stdout)["videos"][0]["problems"]
     assert "captions.captions differs from legacy captions: 2 rows sha256" in problem["message"]
-
-
-def test_v2_row_encoding_tells_types_apart():
-    encodings = {b"".join(encode_row_v2(row)) for row in (
-        [1], [1.0], ["1"], [b"1"], [None], [None, None], ["ab", "c"], ["a", "bc"], [-1],
-        ["é"], [b"\xc3\xa9"])}
-    assert len(encodings) == 11
 
 
 # -- refusals: nothing changes ------------------------------------------------------------

@@ -149,6 +149,7 @@ def test_english_text_is_found_where_it_was_drawn(ocr_done):
     for start, end, text, left, baseline in ENGLISH_CAPTIONS:
         shown = [b for b in boxes if start * 1000 <= b[1] < end * 1000]
         assert len({b[0] for b in shown}) == end - start  # one stored frame per second
+        assert len(shown) == end - start  # one box on each: the loop below sees them all
         drawn_left, drawn_top, drawn_right, drawn_bottom = _text_rectangle(text, left, baseline)
         for b in shown:
             # The recogniser may drop the space between words.
@@ -166,8 +167,14 @@ def test_chinese_text_is_found(ocr_done):
 
 def test_corners_and_boxes_agree(ocr_done):
     root, ids, _ = ocr_done
-    for video_id in ids.values():
-        for b in _boxes(_video_dir(root, video_id)):
+    found = {name: _boxes(_video_dir(root, video_id)) for name, video_id in ids.items()}
+    # First that there are boxes to check: one line on every stored frame (1 per second).
+    assert len(found["english"]) == len({b[0] for b in found["english"]}) == 8
+    assert {b[3].replace(" ", "") for b in found["english"]} == {"HELLOWORLD", "OPENSOURCE"}
+    assert len(found["chinese"]) == len({b[0] for b in found["chinese"]}) == 2
+    assert {b[3] for b in found["chinese"]} == {"你好世界"}
+    for boxes in found.values():
+        for b in boxes:
             x, y, width, height = b[5:9]
             xs, ys = b[9:17:2], b[10:17:2]
             assert x == math.floor(min(xs)) and x + width == math.ceil(max(xs))

@@ -9,7 +9,7 @@ import apsw
 import pytest
 from typer.testing import CliRunner
 
-from tests.test_video_database import add_ocr_rows
+from testkit.databases import add_ocr_rows
 from vabatch.cli import app
 from vabatch.db import VideoDatabase
 

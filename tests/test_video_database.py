@@ -12,19 +12,11 @@ from pathlib import Path
 import apsw
 import pytest
 
-from tests.conftest import kill_mid_commit
+from testkit.databases import add_ocr_rows, kill_mid_commit
 from vabatch.db import VideoDatabase
 from vabatch.db.files import sidecars, sqlite_uri
 from vabatch.db.video_database import open_connection, stale_sidecars
 from vabatch.errors import DatabaseError, MissingDatabaseError
-
-
-def add_ocr_rows(video_dir: Path, rows) -> None:
-    with VideoDatabase(video_dir, write="fullOCR", require=("video",)) as db:
-        with db.conn:
-            db.conn.executemany(
-                "INSERT INTO fullOCR.full_frame_ocr (frame_index, box_index, text, confidence,"
-                " x, y, width, height) VALUES (?, ?, ?, 0.9, 10, 20, 30, 40)", rows)
 
 
 def open_fds_under(directory: Path) -> list[str]:

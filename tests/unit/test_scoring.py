@@ -1,11 +1,11 @@
-"""bench/scoring.py: SRT parsing, temporal-IoU matching, P/R/F1, boundary errors, CER."""
+"""testkit/scoring.py: SRT parsing, temporal-IoU matching, P/R/F1, boundary errors, CER."""
 
 from __future__ import annotations
 
 import pytest
 
-from bench import scoring
-from bench.scoring import Cue
+from testkit import scoring
+from testkit.scoring import Cue
 
 SRT = """1
 00:00:01,000 --> 00:00:02,500

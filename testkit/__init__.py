@@ -1,0 +1,10 @@
+"""Test videos, corpora, legacy files and helpers shared by ``tests/`` and ``bench/``.
+
+Everything here builds real data for the tests and benchmarks: tiny lavfi videos
+(``videos``), synthetic videos with burned-in captions and their reference SRT
+(``corpus``), legacy monolithic ``captions.db`` directories (``legacy``), SQLite helpers
+such as a writer killed mid-commit (``databases``), and the caption scoring used by the
+extraction benchmark (``scoring``). It is not part of the installed ``vabatch`` package:
+pytest finds it through ``pythonpath = ["."]`` and the bench scripts put the repository
+root on ``sys.path``. Nothing here imports ``tests`` or ``bench``.
+"""
