@@ -331,20 +331,21 @@ def _kill_landed(root: Path, process: subprocess.Popen, victim: str,
 
 
 def fault_trial(ingested_root: Path, reference: dict, tmp_path: Path, stage: str,
-                victim: str, delay_s: float, tries: int = 5) -> None:
+                victim: str, delay_s: float, tries: int = 8) -> None:
     """Run the pipeline, SIGKILL ``victim`` ('worker' or 'main') ``delay_s`` into a task
     of ``stage``, finish (the engine retries, or a second run resumes), compare.
 
     The kill must land: the records have to show that it ended an attempt of ``stage``
     (see ``_kill_landed``). A try whose kill came too late (the attempt had ended, so the
     kill hit another task, an idle worker or nothing), or that saw no attempt of ``stage``
-    running at all, proves nothing; it is repeated with half the delay (the last try with
-    none), and the trial fails when no try lands.
+    running at all, proves nothing; it is repeated with half the delay, from the fourth try
+    on with none, and the trial fails when no try lands. The records lag the engine by up
+    to 0.3 s, as long as a whole layout or crop attempt: a kill there often needs two tries.
     """
     missed = []
     for number in range(tries):
         root = _copy(ingested_root, tmp_path, f"data-try{number}")
-        delay = delay_s / 2 ** number if number < tries - 1 else 0.0
+        delay = delay_s / 2 ** number if number < 3 else 0.0
         process = _start_run(root, "--retries", "3")
         try:
             deadline = time.monotonic() + 90
