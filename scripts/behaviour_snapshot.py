@@ -7,10 +7,11 @@
 ``snapshot`` drives only the command line of the code in TREE (``python -m vabatch ...`` as
 subprocesses with ``PYTHONPATH=TREE``, cwd ``OUTDIR/work``; plus ``TREE/bench/extract_bench.py``),
 so it runs unchanged on the code before and after a restructuring. It makes its own inputs
-with ffmpeg (three short videos with captions burned in by libass), then runs the pipeline,
-the --force re-runs, status, verify, export, runs, layout --at / show, label export and
-import, training, DVC setup/sync/ingest, migrate (dry run, migrate, verify against legacy,
-rollback), a few error paths and (optionally) the extraction benchmark. Per step it records
+with ffmpeg (three short videos with captions burned in by libass), then runs every
+command's --help, the pipeline, the --force re-runs, status, verify, export, runs, layout
+--at / show, label export and import, training, demo, DVC setup/sync/ingest, migrate (dry
+run, migrate, verify against legacy, rollback), error paths and (optionally) the extraction
+benchmark. Per step it records
 the exit code, the stdout (parsed JSON when the command prints JSON), the stderr, and the
 SHA-256 (and mode) of every file under the data root afterwards; everything goes into
 ``OUTDIR/manifest.json``, with what was normalised and why (``normalisation``). Exports,
@@ -51,7 +52,7 @@ WALLCLOCK_TOKEN = "<WALLCLOCK>"
 # Keys whose values are wall-clock or process specific: dropped from JSON output.
 DROP_KEYS = frozenset({"seconds", "started", "finished", "pid", "worker", "worker_pid",
                        "host", "traceback"})
-# Timing fields of bench/extract_bench.py's results (not compared).
+# The scores of bench/extract_bench.py that are compared (its times are not).
 BENCH_SCORE_KEYS = ("refs", "hyps", "matched", "precision", "recall", "f1",
                     "start_error_ms", "end_error_ms", "cer", "cer_loose")
 STAMP = re.compile(rb"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?Z?")
@@ -80,6 +81,8 @@ NORMALISATION = {
              "when the file has more than one link",
     "dvc project": "hashed without .git/ and .dvc/tmp/ (DVC's locks, caches of its own "
                    "state and updater files)",
+    "demo": "`vabatch demo` prints tables with times and a progress display: only its "
+            "stdout from the 'captions found' line on is compared (and its files)",
     "bench": "only the SHA-256 of each SRT vabatch wrote, the scores (no seconds, CPU or "
              "speed figures) and the corpus media hashes are compared",
 }
@@ -305,6 +308,7 @@ class Snapshot:
             "dvc": self.work / "dvcproj",
             "legacy": self.work / "legacy-data",
             "errors": self.work / "err-data",
+            "demo": self.work / "demo-data",
         }
         self.skips = {"dvc": (".git", ".dvc/tmp")}
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("VABATCH_")}
@@ -318,7 +322,7 @@ class Snapshot:
     # -- one command -------------------------------------------------------------------------
     def run(self, name: str, args: list[str], *, state: tuple[str, ...] = ("data",),
             output: str = "json", vabatch: bool = True, keep_stdout: str | None = None,
-            shown: list[str] | None = None) -> dict:
+            shown: list[str] | None = None, stderr: bool = True) -> dict:
         """Run ``python -m vabatch ARGS`` (or ``python ARGS``), record it as step ``name``:
         exit code, stdout, stderr and the files of the ``state`` roots afterwards."""
         argv = [self.python, *(["-m", "vabatch"] if vabatch else []), *args]
@@ -346,7 +350,13 @@ class Snapshot:
                 step["stdout_not_json"] = True
         elif output == "text":
             step["stdout"] = self.norm.text(result.stdout).splitlines()
-        step["stderr"] = self.norm.text(result.stderr).splitlines()
+        elif output.startswith("from:"):  # the lines from the first one starting so
+            lines = self.norm.text(result.stdout).splitlines()
+            start = next((n for n, line in enumerate(lines)
+                          if line.startswith(output[len("from:"):])), len(lines))
+            step["stdout"] = lines[start:]
+        if stderr:
+            step["stderr"] = self.norm.text(result.stderr).splitlines()
         if result.returncode != 0:
             line = first_error_line(result.stderr)
             step["stderr_error"] = self.norm.text(line) if line is not None else None
@@ -389,6 +399,22 @@ class Snapshot:
                              f"(got {where or probe.stderr.strip()})")
         return where
 
+    def helps(self) -> None:
+        started = time.monotonic()
+        for command in HELP_COMMANDS:
+            words = command.split()
+            self.run("help" + "".join(f"-{w}" for w in words), [*words, "--help"],
+                     state=(), output="text")
+        self.part("--help of every command", started)
+
+    def demo(self) -> None:
+        started = time.monotonic()
+        # Its progress display and tables carry times: only the captions it prints (and
+        # the files) are compared.
+        self.run("demo", ["demo", "--data", "demo-data"], state=("demo",),
+                 output="from:captions found", stderr=False)
+        self.part("demo", started)
+
     def pipeline(self) -> None:
         started = time.monotonic()
         self.run("ingest", ["ingest", "inputs", "--data", "data", "--json", "--quiet",
@@ -412,6 +438,8 @@ class Snapshot:
         self.run("status-failed", ["status", "--failed", "--data", "data", "--json"])
         self.run("verify", ["verify", "--data", "data", "--json"])
         self.run("verify-deep", ["verify", "--deep", "--data", "data", "--json"])
+        self.run("status-table", ["status", "--data", "data"], output="text")
+        self.run("verify-table", ["verify", "--data", "data"], output="text")
         for fmt in ("srt", "vtt", "json"):
             self.run(f"export-{fmt}", ["export", fmt, "--out", f"export/{fmt}", "--data",
                                        "data", "--json"], state=("data", "export"))
@@ -554,12 +582,14 @@ class Snapshot:
                          "argv": [self.norm.text(a) for a in argv[1:]]}
         if result.returncode:
             section["stderr_error"] = first_error_line(result.stderr)
-        section["media"] = {p.name: sha256_of(p) for p in sorted(media.iterdir())
-                            if p.suffix in (".mp4", ".srt")} if media.is_dir() else {}
+        results = json.loads(out_json.read_text(encoding="utf-8")) if out_json.exists() else {}
+        names = [v["name"] for v in results.get("videos", [])]
+        section["media"] = {f"{n}{ext}": (sha256_of(media / f"{n}{ext}")
+                                          if (media / f"{n}{ext}").is_file() else None)
+                            for n in names for ext in (".mp4", ".srt")}
         srt_dir = work / "vabatch-w1" / "srt"
         section["vabatch_srt_sha256"] = ({p.name: sha256_of(p) for p in sorted(srt_dir.iterdir())}
                                          if srt_dir.is_dir() else {})
-        results = json.loads(out_json.read_text(encoding="utf-8")) if out_json.exists() else {}
         section["scores"] = bench_scores(results)
         section["vabatch_errors"] = [
             self.norm.text(e) for e in results.get("systems", {}).get(
@@ -577,6 +607,11 @@ class Snapshot:
         self.part(f"bench ({mode})", started)
         return section
 
+
+HELP_COMMANDS = ("", "ingest", "status", "verify", "demo", "ocr", "layout", "crop",
+                 "captions", "run", "export", "migrate", "runs", "annotate", "annotate labels",
+                 "annotate labels export", "annotate labels import", "train", "train layout",
+                 "dvc", "dvc setup", "dvc sync", "dvc ingest")
 
 BUILD_LEGACY = """
 import importlib, os, sys
@@ -683,6 +718,8 @@ def snapshot(args: argparse.Namespace) -> int:
     if out.exists() and any(out.iterdir()):
         if not args.replace:
             raise SystemExit(f"{out}: exists and is not empty (give --replace to redo it)")
+        if not ((out / "manifest.json").exists() or (out / "work").is_dir()):
+            raise SystemExit(f"{out}: not a snapshot folder; --replace deletes only those")
         shutil.rmtree(out)
     python = args.python or default_python()
     snap = Snapshot(tree, out, python)
@@ -696,7 +733,9 @@ def snapshot(args: argparse.Namespace) -> int:
     make_inputs(snap.work / "inputs")
     snap.record("inputs", ("inputs", "bad"))
     snap.part("inputs (ffmpeg)", started)
+    snap.helps()
     snap.pipeline()
+    snap.demo()
     snap.dvc()
     snap.migrate()
     snap.errors()
@@ -742,7 +781,7 @@ def diff(a, b, path: list[str], found: list[str]) -> None:
     """Append a readable line (or block) to ``found`` for each difference of a and b."""
     if isinstance(a, dict) and isinstance(b, dict):
         for key in sorted(set(a) | set(b), key=str):
-            if key == "info":
+            if key == "info" and len(path) == 1:  # a step's or the bench's: not compared
                 continue
             if key not in b:
                 found.append(f"{_label(path + [repr(key)])}: only in A: {_short(a[key])}")
@@ -812,11 +851,26 @@ def compare(args: argparse.Namespace) -> int:
         compared = len(set(order_a) & set(order_b))
         print(f"EQUAL: {compared} steps compared, no difference")
         return 0
-    shown = found[: args.limit]
-    print(f"DIFFERENT: {len(found)} differences" + (f" (first {args.limit} shown)"
-                                                     if len(found) > args.limit else ""))
-    for line in shown:
-        print(f"- {line}")
+    # A file that differs after one step usually differs after every later step too: show
+    # each difference once, at the first step that has it, with the steps that repeat it.
+    grouped: dict[str, list[str]] = {}
+    first_of: dict[str, str] = {}
+    for line in found:
+        match = re.match(r"step '([^']*)' > (.*)", line, re.S)
+        key = match.group(2) if match else line
+        if key not in first_of:
+            first_of[key] = line
+            grouped[key] = []
+        elif match:
+            grouped[key].append(match.group(1))
+    unique = list(first_of)
+    print(f"DIFFERENT: {len(unique)} distinct differences ({len(found)} with repeats)"
+          + (f", first {args.limit} shown" if len(unique) > args.limit else ""))
+    for key in unique[: args.limit]:
+        again = grouped[key]
+        more = (f"\n    (the same in {len(again)} later steps: {', '.join(again[:6])}"
+                f"{', ...' if len(again) > 6 else ''})" if again else "")
+        print(f"- {first_of[key]}{more}")
     return 1
 
 
