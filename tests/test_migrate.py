@@ -36,6 +36,7 @@ from vabatch.tools.migrate import (
     PAUSE_ENV,
     PAUSE_FILE_ENV,
     PROOF_V1,
+    ROLLBACK_JOURNAL,
     Builder,
     hash_legacy,
     hash_migrated,
@@ -602,3 +603,37 @@ def test_ocr_keeps_migrated_boxes_that_human_labels_point_at(tmp_path):
     assert rows(directory / "fullOCR.db", "SELECT engine FROM ocr_run") == [("legacy",)]
     assert rows(directory / "fullOCR.db", "SELECT count(*) FROM full_frame_ocr"
                 " WHERE legacy_id IS NOT NULL") == [(20,)]
+
+
+# -- names read from data are never paths ----------------------------------------------------
+def test_rollback_refuses_to_delete_a_file_the_migration_record_names_outside(tmp_path):
+    directory = legacy_dir(tmp_path)
+    migrate_json(directory)
+    victim = tmp_path / "outside" / "victim.txt"
+    victim.parent.mkdir()
+    victim.write_text("keep me")
+    for name in (str(victim), "../../../../outside/victim.txt"):
+        conn = apsw.Connection(str(directory / "video.db"))
+        conn.execute("UPDATE migration SET installed_files = ?",
+                     (json.dumps(["source.mp4", name]),))
+        conn.close()
+        result = migrate("--rollback", directory)
+        assert result.exit_code == 1, result.output
+        assert "not a file of this directory" in result.output
+        assert victim.read_text() == "keep me"
+        assert (directory / "video.db").exists()  # nothing was removed
+        assert (directory / "captions.db.old").exists()
+
+
+def test_an_interrupted_rollback_whose_journal_names_a_path_outside_deletes_nothing(tmp_path):
+    directory = legacy_dir(tmp_path)
+    migrate_json(directory)
+    victim = tmp_path / "y"
+    victim.write_text("keep me")
+    (directory / ROLLBACK_JOURNAL).write_text(json.dumps(
+        {"remove": ["video.db", "../../../../y"]}))
+    result = runner.invoke(app, ["migrate", "--quiet", "--data", str(tmp_path / "data")])
+    assert result.exit_code == 1, result.output
+    assert "rollback journal" in result.output and "'../../../../y'" in result.output
+    assert victim.read_text() == "keep me"
+    assert (directory / "video.db").exists()

@@ -94,6 +94,22 @@ def temporary_owner_alive(path: Path) -> bool:
     return tag is not None and not owner_is_dead(tag)
 
 
+# -- names read from data ---------------------------------------------------------------------
+class UnsafeNameError(ValueError):
+    """A name read from a database, a journal or a plan does not name an entry directly
+    inside its directory (absolute, with a separator, '.', '..' or empty)."""
+
+
+def child_path(directory: Path, name: object) -> Path:
+    """``directory / name`` for a file name read from data, refused unless it names an
+    entry directly inside ``directory``: data is never trusted as a path. (Unlinking such
+    an entry, even a symbolic link, cannot touch anything outside the directory.)"""
+    if (not isinstance(name, str) or name in ("", ".", "..") or "/" in name or "\\" in name
+            or "\x00" in name):
+        raise UnsafeNameError(f"{name!r} is not a file name inside {directory}")
+    return Path(directory) / name
+
+
 # -- durable writes -------------------------------------------------------------------------
 def fsync_path(path: Path) -> None:
     """Flush a file's bytes, or a folder's entries (a rename inside it), to disk."""

@@ -22,7 +22,7 @@ import apsw
 from vabatch.db.files import sidecars
 from vabatch.db.schema import DATABASE_ORDER, KINDS
 from vabatch.db.video_database import LEGACY_FILE
-from vabatch.fsutil import atomic_write, fsync_path
+from vabatch.fsutil import UnsafeNameError, atomic_write, child_path, fsync_path
 from vabatch.tools.migrate import state
 from vabatch.tools.migrate.legacy import LEGACY_BY_NAME, OLD_FILE, MigrationError
 from vabatch.tools.migrate.proof import (
@@ -81,6 +81,7 @@ def _rollback(directory: Path, dry_run: bool, report: ProgressCallback,
         extra_files = [n for n in manifest["install"] if not n.endswith(".db")]
     else:
         extra_files = _check_unchanged(directory, report, result, force)
+    _check_names(directory, extra_files, "the migration record")
     remove = extra_files + [KINDS[a].file_name for a in DATABASE_ORDER if a != "captions"]
     remove += [s.name for a in DATABASE_ORDER for s in sidecars(directory / KINDS[a].file_name)]
     present = [n for n in remove if os.path.lexists(directory / n)]
@@ -167,15 +168,31 @@ def changes_since_migration(directory: Path) -> list[str]:
     return changes
 
 
+def _check_names(directory: Path, names, source: str) -> None:
+    """Every name a rollback would delete must be a file name directly in ``directory``;
+    else nothing is deleted and the rollback stops, saying which name and where from."""
+    if not isinstance(names, list):
+        raise MigrationError(f"{directory}: {source} holds no list of files; nothing removed")
+    for name in names:
+        try:
+            child_path(directory, name)
+        except UnsafeNameError:
+            raise MigrationError(f"{directory}: {source} names {name!r}, which is not a file "
+                                 "of this directory; refusing to delete it (nothing "
+                                 "removed)") from None
+
+
 def finish_rollback(directory: Path) -> None:
     """Do what the rollback journal says is left to do, then remove the journal."""
     journal = directory / ROLLBACK_JOURNAL
     plan = json.loads(journal.read_text())
+    _check_names(directory, plan.get("remove") if isinstance(plan, dict) else None,
+                 f"the rollback journal {ROLLBACK_JOURNAL}")
     shutil.rmtree(directory / STAGING_DIR, ignore_errors=True)
     # video.db first: from then on no reader takes the directory for a split one.
     for name in sorted(plan["remove"], key=lambda n: n != KINDS["video"].file_name):
         with contextlib.suppress(FileNotFoundError):
-            (directory / name).unlink()
+            child_path(directory, name).unlink()
     fsync_path(directory)
     state.pause("rollback-removed")
     old = directory / OLD_FILE
