@@ -72,7 +72,6 @@ class Stage:
     on: str = "video"  # a target is: "video" (a video directory), "file" (an input to
     # ingest) or "directory" (any other folder, e.g. a legacy one to migrate)
     in_run: bool = True  # part of `vabatch run` (video stages only)
-    summary: str = ""
 
     def failed(self, target: Path, error: str) -> StageResult:
         """The stage's own result object for a task that failed (or was skipped)."""

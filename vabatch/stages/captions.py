@@ -351,5 +351,4 @@ def _run_stage(context: StageContext, options: CaptionOptions) -> CaptionResult:
 
 
 STAGE = Stage("captions", "captions", CaptionOptions, CaptionResult, _run_stage,
-              up_to_date=_up_to_date,
-              summary="caption spans and their text")
+              up_to_date=_up_to_date)

@@ -206,5 +206,4 @@ def _run_stage(context: StageContext, options: CropOptions) -> CropResult:
 
 
 STAGE = Stage("crop", "cropping", CropOptions, CropResult, _run_stage,
-              up_to_date=_up_to_date,
-              summary="band signatures of every frame, caption strips")
+              up_to_date=_up_to_date)

@@ -279,5 +279,4 @@ def run_ingest(context: StageContext, options: IngestOptions) -> IngestResult:
 
 
 STAGE = Stage("ingest", "video", IngestOptions, IngestResult, run_ingest,
-              on="file", in_run=False,
-              summary="store a video under its content id, sample its frames into video.db")
+              on="file", in_run=False)

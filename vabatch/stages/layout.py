@@ -256,7 +256,7 @@ def _run_stage(context: StageContext, options: LayoutOptions) -> LayoutStageResu
 
 
 STAGE = Stage("layout", "layout", LayoutOptions, LayoutStageResult, _run_stage,
-              up_to_date=layout_up_to_date, summary="the caption band, box labels")
+              up_to_date=layout_up_to_date)
 
 
 # -- human labels: export and import ---------------------------------------------------

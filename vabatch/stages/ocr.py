@@ -336,5 +336,4 @@ def _run_stage(context: StageContext, options: OcrOptions) -> OcrResult:
 
 
 STAGE = Stage("ocr", "fullOCR", OcrOptions, OcrResult, _run_stage,
-              up_to_date=_up_to_date,
-              summary="text boxes of sampled frames")
+              up_to_date=_up_to_date)

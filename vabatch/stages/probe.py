@@ -54,5 +54,4 @@ def run_probe(context: StageContext, options: ProbeOptions) -> ProbeResult:
     return ProbeResult(context.target.name, "done", context.attempt, os.getpid())
 
 
-STAGE = Stage("probe", None, ProbeOptions, ProbeResult, run_probe, in_run=False,
-              summary="does nothing (the engine's tests and benchmarks)")
+STAGE = Stage("probe", None, ProbeOptions, ProbeResult, run_probe, in_run=False)

@@ -38,7 +38,7 @@ def run_migrate(context: StageContext, options: MigrateOptions) -> MigrationResu
 # Not a pipeline stage (it is in no registry and writes whole directories), but a task the
 # engine runs like one.
 MIGRATE = Stage("migrate", None, MigrateOptions, MigrationResult, run_migrate,
-                on="directory", in_run=False, summary="legacy captions.db -> split databases")
+                on="directory", in_run=False)
 
 
 class _Callbacks(Observer):
