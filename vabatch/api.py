@@ -34,6 +34,7 @@ from vabatch.engine import (
     run_tasks_of,
     stage_tasks,
 )
+from vabatch.stages.ingest import expand_inputs
 from vabatch.stages.layout import (
     export_labels,
     import_labels,
@@ -42,7 +43,12 @@ from vabatch.stages.layout import (
     train_layout,
 )
 from vabatch.stages.registry import PIPELINE, STAGES, get_stage
-from vabatch.tools.dvc import ingest_missing, setup_tracking, sync_video_list
+from vabatch.tools.dvc import (
+    ingest_missing,
+    setup_tracking,
+    sync_video_list,
+    update_video_list,
+)
 from vabatch.tools.export import FORMATS as EXPORT_FORMATS
 from vabatch.tools.export import export_videos, load_captions, to_srt
 from vabatch.tools.migrate import PROOF_ALGORITHMS, directory_state, migrate_many
@@ -88,9 +94,6 @@ def ingest(inputs: Iterable[Path], data_root: Path, options=None,
     Folders are searched for video files. Afterwards the DVC video list of the project the
     data root belongs to (if any) is brought up to date.
     """
-    from vabatch.stages.ingest import expand_inputs
-    from vabatch.tools.dvc import update_video_list
-
     data_root = Path(data_root)
     sources = expand_inputs(inputs)
     remove_abandoned_staging(data_root)

@@ -5,10 +5,9 @@ records as the other backends; only where the stage runs differs."""
 from __future__ import annotations
 
 import os
-import socket
 
 from vabatch.engine.model import Job
-from vabatch.engine.worker import execute_job
+from vabatch.engine.worker import execute_job, worker_label
 
 
 class InProcessBackend:
@@ -43,7 +42,7 @@ class InProcessBackend:
                 self.events.append(event)
 
         self.events.append(("done", job.task_number, execute_job(job, progress)))
-        return f"{socket.gethostname()}:{os.getpid()}", os.getpid()
+        return worker_label(), os.getpid()
 
     def worker_pids(self) -> list[int]:
         """No worker processes."""
