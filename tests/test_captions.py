@@ -28,12 +28,14 @@ from vabatch.vision.layout_analysis import normalise_text
 
 runner = CliRunner()
 FPS = 30
-# Back to back, a gap, two lines, and one line right after two.
+# Back to back, a gap, two lines, one line right after two, and the same text again after
+# a blank of three frames (two cues, not one).
 KNOWN = [
     Caption(500, 2300, "The river town at morning"),
     Caption(2300, 4100, "We never thought about it"),
     Caption(4700, 7000, "She said everything would change\nbefore the winter came"),
     Caption(7000, 9000, "Nobody knew where it ended"),
+    Caption(9100, 10700, "Nobody knew where it ended"),
 ]
 
 
@@ -46,7 +48,7 @@ def pipeline(tmp_path_factory):
     """One generated video, ingested and run through every stage."""
     media = tmp_path_factory.mktemp("captions-media")
     data_root = tmp_path_factory.mktemp("captions-data")
-    spec = VideoSpec("known", KNOWN, 10, width=640, height=360, fps=FPS,
+    spec = VideoSpec("known", KNOWN, 11, width=640, height=360, fps=FPS,
                      background="gradients", font_size=20, logo=True, seed=3)
     video, _ = make_video(spec, media)
     ingested = ingest_file(video, data_root, IngestOptions(Sampling("fps", 1.0)))
@@ -122,7 +124,12 @@ def test_human_edits_survive_a_forced_rerun(pipeline, tmp_path):
     rows = captions_of(video_dir)
     assert len(rows) == len(KNOWN)
     assert rows[1][4:] == ("We never, ever thought about it", "human")
-    assert [r[5] for r in rows] == ["auto", "human", "auto", "auto"]
+    assert [r[5] for r in rows] == ["auto", "human", "auto", "auto", "auto"]
+    # The automatic reading it replaces is not dropped silently.
+    with VideoDatabase(video_dir, require=("captions",)) as db:
+        rejected = db.execute("SELECT start_frame_index, text, reason FROM"
+                              " captions.rejected_captions").fetchall()
+    assert rejected == [(target[0], target[4], "overlaps a caption a person edited")]
 
 
 def test_a_changed_band_makes_crop_and_captions_stale(pipeline, tmp_path):

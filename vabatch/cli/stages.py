@@ -253,9 +253,9 @@ def captions(videos: VideosArgument = None, data: DataOption = None,
     results = _stage_results("captions", data_root, video_dirs, CaptionOptions(force=force),
                              flags, {"force": force})
     _print_results(f"captions in {data_root}", results,
-                   ("captions", "spans", "read", "human kept"),
+                   ("captions", "spans", "read", "not captions", "human kept"),
                    lambda r: (str(r.captions), str(r.spans), str(r.spans_read),
-                              str(r.human_kept)), flags.as_json)
+                              str(r.rejected), str(r.human_kept)), flags.as_json)
 
 
 # -- run -------------------------------------------------------------------------------------

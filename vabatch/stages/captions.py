@@ -36,12 +36,19 @@ from vabatch.media import decode_image
 from vabatch.ocr_engines import OcrEngine, create_engine
 from vabatch.stages.base import Stage, StageContext, StageResult
 from vabatch.vision.band_signature import PackedMasks, mask_iou
+from vabatch.vision.caption_filter import (
+    Candidate,
+    FilterRules,
+    Reference,
+    judge,
+    stray_lines,
+)
 from vabatch.vision.caption_spans import Span, SpanRules, grow, segment
 from vabatch.vision.layout_analysis import normalise_text
 from vabatch.vision.text_cleanup import clean_line
 
 # Fingerprinted with the results: they go stale when this changes (docs/engine.md).
-RULES_VERSION = "0.2.1"  # the release that last changed this stage's rules
+RULES_VERSION = "0.3.0"  # the release that last changed this stage's rules
 # Tables that only other steps write (e.g. `vabatch migrate`'s proof): kept as they are.
 CARRIED_TABLES = ("migration_proof",)
 DEFAULT_ENGINE = "rapidocr"
@@ -60,10 +67,13 @@ class CaptionOptions:
     stroke_reading: bool = True  # Latin lines: a reading of the strokes alone, likewise
     merge_similarity: float = 0.85  # normalised texts this similar are one caption
     max_merge_gap_frames: int = 4
+    min_blank_frames: int = 2  # a gap this long in which the strokes are gone separates cues
+    blank_keep_share: float = 0.3  # ... gone: frames show less than this share of them
     merge_core_iou: float = 0.6  # similar texts merge only when their strokes match this well
     min_stroke_change: float = 0.04  # share of a span's strokes that must change to split it
     same_strokes_iou: float = 0.75  # mask IoU at which a span's two ends are one caption
     engine: str = DEFAULT_ENGINE  # the OCR engine (vabatch.ocr_engines) that reads strips
+    filter: FilterRules = field(default_factory=FilterRules)  # which candidates are captions
     force: bool = False
 
     def recorded(self) -> dict:
@@ -91,10 +101,21 @@ class CaptionResult(StageResult):
     captions: int = 0  # automatic captions written
     spans: int = 0  # spans of one band state the signatures split the video into
     spans_read: int = 0  # spans OCR read (the others held too little text)
+    rejected: int = 0  # read candidates that are no caption (each kept with its reason)
     human_kept: int = 0  # captions people edited, carried over
     seconds: float = 0.0
     error: str | None = None
 
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What OCR read on one band strip: its lines joined top to bottom, their mean
+    confidence, and each line's box ``(top, height, left, width)`` in strip pixels."""
+
+    text: str
+    confidence: float
+    lines: tuple[tuple[int, int, int, int], ...]
 
 
 @dataclass
@@ -104,14 +125,45 @@ class Caption:
     text: str
     confidence: float
     span: Span | None = None  # the image span it was read in
+    readings: list[Reading] = field(default_factory=list)  # every reading of its strips
+    agreement: float = 1.0  # share of its readings that gave its text (set once read)
+
+
+def _agreement(caption: Caption) -> float:
+    """Share of the caption's readings that gave its text (1.0 when all agree)."""
+    if not caption.readings:
+        return 1.0
+    own = normalise_text(caption.text)
+    return sum(normalise_text(r.text) == own for r in caption.readings) / len(caption.readings)
 
 
 def _inputs_sha256(db: VideoDatabase, options: CaptionOptions) -> str:
     crop = db.execute("SELECT inputs_sha256 FROM cropping.crop_run").fetchall()
     if not crop:
         raise DatabaseError(f"{db.path('cropping')}: no crop run recorded (run `vabatch crop`)")
-    return hashlib.sha256(json.dumps([crop[0][0], options.recorded(), RULES_VERSION],
+    return hashlib.sha256(json.dumps([crop[0][0], options.recorded(), RULES_VERSION,
+                                      _reference(db)],
                                      sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _reference(db: VideoDatabase) -> Reference | None:
+    """Where the layout stage saw this video's caption lines, in band pixels: the OCR boxes
+    labelled ``caption`` whose centre lies in the band."""
+    if not (db.has("fullOCR") and db.has("layout")):
+        return None
+    band = db.execute("SELECT crop_left, crop_top, crop_right, crop_bottom"
+                      " FROM cropping.crop_run").fetchall()
+    if not band or band[0][0] is None:
+        return None
+    left, top, right, bottom = band[0]
+    boxes = db.execute(
+        "SELECT o.y, o.height, o.x, o.width FROM fullOCR.full_frame_ocr o"
+        " JOIN layout.full_frame_box_labels l USING (frame_index, box_index)"
+        " WHERE l.label = 'caption' ORDER BY o.frame_index, o.box_index").fetchall()
+    lines = [(y - top, height, x - left, width) for y, height, x, width in boxes
+             if y is not None and height and top <= y + height / 2 < bottom
+             and left <= x + width / 2 < right]
+    return Reference.of_lines(lines)
 
 
 def captions_up_to_date(video_dir: Path, options: CaptionOptions = CaptionOptions()) -> bool:
@@ -132,7 +184,10 @@ def run_captions(video_dir: Path, options: CaptionOptions = CaptionOptions(),
     if not options.force and captions_up_to_date(video_dir, options):
         result.status = "unchanged"
         with VideoDatabase(video_dir, require=("captions",)) as db:
-            result.captions = db.execute("SELECT count(*) FROM captions.captions").fetchall()[0][0]
+            result.captions, result.human_kept, result.rejected = db.execute(
+                "SELECT (SELECT count(*) FROM captions.captions WHERE source = 'auto'),"
+                " (SELECT count(*) FROM captions.captions WHERE source = 'human'),"
+                " (SELECT count(*) FROM captions.rejected_captions)").fetchall()[0]
         return result
 
     with VideoDatabase(video_dir, require=("video", "cropping")) as db:
@@ -147,6 +202,11 @@ def run_captions(video_dir: Path, options: CaptionOptions = CaptionOptions(),
             captions, timestamps, spans, spans_read = _find_captions(
                 db, band, options, engine or options.make_engine())
             result.spans = spans
+        reference = _reference(db)
+        reasons = judge([Candidate(c.text, c.confidence, c.end_frame_index
+                                   - c.start_frame_index, _lines_of(c)) for c in captions],
+                        options.filter, reference)
+        captions, reasons = _without_stray_lines(captions, reasons, reference, options)
         result.spans_read = spans_read
 
     def time_of(frame_index: int) -> int:
@@ -160,21 +220,33 @@ def run_captions(video_dir: Path, options: CaptionOptions = CaptionOptions(),
         db.carry_over("captions", "source = 'human'")
         human = db.execute("SELECT start_frame_index, end_frame_index FROM captions.captions"
                            " WHERE source = 'human'").fetchall()
-        rows = [
-            (c.start_frame_index, c.end_frame_index, time_of(c.start_frame_index),
-             time_of(c.end_frame_index), c.text, round(c.confidence, 4))
-            for c in captions
-            if not any(c.start_frame_index < end and start < c.end_frame_index
-                       for start, end in human)
-        ]
+        rows, rejected = [], []
+        for caption, reason in zip(captions, reasons, strict=True):
+            if reason is None and any(caption.start_frame_index < end
+                                      and start < caption.end_frame_index
+                                      for start, end in human):
+                reason = "overlaps a caption a person edited"
+            values = (caption.start_frame_index, caption.end_frame_index,
+                      time_of(caption.start_frame_index), time_of(caption.end_frame_index),
+                      caption.text, round(caption.confidence, 4))
+            if reason is None:
+                rows.append((*values, round(caption.agreement, 4), len(caption.readings)))
+            else:
+                rejected.append((*values, reason))
         db.conn.executemany(
             "INSERT INTO captions.captions (start_frame_index, end_frame_index, start_ms,"
-            " end_ms, text, confidence, source) VALUES (?, ?, ?, ?, ?, ?, 'auto')", rows)
+            " end_ms, text, confidence, agreement, readings, source)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'auto')", rows)
+        db.conn.executemany(
+            "INSERT INTO captions.rejected_captions (start_frame_index, end_frame_index,"
+            " start_ms, end_ms, text, confidence, reason) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            rejected)
         db.execute("INSERT OR REPLACE INTO captions.captions_run (id, inputs_sha256,"
                    " parameters, tool_version, spans_read) VALUES (1, ?, ?, ?, ?)",
                    (inputs, json.dumps(options.recorded(), sort_keys=True, default=str),
                     f"vabatch {__version__}", spans_read))
         result.captions = len(rows)
+        result.rejected = len(rejected)
         result.human_kept = len(human)
     result.seconds = round(time.monotonic() - started, 3)
     return result
@@ -224,9 +296,12 @@ def _find_captions(db: VideoDatabase, band, options: CaptionOptions, engine: Ocr
             if changes[candidate] >= options.min_stroke_change * max(1, span.core_ink):
                 split = candidate
         if split is None:
-            best = max((r for r in (early, late) if r), key=lambda r: r[1], default=None)
+            best = max((r for r in (early, late) if r), key=lambda r: r.confidence,
+                       default=None)
             if best is not None:
-                readings.append(Caption(start, end, best[0], best[1], span))
+                read_strips = [r for r in ((early,) if late is early else (early, late)) if r]
+                readings.append(Caption(start, end, best.text, best.confidence, span,
+                                        read_strips))
             return
         read_range(start, split, [f for f in strips if f < split], span)
         read_range(split, end, [f for f in strips if f >= split], span)
@@ -244,17 +319,20 @@ def _find_captions(db: VideoDatabase, band, options: CaptionOptions, engine: Ocr
             # split on background noise that moves with the text, e.g. a zooming fractal).
             # The caption read from that strip goes on.
             readings[-1].end_frame_index = span.end
-    return _merge(readings, options), timestamps, len(spans), spans_read
+    captions = _merge(readings, options, masks)
+    for caption in captions:
+        caption.agreement = _agreement(caption)
+    return captions, timestamps, len(spans), spans_read
 
 
 def _same_reading(first, second) -> bool:
     if first is None or second is None:
         return first is second
-    return normalise_text(first[0]) == normalise_text(second[0])
+    return normalise_text(first.text) == normalise_text(second.text)
 
 
-def _read_strip(db: VideoDatabase, engine: OcrEngine, frame_index: int):
-    """(text, mean confidence) of one stored strip; lines top to bottom; None if no text."""
+def _read_strip(db: VideoDatabase, engine: OcrEngine, frame_index: int) -> Reading | None:
+    """What OCR reads on one stored strip, lines top to bottom; None if no text."""
     data = db.execute("SELECT image_data FROM cropping.cropped_frames WHERE frame_index = ?",
                       (frame_index,)).fetchall()[0][0]
     image = decode_image(data)
@@ -266,7 +344,50 @@ def _read_strip(db: VideoDatabase, engine: OcrEngine, frame_index: int):
         return None
     text = "\n".join(clean_line(" ".join(box.text for box in line)) for line in lines)
     confidences = [box.confidence for line in lines for box in line]
-    return text, sum(confidences) / len(confidences)
+    return Reading(text, sum(confidences) / len(confidences),
+                   tuple(_line_box(line) for line in lines))
+
+
+def _without_stray_lines(captions: list[Caption], reasons: list[str | None],
+                         reference: Reference | None, options: CaptionOptions):
+    """Captions without lines that are no part of them (``caption_filter.stray_lines``);
+    each removed line becomes a rejected candidate of its own, with its reason."""
+    kept_captions, kept_reasons = [], []
+    for caption, reason in zip(captions, reasons, strict=True):
+        lines = _lines_of(caption)
+        texts = caption.text.split("\n")
+        stray = stray_lines(lines, reference, options.filter) if reason is None else []
+        if stray and len(texts) == len(lines):
+            caption.text = "\n".join(t for n, t in enumerate(texts) if n not in stray)
+            for number in stray:
+                top, height = lines[number][:2]
+                kept_captions.append(Caption(caption.start_frame_index,
+                                             caption.end_frame_index, texts[number],
+                                             caption.confidence))
+                kept_reasons.append(f"a line at row {top + height / 2:.0f} of the band, away"
+                                    " from this video's caption rows, read with a caption")
+        kept_captions.append(caption)
+        kept_reasons.append(reason)
+    return kept_captions, kept_reasons
+
+
+def _lines_of(caption: Caption) -> tuple[tuple[int, int, int, int], ...]:
+    """The lines of the reading that gave the caption its text (else of its first)."""
+    own = normalise_text(caption.text)
+    for reading in caption.readings:
+        if normalise_text(reading.text) == own:
+            return reading.lines
+    return caption.readings[0].lines if caption.readings else ()
+
+
+def _line_box(line) -> tuple[int, int, int, int]:
+    """(top, height, left, width) around the boxes of one line."""
+    bounds = [box.bounds() for box in line]
+    top = min(y for _, y, _, _ in bounds)
+    left = min(x for x, _, _, _ in bounds)
+    bottom = max(y + h for _, y, _, h in bounds)
+    right = max(x + w for x, _, w, _ in bounds)
+    return top, bottom - top, left, right - left
 
 
 def _lines(boxes):
@@ -290,27 +411,31 @@ def _similar(first: str, second: str, threshold: float) -> bool:
     return a == b or (bool(a) and bool(b) and SequenceMatcher(None, a, b).ratio() >= threshold)
 
 
-def _merge(readings: list[Caption], options: CaptionOptions) -> list[Caption]:
+def _merge(readings: list[Caption], options: CaptionOptions, masks) -> list[Caption]:
     """Join consecutive readings of one caption that the image evidence split.
 
     The same text (normalised) is one caption. Texts that are only similar (OCR read the
     same caption a little differently) are one caption when their spans' stable strokes
     match too; within one span they were split because they read differently, so they stay
-    apart.
+    apart. The same text after a real blank (its strokes gone for ``min_blank_frames`` or
+    more) is shown twice: two captions.
     """
     readings = _absorb_misreadings(readings, options)
     merged: list[Caption] = []
     for caption in readings:
         previous = merged[-1] if merged else None
         if previous is not None and caption.start_frame_index - previous.end_frame_index \
-                <= options.max_merge_gap_frames and _one_caption(previous, caption, options):
+                <= options.max_merge_gap_frames and _one_caption(previous, caption, options) \
+                and not _blank_between(previous, caption, masks, options):
             previous.end_frame_index = caption.end_frame_index
             if caption.confidence > previous.confidence:
                 previous.text, previous.confidence = caption.text, caption.confidence
             previous.span = caption.span
+            previous.readings = previous.readings + caption.readings
         else:
             merged.append(Caption(caption.start_frame_index, caption.end_frame_index,
-                                  caption.text, caption.confidence, caption.span))
+                                  caption.text, caption.confidence, caption.span,
+                                  list(caption.readings)))
     return merged
 
 
@@ -328,8 +453,22 @@ def _absorb_misreadings(readings: list[Caption], options: CaptionOptions) -> lis
         if (touching and normalise_text(before.text) == normalise_text(after.text)
                 and _similar(middle.text, before.text, options.merge_similarity)):
             fixed[index] = Caption(middle.start_frame_index, middle.end_frame_index,
-                                   before.text, before.confidence, middle.span)
+                                   before.text, before.confidence, middle.span,
+                                   middle.readings)
     return fixed
+
+
+def _blank_between(first: Caption, second: Caption, masks, options: CaptionOptions) -> bool:
+    """Whether the caption's strokes are gone from every frame between two readings."""
+    gap = range(first.end_frame_index, second.start_frame_index)
+    if len(gap) < options.min_blank_frames or first.span is None:
+        return False
+    strokes = first.span.core | (second.span.core if second.span is not None else False)
+    ink = int(np.count_nonzero(strokes))
+    if ink == 0:
+        return False
+    return all(np.count_nonzero(strokes & grow(masks[t])) < options.blank_keep_share * ink
+               for t in gap)
 
 
 def _one_caption(first: Caption, second: Caption, options: CaptionOptions) -> bool:

@@ -1,0 +1,83 @@
+"""Which read candidates are captions (vabatch.vision.caption_filter)."""
+
+from __future__ import annotations
+
+from vabatch.vision.caption_filter import (
+    Candidate,
+    FilterRules,
+    Reference,
+    judge,
+    letter_weight,
+    stray_lines,
+)
+
+LINE = (40, 30, 100, 400)  # top, height, left, width: the video's caption row
+
+
+def sure(text: str = "We never thought about it", lines=(LINE,)) -> Candidate:
+    return Candidate(text, 0.97, 60, lines)
+
+
+def test_letter_weight_counts_cjk_twice_and_ignores_punctuation():
+    assert letter_weight("Hi, 2!") == 3
+    assert letter_weight("十") == 2
+    assert letter_weight("+ --") == 0
+
+
+def test_sure_captions_are_kept():
+    assert judge([sure(), sure("Please remember this moment")]) == [None, None]
+
+
+def test_text_without_letters_is_rejected_with_its_text():
+    [reason] = judge([Candidate("+", 0.99, 30, (LINE,))])
+    assert reason == "no letters or digits in '+'"
+
+
+def test_glyphs_of_another_size_are_rejected_once_the_video_has_sure_captions():
+    small = Candidate("Market street", 0.95, 40, ((45, 12, 300, 100),))
+    reasons = judge([sure(), sure("Please remember this moment"), small])
+    assert reasons[:2] == [None, None]
+    assert reasons[2] == "text 12 px high where this video's captions are 30 px"
+    # Without sure captions there is nothing to compare with: the size rule does not apply.
+    assert judge([small]) == [None]
+
+
+def test_text_outside_the_caption_rows_is_rejected_but_one_line_in_them_is_enough():
+    # The layout's caption lines say where captions are, even where a sign in the scene is
+    # read as confidently as a caption.
+    reference = Reference.of_lines([LINE, (42, 28, 90, 420)])
+    assert reference == Reference(29.0, (55.0, 56.0))
+    sign = Candidate("City market", 0.95, 40, ((0, 30, 100, 300),))
+    three_lines = Candidate("a long caption\nthat wraps\ninto three", 0.8, 40,
+                            ((0, 30, 0, 400), (20, 30, 0, 400), LINE))
+    reasons = judge([sure(), sign, three_lines], reference=reference)
+    assert reasons == [None, "text at row 15 of the band, where this video's captions never "
+                       "are", None]
+    assert Reference.of_lines([LINE]) is None
+
+
+def test_short_text_needs_confidence_and_time():
+    rules = FilterRules()
+    phantom = Candidate("URIV", 0.7, 30, (LINE,))
+    flash = Candidate("Yes", 0.99, rules.short_min_frames - 1, (LINE,))
+    quick = Candidate("Yes", 0.99, 12, (LINE,))
+    one_cjk = Candidate("十", 0.6, 30, (LINE,))
+    reasons = judge([phantom, flash, quick, one_cjk])
+    assert reasons[0] == "short text read with confidence 0.70 (< 0.85)"
+    assert reasons[1] == f"short text shown for {rules.short_min_frames - 1} frames only"
+    assert reasons[2] is None
+    assert reasons[3].startswith("short text read with confidence 0.60")
+    # Long enough text is not judged by the short-text rule.
+    assert judge([Candidate("Nobody knew where it ended", 0.7, 3, (LINE,))]) == [None]
+
+
+def test_a_sign_read_with_the_caption_is_a_stray_line_but_a_wrapped_line_is_not():
+    reference = Reference.of_lines([LINE, (42, 28, 90, 420)])
+    sign = (-80, 30, 100, 300)  # far above the caption rows
+    wrapped = (8, 30, 60, 500)  # the line above the caption's first, 2 px apart
+    assert stray_lines([sign, LINE], reference) == [0]
+    assert stray_lines([wrapped, LINE], reference) == []
+    assert stray_lines([sign, wrapped, LINE], reference) == [0]
+    # Nothing in a caption row: the whole candidate is judged, no line is singled out.
+    assert stray_lines([sign], reference) == []
+    assert stray_lines([sign, LINE], None) == []

@@ -1,0 +1,152 @@
+"""Which read candidates are captions: pure functions, no I/O.
+
+OCR reads text wherever the band shows some: a sign in the scene, a texture that looks
+like letters for a few frames, a logo that drifts into the band. A candidate is kept as a
+caption only when it looks like *this video's* captions:
+
+1. it has letters or digits (a lone "+" or "--" read from scene detail is not a caption);
+2. its lines are as tall as the video's sure captions (their median line height, within
+   ``height_tolerance``) and one of them lies in a row where those captions are;
+3. a short text (a few letters, or one or two CJK characters) read with low confidence
+   or for a very short time is not trusted: real one-word captions are read with high
+   confidence and stay for long enough to be read.
+
+Rule 2 compares with a ``Reference``: the caption lines the layout stage found in the
+video's sampled frames (boxes labelled ``caption``, by the model or by a person), or, when
+there are too few, the candidates read with high confidence, with enough text and for long
+enough (the video's *sure* captions). With neither, rule 2 does not apply (nothing to
+compare with). Every rejected candidate gets a reason in words, stored with it (nothing is
+dropped silently).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from vabatch.vision.text_cleanup import has_cjk
+
+Line = tuple[int, int, int, int]  # top, height, left, width (strip pixels)
+
+
+@dataclass(frozen=True)
+class FilterRules:
+    """Thresholds of the judgement (docs/captions.md gives the measurements)."""
+
+    sure_confidence: float = 0.9  # a sure caption: read at least this confidently,
+    sure_chars: int = 6  # with at least this many letters (CJK characters count 2),
+    sure_frames: int = 15  # for at least this many frames
+    min_sure: int = 2  # fewer sure captions than this: no geometry to compare with
+    height_tolerance: float = 0.4  # line height within this share of the sure captions'
+    row_margin: float = 0.6  # line centres within this many line heights of their rows
+    stack_gap: float = 0.8  # a line this close (in line heights) to a caption line is one
+    short_chars: int = 4  # a text this short (letters; CJK characters count 2) ...
+    short_min_confidence: float = 0.85  # ... needs this confidence
+    short_min_frames: int = 6  # ... and this many frames
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Where this video's caption lines are: their typical height and the band rows (line
+    centres, strip pixels) they occupy."""
+
+    height: float
+    rows: tuple[float, ...]
+
+    @classmethod
+    def of_lines(cls, lines: Sequence[Line], minimum: int = 2) -> Reference | None:
+        """The reference given by these caption lines, or None with fewer than ``minimum``."""
+        if len(lines) < minimum:
+            return None
+        return cls(float(statistics.median(line[1] for line in lines)),
+                   tuple(sorted({line[0] + line[1] / 2 for line in lines})))
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """What the judgement needs of one read candidate."""
+
+    text: str
+    confidence: float
+    frames: int
+    lines: tuple[Line, ...]
+
+
+def letter_weight(text: str) -> int:
+    """Letters and digits in ``text``, a CJK character counting as two."""
+    return sum((2 if has_cjk(char) else 1) for char in text if char.isalnum())
+
+
+def judge(candidates: Sequence[Candidate], rules: FilterRules = FilterRules(),
+          reference: Reference | None = None) -> list[str | None]:
+    """For each candidate, None (a caption) or the reason it is not one. Without a
+    ``reference``, the sure candidates give one."""
+    if reference is None:
+        sure = [c for c in candidates if _is_sure(c, rules)]
+        if len(sure) >= rules.min_sure:
+            reference = Reference.of_lines([line for c in sure for line in c.lines])
+    return [_reason(c, rules, reference) for c in candidates]
+
+
+def _is_sure(candidate: Candidate, rules: FilterRules) -> bool:
+    return (candidate.confidence >= rules.sure_confidence
+            and letter_weight(candidate.text) >= rules.sure_chars
+            and candidate.frames >= rules.sure_frames and bool(candidate.lines))
+
+
+def _reason(candidate: Candidate, rules: FilterRules, reference: Reference | None
+            ) -> str | None:
+    weight = letter_weight(candidate.text)
+    if weight == 0:
+        return f"no letters or digits in {candidate.text!r}"
+    if reference is not None and candidate.lines:
+        height, rows = reference.height, reference.rows
+        own = statistics.median(line[1] for line in candidate.lines)
+        if abs(own - height) > rules.height_tolerance * height:
+            return (f"text {own:.0f} px high where this video's captions are "
+                    f"{height:.0f} px")
+        reach = rules.row_margin * height
+        centres = [top + line_height / 2 for top, line_height, _, _ in candidate.lines]
+        if not any(abs(centre - row) <= reach for centre in centres for row in rows):
+            return (f"text at row {centres[0]:.0f} of the band, where this video's "
+                    "captions never are")
+    if weight <= rules.short_chars:
+        if candidate.confidence < rules.short_min_confidence:
+            return (f"short text read with confidence {candidate.confidence:.2f} "
+                    f"(< {rules.short_min_confidence})")
+        if candidate.frames < rules.short_min_frames:
+            return f"short text shown for {candidate.frames} frames only"
+    return None
+
+
+def stray_lines(lines: Sequence[Line], reference: Reference | None,
+                rules: FilterRules = FilterRules()) -> list[int]:
+    """Indices of a caption's lines that are no part of it: lines away from every caption
+    row and not stacked on one that is (a sign in the scene above the caption, read with
+    it). A caption wrapped onto more lines than the layout saw keeps its extra lines, as
+    they sit right above or below its others. None when no line is in a caption row."""
+    if reference is None or not lines:
+        return []
+    reach = rules.row_margin * reference.height
+    kept = {number for number, (top, height, _, _) in enumerate(lines)
+            if any(abs(top + height / 2 - row) <= reach for row in reference.rows)}
+    if not kept:
+        return []
+    grown = True
+    while grown:
+        grown = False
+        for number, (top, height, _, _) in enumerate(lines):
+            if number in kept:
+                continue
+            if any(_edge_gap((top, height), lines[other][:2]) <= rules.stack_gap
+                   * reference.height for other in kept):
+                kept.add(number)
+                grown = True
+    return [number for number in range(len(lines)) if number not in kept]
+
+
+def _edge_gap(first: tuple[int, int], second: tuple[int, int]) -> float:
+    """Rows between two lines (0 when they touch or overlap)."""
+    (top, height), (other_top, other_height) = first, second
+    return max(0, max(top, other_top) - min(top + height, other_top + other_height))
