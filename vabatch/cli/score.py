@@ -20,8 +20,10 @@ from vabatch.cli.common import (
 )
 from vabatch.tools.score import DEFAULT_IOU
 
-COLUMNS = ("video", "ref", "out", "matched", "P", "R", "F1", "CER %", "CERl %",
-           "start / end ms", "start / end frames", "phantom", "missed", "split", "merged")
+# Two tables, so that each fits a terminal 80 columns wide.
+SCORE_COLUMNS = ("video", "ref", "out", "matched", "P", "R", "F1", "CER %", "CERl %")
+ERROR_COLUMNS = ("video", "start ms (fr)", "end ms (fr)", "phantom", "missed", "split",
+                 "merged")
 
 
 def score(
@@ -47,11 +49,14 @@ def score(
     if as_json:
         print_json(report.to_json())
         return
-    rows = [_row(v.source_name or v.video_id, v.score) for v in report.scored]
-    if len(report.scored) > 1:
-        rows.append(_row("[bold]ALL[/bold]", report.overall))
-    if rows:
-        out.print(table(f"captions against {reference} (IoU >= {iou:g})", COLUMNS, rows,
+    scored = [(v.source_name or v.video_id, v.score) for v in report.scored]
+    if len(scored) > 1:
+        scored.append(("[bold]ALL[/bold]", report.overall))
+    if scored:
+        out.print(table(f"captions against {reference} (IoU >= {iou:g})", SCORE_COLUMNS,
+                        [_score_row(name, s) for name, s in scored], overflow="fold"))
+        out.print(table("mean boundary error over matches, in ms (frames); error counts",
+                        ERROR_COLUMNS, [_error_row(name, s) for name, s in scored],
                         overflow="fold"))
     for video in report.videos:
         if video.score is None or video.note:
@@ -68,10 +73,13 @@ def _number(value: float | None, spec: str, scale: float = 1.0) -> str:
     return "-" if value is None else format(value * scale, spec)
 
 
-def _row(name: str, s) -> tuple[str, ...]:
+def _score_row(name: str, s) -> tuple[str, ...]:
     return (name, str(s.refs), str(s.hyps), str(s.matched), f"{s.precision:.3f}",
             f"{s.recall:.3f}", f"{s.f1:.3f}", _number(s.cer, ".2f", 100),
-            _number(s.cer_loose, ".2f", 100),
-            f"{_number(s.start_error_ms, '.0f')} / {_number(s.end_error_ms, '.0f')}",
-            f"{_number(s.start_error_frames, '.2f')} / {_number(s.end_error_frames, '.2f')}",
+            _number(s.cer_loose, ".2f", 100))
+
+
+def _error_row(name: str, s) -> tuple[str, ...]:
+    return (name, f"{_number(s.start_error_ms, '.0f')} ({_number(s.start_error_frames, '.2f')})",
+            f"{_number(s.end_error_ms, '.0f')} ({_number(s.end_error_frames, '.2f')})",
             str(len(s.phantom)), str(len(s.missed)), str(len(s.split)), str(len(s.merged)))
