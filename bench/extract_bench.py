@@ -4,7 +4,9 @@ The corpus (bench/extract_corpus.py, media under bench/media/extract/, git-ignor
 once with ffmpeg + libass from known SRT files. For each extractor, on the same videos:
 
 * caption-level precision / recall / F1 (one-to-one matches at temporal IoU >= 0.5),
-  mean |start| and |end| error in ms, CER over matched captions (testkit/scoring.py);
+  mean |start| and |end| error in ms and frames, CER over matched captions, and the
+  phantom / missed / split / merged caption counts (vabatch/tools/score.py, the scoring
+  `vabatch score` uses; docs/score.md defines each);
 * wall seconds per video-minute.
 
 vabatch runs as a user runs it, in one fresh data root per pass: ``vabatch ingest`` +
@@ -282,27 +284,16 @@ def _fmt(value, spec: str, missing: str = "-") -> str:
 def _row(name: str, s: scoring.Score, seconds_per_minute: float | None) -> str:
     return (f"{name:<28} {s.refs:>4} {s.hyps:>4} {s.precision:>6.3f} {s.recall:>6.3f} "
             f"{s.f1:>6.3f} {_fmt(s.start_error_ms, '7.0f'):>7} {_fmt(s.end_error_ms, '7.0f'):>7}"
+            f" {_fmt(s.start_error_frames, '5.2f'):>5} {_fmt(s.end_error_frames, '5.2f'):>5}"
             f" {_fmt(None if s.cer is None else 100 * s.cer, '6.2f'):>6}"
             f" {_fmt(None if s.cer_loose is None else 100 * s.cer_loose, '6.2f'):>6}"
+            f" {len(s.phantom):>5} {len(s.missed):>5} {len(s.split):>5} {len(s.merged):>5}"
             f" {_fmt(seconds_per_minute, '8.1f'):>8}")
 
 
 HEADER = (f"{'video':<28} {'ref':>4} {'hyp':>4} {'P':>6} {'R':>6} {'F1':>6} {'start':>7} "
-          f"{'end':>7} {'CER%':>6} {'CERl%':>6} {'s/vmin':>8}")
-
-
-def _details(s: scoring.Score) -> dict:
-    cue = lambda c: {"start_ms": c.start_ms, "end_ms": c.end_ms, "text": c.text}  # noqa: E731
-    return {
-        "missed": [cue(c) for c in s.missed],
-        "extra": [cue(c) for c in s.extra],
-        "misread": [{"ref": cue(r), "hyp": cue(h),
-                     "edits": scoring.levenshtein(scoring.normalise(h.text),
-                                                  scoring.normalise(r.text))}
-                    for r, h in s.pairs if scoring.normalise(h.text) != scoring.normalise(r.text)],
-        "boundary": [{"ref": [r.start_ms, r.end_ms], "hyp": [h.start_ms, h.end_ms]}
-                     for r, h in s.pairs],
-    }
+          f"{'end':>7} {'stFr':>5} {'endFr':>5} {'CER%':>6} {'CERl%':>6} {'phant':>5} "
+          f"{'miss':>5} {'split':>5} {'merge':>5} {'s/vmin':>8}")
 
 
 def report(videos: list[Video], systems: dict[str, dict]) -> dict:
@@ -326,14 +317,15 @@ def report(videos: list[Video], systems: dict[str, dict]) -> dict:
         for v in videos:
             if v.name not in outcome["hyps"]:
                 continue
-            s = scoring.score(clip(v.refs, cap_ms), clip(outcome["hyps"][v.name], cap_ms))
+            s = scoring.score(clip(v.refs, cap_ms), clip(outcome["hyps"][v.name], cap_ms),
+                              fps=v.spec.fps)
             overall = overall + s
             seconds = outcome["seconds"].get(v.name)
             spm = seconds / minutes_of[v.name] if seconds is not None else None
             print(_row(v.name, s, spm))
             per_video[v.name] = {**s.summary(), "seconds": seconds, "seconds_per_minute": spm,
                                  "error": outcome.get("errors", {}).get(v.name),
-                                 **_details(s)}
+                                 **s.details()}
         minutes = sum(minutes_of[v.name] for v in videos if v.name in outcome["hyps"])
         wall = outcome.get("wall") or sum(x for x in outcome["seconds"].values() if x)
         overall_spm = wall / minutes if minutes and wall else None
@@ -441,15 +433,17 @@ def explain(results: dict, limit: int = 4) -> None:
         frame_ms = 1000 / fps_of[name]
         off = [b for b in v["boundary"]
                if max(abs(b["hyp"][0] - b["ref"][0]), abs(b["hyp"][1] - b["ref"][1])) > frame_ms]
-        if not (v["missed"] or v["extra"] or v["misread"] or off):
+        missed, extra = v["missed_captions"], v["extra_captions"]
+        if not (missed or extra or v["misread"] or off):
             print(f"  {name}: nothing lost")
             continue
-        print(f"  {name}: {len(v['missed'])} missed, {len(v['extra'])} extra, "
-              f"{len(v['misread'])} misread, {len(off)} boundaries off by > 1 frame")
+        print(f"  {name}: {len(missed)} missed, {len(extra)} extra ({v['phantom']} phantom), "
+              f"{v['split']} split, {v['merged']} merged, {len(v['misread'])} misread, "
+              f"{len(off)} boundaries off by > 1 frame")
         line = lambda c: f"{c['start_ms']}-{c['end_ms']} ms {c['text']!r}"  # noqa: E731
-        for c in v["missed"][:limit]:
+        for c in missed[:limit]:
             print(f"    missed  {line(c)}")
-        for c in v["extra"][:limit]:
+        for c in extra[:limit]:
             print(f"    extra   {line(c)}")
         for m in v["misread"][:limit]:
             print(f"    misread {m['ref']['text']!r} -> {m['hyp']['text']!r} ({m['edits']} edits)")

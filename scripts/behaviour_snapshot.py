@@ -683,8 +683,12 @@ def bench_scores(results: dict) -> dict:
         scores[system] = {
             "overall": {k: outcome["overall"].get(k) for k in BENCH_SCORE_KEYS},
             "videos": {name: {**{k: v.get(k) for k in BENCH_SCORE_KEYS},
-                              "error": v.get("error"), "missed": v.get("missed"),
-                              "extra": v.get("extra"), "misread": v.get("misread"),
+                              # the captions (lists): "missed"/"extra" before the
+                              # scoring moved into vabatch/tools/score.py, "*_captions" since
+                              "error": v.get("error"),
+                              "missed": v.get("missed_captions", v.get("missed")),
+                              "extra": v.get("extra_captions", v.get("extra")),
+                              "misread": v.get("misread"),
                               "boundary": v.get("boundary")}
                        for name, v in outcome.get("videos", {}).items()},
         }

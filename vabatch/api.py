@@ -52,12 +52,13 @@ from vabatch.tools.dvc import (
 from vabatch.tools.export import FORMATS as EXPORT_FORMATS
 from vabatch.tools.export import export_videos, load_captions, to_srt
 from vabatch.tools.migrate import PROOF_ALGORITHMS, directory_state, migrate_many
+from vabatch.tools.score import DEFAULT_IOU, ScoreReport, read_subtitles, score_videos
 from vabatch.tools.status import collect_status
 from vabatch.tools.verify import verify_videos
 
 # Operations that are one library function each, named here so that callers need only
 # this module: status, verify, export, DVC, migrate, people's box labels, the layout
-# picture.
+# picture; scoring against reference subtitles.
 __all__ = [
     "EXPORT_FORMATS", "PROOF_ALGORITHMS", "collect_status", "directory_state", "EngineSettings",
     "export_labels", "export_videos", "failed_tasks", "import_labels", "ingest",
@@ -66,6 +67,7 @@ __all__ = [
     "resolve_data_root", "run_pipeline", "run_stages", "run_tasks_of", "run_video", "RunReport",
     "select_video_dirs", "setup_tracking", "sync_video_list", "to_srt", "train_layout",
     "verify_videos", "video_dir_for",
+    "DEFAULT_IOU", "read_subtitles", "score_videos", "ScoreReport",
 ]
 
 IN_PROCESS = EngineSettings(backend="inprocess", record=False)

@@ -1,8 +1,8 @@
 """The command line: typer commands that parse, call the library (``vabatch.api``) and print.
 
 Every command is registered here, in the order ``vabatch --help`` lists them; the command
-functions live in one module per topic (``stages``, ``data``, ``annotate``, ``migrate``,
-``dvc``) and share ``common``. Modules import the library inside the commands, so
+functions live in one module per topic (``stages``, ``data``, ``score``, ``annotate``,
+``migrate``, ``dvc``) and share ``common``. Modules import the library inside the commands, so
 ``vabatch --help`` answers at once.
 """
 
@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import typer
 
-from vabatch.cli import annotate, data, dvc, migrate, stages
+from vabatch.cli import annotate, data, dvc, migrate, score, stages
 from vabatch.cli.common import app, reports_errors
 
 COMMANDS = (
     ("ingest", stages.ingest), ("status", data.status), ("verify", data.verify),
     ("demo", data.demo), ("ocr", stages.ocr), ("layout", stages.layout),
     ("crop", stages.crop), ("captions", stages.captions), ("run", stages.run),
-    ("export", data.export), ("migrate", migrate.migrate), ("runs", data.runs),
+    ("export", data.export), ("score", score.score), ("migrate", migrate.migrate),
+    ("runs", data.runs),
 )
 annotate_app = typer.Typer(help="Human annotations: export and import labels.",
                            no_args_is_help=True)
