@@ -14,7 +14,7 @@ import webvtt
 from typer.testing import CliRunner
 
 from testkit.corpus import Caption, VideoSpec, make_video, random_captions
-from vabatch.api import run_video
+from vabatch.api import run_video, verify_videos
 from vabatch.cli import app
 from vabatch.db import VideoDatabase
 from vabatch.media import Sampling
@@ -130,6 +130,12 @@ def test_human_edits_survive_a_forced_rerun(pipeline, tmp_path):
         rejected = db.execute("SELECT start_frame_index, text, reason FROM"
                               " captions.rejected_captions").fetchall()
     assert rejected == [(target[0], target[4], "overlaps a caption a person edited")]
+    # ... and status and verify say so.
+    assert collect_status(tmp_path, [video_dir])[0].databases["captions"].side_rows == 1
+    [report] = verify_videos(tmp_path, [video_dir], False, False)
+    assert report.ok and report.notes == [
+        "captions.db: 1 read candidates are not captions (each with its reason in"
+        " rejected_captions)"]
 
 
 def test_a_changed_band_makes_crop_and_captions_stale(pipeline, tmp_path):

@@ -36,7 +36,7 @@ def status(
 ) -> None:
     """Videos x stages: done, stale, failed or missing, with rows and sizes."""
     from vabatch.api import collect_status, resolve_data_root, select_video_dirs
-    from vabatch.db import DATABASE_ORDER
+    from vabatch.db import DATABASE_ORDER, KINDS
 
     data_root = resolve_data_root(data)
     if failed:
@@ -60,6 +60,8 @@ def status(
             cell = coloured(database.summary, DATABASE_COLOURS, "red")
             if database.rows is not None:
                 cell += f" {database.rows} rows, {human_bytes(database.size_bytes)}"
+            if database.side_rows:
+                cell += f" ({database.side_rows} {KINDS[alias].side_table[1]})"
             cells.append(cell)
         shown.add_row(s.video_id, s.source_name or "", *cells)
     out.print(shown)
@@ -108,8 +110,10 @@ def verify(
                 rows.append((r.video_id, ", ".join(r.checked), "[green]ok[/green]", "", ""))
             rows += [(r.video_id, ", ".join(r.checked), "[red]problem[/red]",
                       Path(p.file).name, p.message) for p in r.problems]
+            rows += [(r.video_id, "", "[yellow]note[/yellow]", "", note) for note in r.notes]
         out.print(table(f"verify: {len(reports)} videos, {problems} problems", (
-            "video id", "checked", "result", "file", "problem"), rows, overflow="fold"))
+            "video id", "checked", "result", "file", "problem or note"), rows,
+            overflow="fold"))
     if problems:
         raise typer.Exit(1)
 

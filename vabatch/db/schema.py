@@ -27,6 +27,8 @@ class DatabaseKind:
     main_table: str  # the table whose rows `status` counts
     required_tables: tuple[str, ...]
     producer: str  # the command that writes it (named in "run ... first" messages)
+    # A second table `status` counts, with what its rows are ("not captions"), if any.
+    side_table: tuple[str, str] | None = None
 
 
 def _four_cc(text: str) -> int:
@@ -46,7 +48,7 @@ KINDS: dict[str, DatabaseKind] = {
         DatabaseKind("cropping", "cropping.db", _four_cc("VBcr"), "cropped_frames",
                      ("cropped_frames",), "crop"),
         DatabaseKind("captions", "captions.db", _four_cc("VBcp"), "captions", ("captions",),
-                     "captions"),
+                     "captions", ("rejected_captions", "not captions")),
     )
 }
 

@@ -20,6 +20,7 @@ class DatabaseStatus:
     error: str | None = None
     freshness: str | None = None  # present files: 'done', or 'stale' (its inputs changed)
     failed: str | None = None  # why the latest run of its stage failed (from runs.db)
+    side_rows: int | None = None  # rows of the kind's side table (e.g. not captions)
 
     @property
     def summary(self) -> str:
@@ -67,6 +68,11 @@ def video_status(video_dir: Path) -> VideoStatus:
                 rows = db.execute(f"SELECT count(*) FROM {alias}.{kind.main_table}").fetchall()
                 status.databases[alias] = DatabaseStatus(
                     "present", rows[0][0], db.path(alias).stat().st_size)
+                if kind.side_table is not None and db.execute(
+                        f"SELECT 1 FROM {alias}.sqlite_master WHERE name = ?",
+                        (kind.side_table[0],)).fetchall():
+                    status.databases[alias].side_rows = db.execute(
+                        f"SELECT count(*) FROM {alias}.{kind.side_table[0]}").fetchall()[0][0]
             if db.has("video"):
                 status.source_name = _source_name(db)
     except (VabatchError, apsw.Error) as error:  # a damaged file is a status, not a crash

@@ -233,6 +233,13 @@ def _check_across(video_dir: Path, report: VideoReport, deep: bool) -> None:
             if bad:
                 report.add(db.path("captions"), "captions with a frame range outside "
                            f"[0, {frame_count}] or empty, ids: {_examples(bad)}")
+            if db.execute("SELECT 1 FROM captions.sqlite_master"
+                          " WHERE name = 'rejected_captions'").fetchall():
+                rejected = _column(db, "SELECT reason FROM captions.rejected_captions")
+                if rejected:
+                    report.notes.append(
+                        f"captions.db: {len(rejected)} read candidates are not captions"
+                        " (each with its reason in rejected_captions)")
         if deep:
             _decode_all(db, "video", "full_frames", width, height, report)
             if db.has("cropping"):
