@@ -116,6 +116,7 @@ class Reading:
     text: str
     confidence: float
     lines: tuple[tuple[int, int, int, int], ...]
+    stray: tuple[tuple[str, float], ...] = ()  # lines left out: (text, band row of centre)
 
 
 @dataclass
@@ -202,11 +203,10 @@ def run_captions(video_dir: Path, options: CaptionOptions = CaptionOptions(),
             captions, timestamps, spans, spans_read = _find_captions(
                 db, band, options, engine or options.make_engine())
             result.spans = spans
-        reference = _reference(db)
         reasons = judge([Candidate(c.text, c.confidence, c.end_frame_index
                                    - c.start_frame_index, _lines_of(c)) for c in captions],
-                        options.filter, reference)
-        captions, reasons = _without_stray_lines(captions, reasons, reference, options)
+                        options.filter, _reference(db))
+        captions, reasons = _with_stray_lines(captions, reasons)
         result.spans_read = spans_read
 
     def time_of(frame_index: int) -> int:
@@ -265,6 +265,7 @@ def _find_captions(db: VideoDatabase, band, options: CaptionOptions, engine: Ocr
     timestamps = [row[1] for row in signatures]
     masks = PackedMasks([row[2] for row in signatures], shape)
     spans = segment(masks, options.rules)
+    reference = _reference(db)
     stored = [row[0] for row in db.execute("SELECT frame_index FROM cropping.cropped_frames"
                                            " ORDER BY frame_index")]
     readings: list[Caption] = []
@@ -273,7 +274,8 @@ def _find_captions(db: VideoDatabase, band, options: CaptionOptions, engine: Ocr
 
     def read(frame_index: int):
         if frame_index not in cache:
-            cache[frame_index] = _read_strip(db, engine, frame_index)
+            cache[frame_index] = _read_strip(db, engine, frame_index, reference,
+                                             options.filter)
         return cache[frame_index]
 
     def read_range(start: int, end: int, strips: list[int], span: Span) -> None:
@@ -331,8 +333,10 @@ def _same_reading(first, second) -> bool:
     return normalise_text(first.text) == normalise_text(second.text)
 
 
-def _read_strip(db: VideoDatabase, engine: OcrEngine, frame_index: int) -> Reading | None:
-    """What OCR reads on one stored strip, lines top to bottom; None if no text."""
+def _read_strip(db: VideoDatabase, engine: OcrEngine, frame_index: int,
+                reference: Reference | None, rules: FilterRules) -> Reading | None:
+    """What OCR reads on one stored strip, lines top to bottom; None if no text. Lines
+    that are no part of a caption (``caption_filter.stray_lines``) are kept apart."""
     data = db.execute("SELECT image_data FROM cropping.cropped_frames WHERE frame_index = ?",
                       (frame_index,)).fetchall()[0][0]
     image = decode_image(data)
@@ -342,33 +346,36 @@ def _read_strip(db: VideoDatabase, engine: OcrEngine, frame_index: int) -> Readi
     lines = _lines(engine.read(image))
     if not lines:
         return None
-    text = "\n".join(clean_line(" ".join(box.text for box in line)) for line in lines)
-    confidences = [box.confidence for line in lines for box in line]
-    return Reading(text, sum(confidences) / len(confidences),
-                   tuple(_line_box(line) for line in lines))
+    boxes = [_line_box(line) for line in lines]
+    texts = [clean_line(" ".join(box.text for box in line)) for line in lines]
+    stray = set(stray_lines(boxes, reference, rules))
+    confidences = [box.confidence for number, line in enumerate(lines) if number not in stray
+                   for box in line]
+    return Reading("\n".join(t for n, t in enumerate(texts) if n not in stray),
+                   sum(confidences) / len(confidences),
+                   tuple(b for n, b in enumerate(boxes) if n not in stray),
+                   tuple((texts[n], boxes[n][0] + boxes[n][1] / 2) for n in sorted(stray)))
 
 
-def _without_stray_lines(captions: list[Caption], reasons: list[str | None],
-                         reference: Reference | None, options: CaptionOptions):
-    """Captions without lines that are no part of them (``caption_filter.stray_lines``);
-    each removed line becomes a rejected candidate of its own, with its reason."""
-    kept_captions, kept_reasons = [], []
+def _with_stray_lines(captions: list[Caption], reasons: list[str | None]):
+    """The candidates, each preceded by the lines its readings left out (a sign in the
+    scene read with the caption, ``caption_filter.stray_lines``) as rejected candidates
+    of their own, once per text, with their reason."""
+    all_captions, all_reasons = [], []
     for caption, reason in zip(captions, reasons, strict=True):
-        lines = _lines_of(caption)
-        texts = caption.text.split("\n")
-        stray = stray_lines(lines, reference, options.filter) if reason is None else []
-        if stray and len(texts) == len(lines):
-            caption.text = "\n".join(t for n, t in enumerate(texts) if n not in stray)
-            for number in stray:
-                top, height = lines[number][:2]
-                kept_captions.append(Caption(caption.start_frame_index,
-                                             caption.end_frame_index, texts[number],
-                                             caption.confidence))
-                kept_reasons.append(f"a line at row {top + height / 2:.0f} of the band, away"
-                                    " from this video's caption rows, read with a caption")
-        kept_captions.append(caption)
-        kept_reasons.append(reason)
-    return kept_captions, kept_reasons
+        seen = set()
+        for reading in caption.readings:
+            for text, row in reading.stray:
+                if normalise_text(text) in seen:
+                    continue
+                seen.add(normalise_text(text))
+                all_captions.append(Caption(caption.start_frame_index,
+                                            caption.end_frame_index, text, reading.confidence))
+                all_reasons.append(f"a line at row {row:.0f} of the band, away from this "
+                                   "video's caption rows, read with a caption")
+        all_captions.append(caption)
+        all_reasons.append(reason)
+    return all_captions, all_reasons
 
 
 def _lines_of(caption: Caption) -> tuple[tuple[int, int, int, int], ...]:
