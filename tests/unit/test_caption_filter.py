@@ -6,6 +6,7 @@ from vabatch.vision.caption_filter import (
     Candidate,
     FilterRules,
     Reference,
+    is_static,
     judge,
     letter_weight,
     stray_lines,
@@ -75,9 +76,23 @@ def test_a_sign_read_with_the_caption_is_a_stray_line_but_a_wrapped_line_is_not(
     reference = Reference.of_lines([LINE, (42, 28, 90, 420)])
     sign = (-80, 30, 100, 300)  # far above the caption rows
     wrapped = (8, 30, 60, 500)  # the line above the caption's first, 2 px apart
-    assert stray_lines([sign, LINE], reference) == [0]
-    assert stray_lines([wrapped, LINE], reference) == []
-    assert stray_lines([sign, wrapped, LINE], reference) == [0]
+    away = "a line at row -65 of the band, away from this video's caption rows"
+    assert stray_lines([sign, LINE], reference) == {0: away}
+    assert stray_lines([wrapped, LINE], reference) == {}
+    assert stray_lines([sign, wrapped, LINE], reference) == {0: away}
     # Nothing in a caption row: the whole candidate is judged, no line is singled out.
-    assert stray_lines([sign], reference) == []
-    assert stray_lines([sign, LINE], None) == []
+    assert stray_lines([sign], reference) == {}
+    assert stray_lines([sign, LINE], None) == {}
+
+
+def test_static_text_the_layout_labelled_noise_is_found_box_by_box():
+    logo = (44, 24, 450, 160)  # in the caption row, right of the caption
+    reference = Reference.of_lines([LINE, (42, 28, 90, 420)], noise=[("sportplus", logo)])
+    shifted = (46, 22, 455, 150)
+    assert is_static("SPORT PLUS", shifted, reference)
+    assert is_static("SPORTPLUS", shifted, reference)
+    assert is_static("SPORT", shifted, reference)  # part of it
+    # Other text at that place, that text elsewhere, or no layout: not static.
+    assert not is_static("Good night", shifted, reference)
+    assert not is_static("SPORT PLUS", LINE, reference)
+    assert not is_static("SPORT PLUS", shifted, None)

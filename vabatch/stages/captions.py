@@ -37,9 +37,11 @@ from vabatch.ocr_engines import OcrEngine, create_engine
 from vabatch.stages.base import Stage, StageContext, StageResult
 from vabatch.vision.band_signature import PackedMasks, mask_iou
 from vabatch.vision.caption_filter import (
+    STATIC_REASON,
     Candidate,
     FilterRules,
     Reference,
+    is_static,
     judge,
     stray_lines,
 )
@@ -59,7 +61,7 @@ class CaptionOptions:
     """Segmentation and reading. All but ``force`` are recorded for the staleness check."""
 
     rules: SpanRules = field(default_factory=SpanRules)
-    min_caption_ink: int = 30  # stable mask cells a span needs to be worth reading
+    min_caption_ink: int = 10  # stable mask cells a span needs to be worth reading
     detection_side: int = 960
     min_confidence: float = 0.6
     line_padding: float = 0.2
@@ -67,6 +69,7 @@ class CaptionOptions:
     stroke_reading: bool = True  # Latin lines: a reading of the strokes alone, likewise
     merge_similarity: float = 0.85  # normalised texts this similar are one caption
     max_merge_gap_frames: int = 4
+    fragment_frames: int = 6  # a reading this short that reads as part of its neighbour...
     min_blank_frames: int = 2  # a gap this long in which the strokes are gone separates cues
     blank_keep_share: float = 0.3  # ... gone: frames show less than this share of them
     merge_core_iou: float = 0.6  # similar texts merge only when their strokes match this well
@@ -116,7 +119,7 @@ class Reading:
     text: str
     confidence: float
     lines: tuple[tuple[int, int, int, int], ...]
-    stray: tuple[tuple[str, float], ...] = ()  # lines left out: (text, band row of centre)
+    stray: tuple[tuple[str, str], ...] = ()  # text left out of it: (text, reason)
 
 
 @dataclass
@@ -158,13 +161,20 @@ def _reference(db: VideoDatabase) -> Reference | None:
         return None
     left, top, right, bottom = band[0]
     boxes = db.execute(
-        "SELECT o.y, o.height, o.x, o.width FROM fullOCR.full_frame_ocr o"
+        "SELECT l.label, o.text, o.y, o.height, o.x, o.width FROM fullOCR.full_frame_ocr o"
         " JOIN layout.full_frame_box_labels l USING (frame_index, box_index)"
-        " WHERE l.label = 'caption' ORDER BY o.frame_index, o.box_index").fetchall()
-    lines = [(y - top, height, x - left, width) for y, height, x, width in boxes
-             if y is not None and height and top <= y + height / 2 < bottom
-             and left <= x + width / 2 < right]
-    return Reference.of_lines(lines)
+        " ORDER BY o.frame_index, o.box_index").fetchall()
+    lines, noise = [], []
+    for label, text, y, height, x, width in boxes:
+        if y is None or not height or not (top <= y + height / 2 < bottom
+                                           and left <= x + width / 2 < right):
+            continue
+        line = (y - top, height, x - left, width)
+        if label == "caption":
+            lines.append(line)
+        elif normalise_text(text or ""):
+            noise.append((normalise_text(text), line))
+    return Reference.of_lines(lines, noise=noise)
 
 
 def captions_up_to_date(video_dir: Path, options: CaptionOptions = CaptionOptions()) -> bool:
@@ -270,7 +280,8 @@ def _find_captions(db: VideoDatabase, band, options: CaptionOptions, engine: Ocr
                                            " ORDER BY frame_index")]
     readings: list[Caption] = []
     spans_read = 0
-    cache: dict[int, tuple[str, float] | None] = {}
+    cache: dict[int, Reading | None] = {}
+    left_out: list[Caption] = []  # spans where only text that is no caption was read
 
     def read(frame_index: int):
         if frame_index not in cache:
@@ -298,12 +309,14 @@ def _find_captions(db: VideoDatabase, band, options: CaptionOptions, engine: Ocr
             if changes[candidate] >= options.min_stroke_change * max(1, span.core_ink):
                 split = candidate
         if split is None:
-            best = max((r for r in (early, late) if r), key=lambda r: r.confidence,
+            read_strips = [r for r in ((early,) if late is early else (early, late)) if r]
+            best = max((r for r in read_strips if r.text), key=lambda r: r.confidence,
                        default=None)
             if best is not None:
-                read_strips = [r for r in ((early,) if late is early else (early, late)) if r]
                 readings.append(Caption(start, end, best.text, best.confidence, span,
                                         read_strips))
+            elif any(r.stray for r in read_strips):  # static text alone: said, not kept
+                left_out.append(Caption(start, end, "", 0.0, span, read_strips))
             return
         read_range(start, split, [f for f in strips if f < split], span)
         read_range(split, end, [f for f in strips if f >= split], span)
@@ -324,10 +337,14 @@ def _find_captions(db: VideoDatabase, band, options: CaptionOptions, engine: Ocr
     captions = _merge(readings, options, masks)
     for caption in captions:
         caption.agreement = _agreement(caption)
+    # Where only static text was read, it is still said (as text that is no caption).
+    captions = sorted(captions + left_out, key=lambda c: c.start_frame_index)
     return captions, timestamps, len(spans), spans_read
 
 
 def _same_reading(first, second) -> bool:
+    first = first if first is not None and first.text else None
+    second = second if second is not None and second.text else None
     if first is None or second is None:
         return first is second
     return normalise_text(first.text) == normalise_text(second.text)
@@ -343,18 +360,23 @@ def _read_strip(db: VideoDatabase, engine: OcrEngine, frame_index: int,
     if image is None:
         raise DatabaseError(f"{db.path('cropping')}: strip of frame {frame_index} does not "
                             "decode (run `vabatch verify --deep`)")
-    lines = _lines(engine.read(image))
-    if not lines:
+    found = engine.read(image)
+    if not found:
         return None
+    static = [box for box in found if is_static(box.text, _line_box([box]), reference, rules)]
+    lines = _lines([box for box in found if box not in static])
     boxes = [_line_box(line) for line in lines]
     texts = [clean_line(" ".join(box.text for box in line)) for line in lines]
-    stray = set(stray_lines(boxes, reference, rules))
+    stray = stray_lines(boxes, reference, rules)
+    left_out = tuple((clean_line(box.text), STATIC_REASON) for box in static) + tuple(
+        (texts[number], reason) for number, reason in sorted(stray.items()))
     confidences = [box.confidence for number, line in enumerate(lines) if number not in stray
                    for box in line]
+    if not confidences:  # static text only: no caption here, but not dropped silently
+        return Reading("", 0.0, (), left_out)
     return Reading("\n".join(t for n, t in enumerate(texts) if n not in stray),
                    sum(confidences) / len(confidences),
-                   tuple(b for n, b in enumerate(boxes) if n not in stray),
-                   tuple((texts[n], boxes[n][0] + boxes[n][1] / 2) for n in sorted(stray)))
+                   tuple(b for n, b in enumerate(boxes) if n not in stray), left_out)
 
 
 def _with_stray_lines(captions: list[Caption], reasons: list[str | None]):
@@ -365,16 +387,16 @@ def _with_stray_lines(captions: list[Caption], reasons: list[str | None]):
     for caption, reason in zip(captions, reasons, strict=True):
         seen = set()
         for reading in caption.readings:
-            for text, row in reading.stray:
+            for text, why in reading.stray:
                 if normalise_text(text) in seen:
                     continue
                 seen.add(normalise_text(text))
                 all_captions.append(Caption(caption.start_frame_index,
                                             caption.end_frame_index, text, reading.confidence))
-                all_reasons.append(f"a line at row {row:.0f} of the band, away from this "
-                                   "video's caption rows, read with a caption")
-        all_captions.append(caption)
-        all_reasons.append(reason)
+                all_reasons.append(why + (", read with a caption" if caption.text else ""))
+        if caption.text:  # else it only carried the text left out
+            all_captions.append(caption)
+            all_reasons.append(reason)
     return all_captions, all_reasons
 
 
@@ -427,7 +449,7 @@ def _merge(readings: list[Caption], options: CaptionOptions, masks) -> list[Capt
     apart. The same text after a real blank (its strokes gone for ``min_blank_frames`` or
     more) is shown twice: two captions.
     """
-    readings = _absorb_misreadings(readings, options)
+    readings = _absorb_misreadings(_absorb_fragments(readings, options), options)
     merged: list[Caption] = []
     for caption in readings:
         previous = merged[-1] if merged else None
@@ -458,11 +480,62 @@ def _absorb_misreadings(readings: list[Caption], options: CaptionOptions) -> lis
                     and after.start_frame_index - middle.end_frame_index
                     <= options.max_merge_gap_frames)
         if (touching and normalise_text(before.text) == normalise_text(after.text)
-                and _similar(middle.text, before.text, options.merge_similarity)):
+                and (_similar(middle.text, before.text, options.merge_similarity)
+                     or _one_letter_apart(middle.text, before.text))):
             fixed[index] = Caption(middle.start_frame_index, middle.end_frame_index,
                                    before.text, before.confidence, middle.span,
                                    middle.readings)
     return fixed
+
+
+def _one_letter_apart(first: str, second: str) -> bool:
+    """Texts of 3+ letters that differ in one letter (for short CJK texts the similarity
+    ratio drops below any useful threshold with one wrong character)."""
+    a, b = normalise_text(first), normalise_text(second)
+    if min(len(a), len(b)) < 3 or abs(len(a) - len(b)) > 1:
+        return False
+    matcher = SequenceMatcher(None, a, b)
+    return max(len(a), len(b)) - sum(block.size for block in matcher.get_matching_blocks()) <= 1
+
+
+def _absorb_fragments(readings: list[Caption], options: CaptionOptions) -> list[Caption]:
+    """A reading of a few frames that touches a neighbour and reads as part of it (its
+    text inside the neighbour's, or nearly the same) is that caption read while a busy
+    background hid some of its strokes: it joins that neighbour (the longer one, when
+    both qualify). Real captions last longer than ``fragment_frames``."""
+    fixed = [Caption(c.start_frame_index, c.end_frame_index, c.text, c.confidence, c.span,
+                     list(c.readings)) for c in readings]
+    changed = True
+    while changed:
+        changed = False
+        for index, piece in enumerate(fixed):
+            if piece.end_frame_index - piece.start_frame_index >= options.fragment_frames:
+                continue
+            hosts = [n for n in (index - 1, index + 1) if 0 <= n < len(fixed)
+                     and _touching(fixed[n], piece) and _part_of(piece.text, fixed[n].text,
+                                                                  options)]
+            if not hosts:
+                continue
+            host = fixed[max(hosts, key=lambda n: (fixed[n].end_frame_index
+                                                   - fixed[n].start_frame_index, -n))]
+            host.start_frame_index = min(host.start_frame_index, piece.start_frame_index)
+            host.end_frame_index = max(host.end_frame_index, piece.end_frame_index)
+            host.readings = host.readings + piece.readings
+            del fixed[index]
+            changed = True
+            break
+    return fixed
+
+
+def _touching(first: Caption, second: Caption) -> bool:
+    return (first.end_frame_index == second.start_frame_index
+            or second.end_frame_index == first.start_frame_index)
+
+
+def _part_of(piece: str, whole: str, options: CaptionOptions) -> bool:
+    a, b = normalise_text(piece), normalise_text(whole)
+    return bool(a) and (a in b or _similar(piece, whole, options.merge_similarity)
+                        or _one_letter_apart(piece, whole))
 
 
 def _blank_between(first: Caption, second: Caption, masks, options: CaptionOptions) -> bool:

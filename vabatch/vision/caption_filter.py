@@ -41,6 +41,7 @@ class FilterRules:
     height_tolerance: float = 0.4  # line height within this share of the sure captions'
     row_margin: float = 0.6  # line centres within this many line heights of their rows
     stack_gap: float = 0.8  # a line this close (in line heights) to a caption line is one
+    static_overlap: float = 0.5  # a line on this much of a noise box, with its text, is it
     short_chars: int = 4  # a text this short (letters; CJK characters count 2) ...
     short_min_confidence: float = 0.85  # ... needs this confidence
     short_min_frames: int = 6  # ... and this many frames
@@ -53,14 +54,18 @@ class Reference:
 
     height: float
     rows: tuple[float, ...]
+    # Static text the layout labelled noise (a sign, a logo): (normalised text, box).
+    noise: tuple[tuple[str, Line], ...] = ()
 
     @classmethod
-    def of_lines(cls, lines: Sequence[Line], minimum: int = 2) -> Reference | None:
+    def of_lines(cls, lines: Sequence[Line], minimum: int = 2,
+                 noise: Sequence[tuple[str, Line]] = ()) -> Reference | None:
         """The reference given by these caption lines, or None with fewer than ``minimum``."""
         if len(lines) < minimum:
             return None
         return cls(float(statistics.median(line[1] for line in lines)),
-                   tuple(sorted({line[0] + line[1] / 2 for line in lines})))
+                   tuple(sorted({line[0] + line[1] / 2 for line in lines})),
+                   tuple(sorted(set(noise))))
 
 
 @dataclass(frozen=True)
@@ -121,18 +126,19 @@ def _reason(candidate: Candidate, rules: FilterRules, reference: Reference | Non
 
 
 def stray_lines(lines: Sequence[Line], reference: Reference | None,
-                rules: FilterRules = FilterRules()) -> list[int]:
-    """Indices of a caption's lines that are no part of it: lines away from every caption
-    row and not stacked on one that is (a sign in the scene above the caption, read with
-    it). A caption wrapped onto more lines than the layout saw keeps its extra lines, as
-    they sit right above or below its others. None when no line is in a caption row."""
+                rules: FilterRules = FilterRules()) -> dict[int, str]:
+    """Lines of a reading that are no part of the caption: away from every caption row
+    and not stacked on a line that is (a sign above the caption, read with it). A caption
+    wrapped onto more lines than the layout saw keeps its extra lines, as they sit right
+    above or below its others. None when no line is in a caption row (the candidate is
+    then judged whole). Returns line index -> the reason it is no part of the caption."""
     if reference is None or not lines:
-        return []
+        return {}
     reach = rules.row_margin * reference.height
     kept = {number for number, (top, height, _, _) in enumerate(lines)
             if any(abs(top + height / 2 - row) <= reach for row in reference.rows)}
     if not kept:
-        return []
+        return {}
     grown = True
     while grown:
         grown = False
@@ -143,10 +149,45 @@ def stray_lines(lines: Sequence[Line], reference: Reference | None,
                    * reference.height for other in kept):
                 kept.add(number)
                 grown = True
-    return [number for number in range(len(lines)) if number not in kept]
+    return {number: f"a line at row {lines[number][0] + lines[number][1] / 2:.0f} of the "
+            "band, away from this video's caption rows" for number in range(len(lines))
+            if number not in kept}
+
+
+STATIC_REASON = "static text the layout labelled noise (a sign or a logo), where it saw it"
+
+
+def is_static(text: str, box: Line, reference: Reference | None,
+              rules: FilterRules = FilterRules()) -> bool:
+    """Whether an OCR box shows static text the layout labelled noise, where it saw it
+    (checked box by box, before boxes are joined into lines: a sign may share a row with
+    the caption)."""
+    if reference is None:
+        return False
+    own = "".join(char for char in text.lower() if char.isalnum())
+    if not own:
+        return False
+    for noise_text, noise_box in reference.noise:
+        if _overlap(box, noise_box) >= rules.static_overlap and (
+                own == noise_text or (min(len(own), len(noise_text)) >= 3
+                                      and (own in noise_text or noise_text in own))):
+            return True
+    return False
 
 
 def _edge_gap(first: tuple[int, int], second: tuple[int, int]) -> float:
     """Rows between two lines (0 when they touch or overlap)."""
     (top, height), (other_top, other_height) = first, second
     return max(0, max(top, other_top) - min(top + height, other_top + other_height))
+
+
+def _overlap(first: Line, second: Line) -> float:
+    """Intersection over the smaller of two boxes' areas."""
+    top = max(first[0], second[0])
+    bottom = min(first[0] + first[1], second[0] + second[1])
+    left = max(first[2], second[2])
+    right = min(first[2] + first[3], second[2] + second[3])
+    if bottom <= top or right <= left:
+        return 0.0
+    smaller = min(first[1] * first[3], second[1] * second[3])
+    return (bottom - top) * (right - left) / max(1, smaller)
