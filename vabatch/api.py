@@ -51,7 +51,13 @@ from vabatch.tools.dvc import (
 )
 from vabatch.tools.export import FORMATS as EXPORT_FORMATS
 from vabatch.tools.export import export_videos, load_captions, to_srt
-from vabatch.tools.migrate import PROOF_ALGORITHMS, directory_state, migrate_many
+from vabatch.tools.migrate import (
+    PROOF_ALGORITHMS,
+    directory_state,
+    expand_arguments,
+    find_legacy_dirs,
+    migrate_many,
+)
 from vabatch.tools.status import collect_status
 from vabatch.tools.verify import verify_videos
 
@@ -60,7 +66,8 @@ from vabatch.tools.verify import verify_videos
 # picture.
 __all__ = [
     "EXPORT_FORMATS", "PROOF_ALGORITHMS", "collect_status", "directory_state", "EngineSettings",
-    "export_labels", "export_videos", "failed_tasks", "import_labels", "ingest",
+    "expand_arguments", "export_labels", "export_videos", "failed_tasks", "find_legacy_dirs",
+    "import_labels", "ingest",
     "ingest_missing", "list_runs", "list_video_dirs", "load_captions", "migrate_many",
     "parse_labels", "pipeline_options", "pipeline_results", "PipelineResult", "render_layout",
     "resolve_data_root", "run_pipeline", "run_stages", "run_tasks_of", "run_video", "RunReport",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import apsw
 
-from vabatch.dataroot import VIDEO_ID_LENGTH, list_video_dirs
+from vabatch.dataroot import VIDEO_ID_LENGTH, is_sha256, list_video_dirs, migrated_video_id
 from vabatch.db import DATABASE_ORDER, KINDS, VideoDatabase, latest_version
 from vabatch.db.files import open_elsewhere, sidecars, sqlite_uri
 from vabatch.db.schema import read_header
@@ -198,9 +198,12 @@ def _check_across(video_dir: Path, report: VideoReport, deep: bool) -> None:
             return
         content_sha256, frame_count, source_file, width, height = metadata[0]
         in_data_root_layout = video_dir.parent.name == video_dir.name[:2]
-        if in_data_root_layout and video_dir.name != content_sha256[:VIDEO_ID_LENGTH]:
+        # Migrated without a known SHA-256: the id migrate derived from the legacy file.
+        expected_id = (content_sha256[:VIDEO_ID_LENGTH] if is_sha256(content_sha256)
+                       else migrated_video_id(video_dir) or content_sha256)
+        if in_data_root_layout and video_dir.name != expected_id:
             report.add(video_path, f"directory name {video_dir.name} does not match the "
-                       f"content hash {content_sha256[:VIDEO_ID_LENGTH]}")
+                       f"content hash {expected_id}")
         _check_source(video_dir, source_file, content_sha256, report)
         outside = _column(db, "SELECT frame_index FROM video.full_frames"
                           " WHERE frame_index < 0 OR frame_index >= ?", (frame_count,))
