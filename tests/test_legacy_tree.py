@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from testkit.legacy import LegacyOptions, build_legacy_dir, snapshot
+from tests.test_dvc import BIN, _env, needs_dvc, sh, tree_md5
 from vabatch.cli import app
 from vabatch.dataroot import list_video_dirs
 from vabatch.db import VideoDatabase
@@ -146,3 +147,62 @@ def test_rollback_of_the_tree_removes_the_data_root_copies(tree):
     assert "found 1 directory: 1 rolled back" in forced.stdout
     assert list_video_dirs(data) == []
     assert {n: snapshot(d) for n, d in some.items()} == before
+
+
+# -- the daily workflow in a git + DVC project ------------------------------------------------
+@needs_dvc
+@pytest.mark.parametrize("count", [pytest.param(TREE_SIZE, marks=pytest.mark.slow), 6])
+def test_daily_workflow_on_a_migrated_tree(tmp_path, count):
+    """Migrate a whole tree with one command, then: dvc setup, dvc repro (run + export), a
+    correction, dvc repro, push, clone, pull. (20 directories take about 2 minutes on a
+    loaded 2-core machine: that one is in the slow tier, 6 in the default suite.)"""
+    project = tmp_path / "project"
+    project.mkdir()
+    sh(project, "git", "init", "-q")
+    (project / ".gitignore").write_text("/data/*\n")
+    directories = build_tree(tmp_path / "legacy", count)
+    legacy_before = {n: snapshot(d) for n, d in directories.items()}
+    migrated = sh(project, "vabatch", "migrate", "-q", "-w", "2", "--data", "data",
+                  str(tmp_path / "legacy"))
+    assert f"found {count} directories: {count} migrated" in " ".join(migrated.split())
+    legacy_after = {n: snapshot(d) for n, d in directories.items()}
+
+    setup = sh(project, "vabatch", "dvc", "setup", "--data", "data")
+    assert f"{count} videos listed" in setup and "skipped" not in setup
+    sh(project, "dvc", "remote", "add", "-d", "local", str(tmp_path / "remote"))
+    sh(project, "dvc", "repro", "--quiet")
+    srt_dir = project / "data" / "export" / "srt"
+    assert len(list(srt_dir.glob("*.srt"))) == count
+    assert "line 0" in (srt_dir / "ep02.srt").read_text()  # migrated without its video
+    assert "Data and pipelines are up to date" in sh(project, "dvc", "status")
+
+    # A correction in the data root: re-exported by dvc repro, the legacy tree untouched.
+    video_id = json.loads(_stdout(project, "vabatch", "status", "--data", "data", "--json",
+                                  str(directories[4])))[0]["video_id"]
+    placed = project / "data" / "videos" / video_id[:2] / video_id
+    with VideoDatabase(placed, write="captions") as db, db.conn:
+        db.execute("UPDATE captions.captions SET text = 'Fixed by hand' WHERE id = 1")
+    sh(project, "dvc", "repro", "--quiet")
+    assert "Fixed by hand" in (srt_dir / "ep04.srt").read_text()
+    assert {n: snapshot(d) for n, d in directories.items()} == legacy_after != legacy_before
+    sh(project, "git", "add", "-A")
+    sh(project, "git", "commit", "-qm", "migrated collection")
+    sh(project, "dvc", "push", "-q")
+
+    clone = tmp_path / "clone"
+    sh(tmp_path, "git", "clone", "-q", str(project), str(clone))
+    sh(clone, "dvc", "pull", "-q")
+    assert tree_md5(clone / "data" / "videos") == tree_md5(project / "data" / "videos")
+    assert "Data and pipelines are up to date" in sh(clone, "dvc", "status")
+    checked = _stdout(clone, "vabatch", "verify", "--data", "data", "--json")
+    assert len(json.loads(checked)["videos"]) == count
+
+
+def _stdout(cwd: Path, *command: str) -> str:
+    """Like ``sh``, but only what the command printed on stdout (its JSON)."""
+    import subprocess
+
+    done = subprocess.run((str(BIN / "vabatch"), *command[1:]), cwd=cwd, env=_env(),
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout

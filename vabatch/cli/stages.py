@@ -212,7 +212,8 @@ def layout(
 def _layout_row(r) -> tuple[str, ...]:
     band = f"{r.band.left}, {r.band.top}, {r.band.right}, {r.band.bottom}" if r.band else "-"
     status = coloured(r.status, {**STATUS_COLOURS, "no-captions": "yellow"})
-    return (r.video_id, status, band, r.anchor or "-", f"{r.confidence:.2f}", r.method,
+    confidence = "-" if r.confidence is None else f"{r.confidence:.2f}"
+    return (r.video_id, status, band, r.anchor or "-", confidence, r.method,
             f"{r.caption_boxes} / {r.noise_boxes}", r.error or r.message)
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from vabatch.dataroot import list_video_dirs
 from vabatch.errors import InputError, VabatchError
-from vabatch.fsutil import atomic_write, link_or_copy
+from vabatch.fsutil import atomic_write, child_path, link_or_copy
 
 LIST_FILE = "dvc-videos.yaml"
 PIPELINE_FILE = "dvc.yaml"
@@ -83,16 +83,21 @@ stages:
 """
 
 
+MIGRATED_SAMPLING = "legacy"  # video_metadata.sampling_mode of a migrated video.db
+
+
 @dataclass(frozen=True)
 class VideoEntry:
     """One video of the list: where it is and how to rebuild its video.db the same way."""
 
     video_id: str
     dir: str  # relative to the project root, with '/'
-    source: str  # file name of the stored source video inside ``dir``
+    source: str | None  # file name of the stored source video inside ``dir`` (None: a video
+    # migrated without it)
     name: str  # the original file name, recorded in video.db (and naming the export)
-    sampling_mode: str
-    sampling_value: float
+    sampling_mode: str  # 'legacy' for `vabatch migrate` output: its video.db is data, never
+    # rebuilt by ingest
+    sampling_value: float | None
     image_format: str
     image_quality: int | None
     source_date_epoch: int | None  # the recorded ingest time, for a byte-identical rebuild
@@ -190,10 +195,12 @@ def entry_for(video_dir: Path, project_root: Path) -> VideoEntry:
     if not rows:
         raise InputError("video.db has no video_metadata row")
     source, name, mode, value, image_format, quality, ingested_at = rows[0]
-    if not source or not (video_dir / source).is_file():
+    migrated = mode == MIGRATED_SAMPLING
+    if not migrated and (not source or not (video_dir / source).is_file()):
         raise InputError("no stored source video (DVC needs it to rebuild the data)")
-    return VideoEntry(video_dir.name, video_dir.relative_to(project_root).as_posix(), source,
-                      name, mode, float(value), image_format, quality, _epoch(ingested_at))
+    return VideoEntry(video_dir.name, video_dir.relative_to(project_root).as_posix(),
+                      source or None, name, mode, None if value is None else float(value),
+                      image_format, quality, _epoch(ingested_at))
 
 
 def _epoch(stamp: str | None) -> int | None:
@@ -229,7 +236,7 @@ def sync_video_list(project_root: Path, data_root: Path | None = None) -> SyncRe
         video_db = video_dir / "video.db"
         fresh = (entry is not None and video_db.exists()
                  and video_db.stat().st_mtime_ns <= listed_at
-                 and (video_dir / entry.source).exists())
+                 and (entry.source is None or (video_dir / entry.source).exists()))
         if not fresh:
             try:
                 entry = entry_for(video_dir, project_root)
@@ -307,7 +314,10 @@ def ingest_missing(project_root: Path, data_root: Path) -> dict[str, str]:
         if (video_dir / "video.db").exists():
             statuses[video_id] = "unchanged"
             continue
-        source = video_dir / entry.source
+        if entry.sampling_mode == MIGRATED_SAMPLING or entry.source is None:
+            raise InputError(f"{video_dir / 'video.db'}: missing, and it was made by `vabatch "
+                             "migrate` from a legacy file, not by ingest: `dvc pull` it")
+        source = child_path(video_dir, entry.source)
         if not source.is_file():
             raise InputError(f"{source}: the stored source video is missing (`dvc pull` it, "
                              "or ingest the original again)")
