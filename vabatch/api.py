@@ -38,8 +38,10 @@ from vabatch.stages.ingest import expand_inputs
 from vabatch.stages.layout import (
     export_labels,
     import_labels,
+    orphan_labels,
     parse_labels,
     render_layout,
+    settle_orphan_labels,
     train_layout,
 )
 from vabatch.stages.registry import PIPELINE, STAGES, get_stage
@@ -67,7 +69,7 @@ from vabatch.tools.verify import verify_videos
 __all__ = [
     "EXPORT_FORMATS", "PROOF_ALGORITHMS", "collect_status", "directory_state", "EngineSettings",
     "expand_arguments", "export_labels", "export_videos", "failed_tasks", "find_legacy_dirs",
-    "import_labels", "ingest",
+    "import_labels", "ingest", "orphan_labels", "settle_orphan_labels",
     "ingest_missing", "list_runs", "list_video_dirs", "load_captions", "migrate_many",
     "parse_labels", "pipeline_options", "pipeline_results", "PipelineResult", "render_layout",
     "resolve_data_root", "run_pipeline", "run_stages", "run_tasks_of", "run_video", "RunReport",
