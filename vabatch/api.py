@@ -119,7 +119,8 @@ class PipelineResult:
 
     video_id: str
     stages: dict[str, str] = field(default_factory=dict)  # stage -> status
-    captions: int = 0
+    captions: int = 0  # automatic captions
+    human_captions: int = 0  # captions people made or corrected (kept by every run)
     seconds: float = 0.0
     error: str | None = None
     warnings: list[str] = field(default_factory=list)  # the stages' (e.g. layout's)
@@ -146,6 +147,7 @@ def pipeline_result(tasks: list[Task]) -> PipelineResult:
             result.stages[task.stage_name] = task.result_status
             if hasattr(task.result, "captions"):
                 result.captions = task.result.captions
+                result.human_captions = getattr(task.result, "human_kept", 0)
             result.warnings += getattr(task.result, "warnings", [])
         elif result.error is None:  # the first failure; later stages were skipped
             result.error = task.error or f"{task.stage_name}: {task.status}"

@@ -153,7 +153,10 @@ def run_captions(video_dir: Path, options: CaptionOptions = CaptionOptions(),
     if not options.force and captions_up_to_date(video_dir, options):
         result.status = "unchanged"
         with VideoDatabase(video_dir, require=("captions",)) as db:
-            result.captions = db.execute("SELECT count(*) FROM captions.captions").fetchall()[0][0]
+            result.captions, result.human_kept = db.execute(
+                "SELECT count(*) FILTER (WHERE source = 'auto'),"
+                " count(*) FILTER (WHERE source = 'human') FROM captions.captions"
+                ).fetchall()[0]
         return result
 
     with VideoDatabase(video_dir, require=("video", "cropping")) as db:
