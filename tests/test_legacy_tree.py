@@ -172,8 +172,12 @@ def test_daily_workflow_on_a_migrated_tree(tmp_path, count):
     sh(project, "dvc", "remote", "add", "-d", "local", str(tmp_path / "remote"))
     sh(project, "dvc", "repro", "--quiet")
     srt_dir = project / "data" / "export" / "srt"
-    assert len(list(srt_dir.glob("*.srt"))) == count
-    assert "line 0" in (srt_dir / "ep02.srt").read_text()  # migrated without its video
+    # One file per video, in the folders the legacy files recorded for the videos (relative
+    # to their common root: here /old/machine/videos, /gone and the store folder).
+    exported = {p.name: p for p in srt_dir.rglob("*.srt")}
+    assert len(exported) == count
+    assert exported["ep00.srt"].parent == srt_dir / "old" / "machine" / "videos"
+    assert "line 0" in exported["ep02.srt"].read_text()  # migrated without its video
     assert "Data and pipelines are up to date" in sh(project, "dvc", "status")
 
     # A correction in the data root: re-exported by dvc repro, the legacy tree untouched.
@@ -183,7 +187,7 @@ def test_daily_workflow_on_a_migrated_tree(tmp_path, count):
     with VideoDatabase(placed, write="captions") as db, db.conn:
         db.execute("UPDATE captions.captions SET text = 'Fixed by hand' WHERE id = 1")
     sh(project, "dvc", "repro", "--quiet")
-    assert "Fixed by hand" in (srt_dir / "ep04.srt").read_text()
+    assert "Fixed by hand" in exported["ep04.srt"].read_text()
     assert {n: snapshot(d) for n, d in directories.items()} == legacy_after != legacy_before
     sh(project, "git", "add", "-A")
     sh(project, "git", "commit", "-qm", "migrated collection")

@@ -204,13 +204,14 @@ def run_layout(video_dir: Path, data_root: Path | None = None, force: bool = Fal
 
 
 def _summarise(video_dir: Path, status: str, started: float) -> LayoutStageResult:
-    with VideoDatabase(video_dir, require=("layout",)) as db:
+    with VideoDatabase(video_dir, require=("layout",)) as db:  # video, fullOCR if present
         band_rows = db.execute("SELECT crop_left, crop_top, crop_right, crop_bottom,"
                                " anchor_type, confidence, method FROM"
                                " layout.video_layout_config").fetchall()
         counts = dict(db.execute("SELECT label, count(*) FROM layout.full_frame_box_labels"
                                  " GROUP BY label").fetchall())
         run = db.execute("SELECT method, message FROM layout.layout_run").fetchall()
+        why_none = _why_no_captions(db) if not band_rows and status == "done" else ""
     result = LayoutStageResult(video_dir.name, status)
     if band_rows:
         left, top, right, bottom, result.anchor, result.confidence, band_method = band_rows[0]
@@ -224,10 +225,27 @@ def _summarise(video_dir: Path, status: str, started: float) -> LayoutStageResul
             result.method = run[0][0]
         # The summary, then one line per warning.
         result.message, *result.warnings = (run[0][1] or "").split("\n")
+    if why_none:
+        result.warnings.insert(0, why_none)
     result.caption_boxes = counts.get("caption", 0)
     result.noise_boxes = counts.get("noise", 0)
     result.seconds = round(time.monotonic() - started, 3)
     return result
+
+
+def _why_no_captions(db: VideoDatabase) -> str:
+    """'no-captions' said with the source file's name and the reason: nothing was read, or
+    text was read but no caption band found."""
+    source = (db.execute("SELECT source_name FROM video.video_metadata").fetchone()
+              or ("?",))[0] if db.has("video") else "?"
+    boxes, frames = db.execute("SELECT count(*), count(DISTINCT frame_index)"
+                               " FROM fullOCR.full_frame_ocr").fetchall()[0] \
+        if db.has("fullOCR") else (0, 0)
+    if not boxes:
+        return (f"no-captions: {source}: nothing read (OCR found no text in the sampled "
+                "frames)")
+    return (f"no-captions: {source}: no caption band found among {boxes} text boxes in "
+            f"{frames} frames (no row of text recurs aligned with changing text)")
 
 
 def _write_band(db: VideoDatabase, analysis: LayoutResult) -> None:
