@@ -71,24 +71,28 @@ class LegacyOptions:
     hash_kind: str | None = "sha256"  # how video_hash is recorded: sha256, md5 or None
     frames: int = FRAMES
     image_bytes: int = 0  # pad each JPEG with a comment segment to about this size
+    variant: int = 0  # another number draws other frames (another video, another hash)
+    video_name: str = "episode.mp4"
 
 
-def frame_image(frame_index: int) -> np.ndarray:
-    """A frame with a moving square and a burned-in caption line."""
+def frame_image(frame_index: int, variant: int = 0) -> np.ndarray:
+    """A frame with a moving square and a burned-in caption line (``variant`` moves the
+    square elsewhere: another video)."""
     image = np.full((HEIGHT, WIDTH, 3), 40, np.uint8)
-    x = 5 + (frame_index * 4) % (WIDTH - 30)
-    cv2.rectangle(image, (x, 10), (x + 20, 30), (0, 160, 255), -1)
+    x = 5 + (frame_index * 4 + variant * 7) % (WIDTH - 30)
+    y = 10 + variant % 3 * 8
+    cv2.rectangle(image, (x, y), (x + 20, y + 20), (0, 160, 255), -1)
     cv2.putText(image, f"line {frame_index // 10}", (12, 82), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
                 (255, 255, 255), 1, cv2.LINE_AA)
     return image
 
 
-def make_video(path: Path, frames: int = FRAMES) -> Path:
+def make_video(path: Path, frames: int = FRAMES, variant: int = 0) -> Path:
     """A tiny real MPEG-4 video of ``frames`` frames."""
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (WIDTH, HEIGHT))
     assert writer.isOpened(), "OpenCV cannot write mp4v"
     for frame_index in range(frames):
-        writer.write(frame_image(frame_index))
+        writer.write(frame_image(frame_index, variant))
     writer.release()
     return path
 
@@ -122,19 +126,20 @@ def build_legacy_dir(directory: Path, options: LegacyOptions | None = None,
     """Write a legacy video directory (captions.db and maybe the video); return it."""
     options = options or LegacyOptions()
     directory.mkdir(parents=True, exist_ok=True)
-    video_name = "episode.mp4"
+    video_name = options.video_name
     if options.video == "directory":
-        video = make_video(directory / video_name, options.frames)
+        video = make_video(directory / video_name, options.frames, options.variant)
         video_path = f"/old/machine/videos/{video_name}"  # moved since: found by its name
     elif options.video == "elsewhere":
         store = video_store or directory.parent / "elsewhere"
         store.mkdir(parents=True, exist_ok=True)
-        video = make_video(store / video_name, options.frames)
+        video = make_video(store / video_name, options.frames, options.variant)
         video_path = str(video)
     else:
         video = None
         video_path = f"/gone/{video_name}"
-    video_bytes = video.read_bytes() if video else b"no video"
+    video_bytes = (video.read_bytes() if video
+                   else b"no video" + (f" {options.variant}".encode() if options.variant else b""))
     video_hash = {"sha256": hashlib.sha256(video_bytes).hexdigest(),
                   "md5": hashlib.md5(video_bytes).hexdigest(), None: None}[options.hash_kind]
 
@@ -151,7 +156,7 @@ def build_legacy_dir(directory: Path, options: LegacyOptions | None = None,
              None if nulls else options.frames / FPS, None if nulls else "2023-05-01 10:00:00"))
         sampled = list(range(0, options.frames, EVERY))
         for frame_index in sampled:
-            image = frame_image(frame_index)
+            image = frame_image(frame_index, options.variant)
             unsized = nulls and frame_index % 2 == 0
             conn.execute(
                 "INSERT INTO full_frames VALUES (?, ?, ?, ?, ?, ?)",

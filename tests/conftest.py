@@ -9,6 +9,13 @@ import pytest
 from testkit.videos import make_video
 
 
+@pytest.fixture(autouse=True)
+def _default_data_root(tmp_path: Path, monkeypatch) -> None:
+    """A command run without --data uses the test's own data root, never ./data of the
+    repository (``vabatch migrate`` adds what it migrates to the data root)."""
+    monkeypatch.setenv("VABATCH_DATA", str(tmp_path / "data"))
+
+
 @pytest.fixture
 def data_root(tmp_path: Path) -> Path:
     root = tmp_path / "data"

@@ -210,6 +210,9 @@ def test_a_video_without_captions_exports_an_empty_but_valid_file(tmp_path):
     video_dir = Path(ingest_file(video, data_root).video_dir)
     report = run_video(video_dir, data_root)
     assert report.ok and report.stages["layout"] == "no-captions" and report.captions == 0
+    # Said with the source file's name and why, not by id only.
+    assert any(w.startswith("no-captions: silent.mp4: no caption band found among")
+               for w in report.warnings), report.warnings
     assert report.stages["crop"] == "no-band" and report.stages["captions"] == "no-band"
     result = runner.invoke(app, ["export", "srt", "--out", str(tmp_path / "subs"),
                                  "--data", str(data_root)])

@@ -311,7 +311,7 @@ def test_setup_tracks_an_existing_data_folder_idempotently(tmp_path):
     assert not (project / LIST_FILE).exists()  # no DVC project yet
 
     out = sh(project, "vabatch", "dvc", "setup", "--data", "data")
-    assert "1 videos listed" in out
+    assert "1 video listed" in out
     assert (project / "dvc.yaml").read_text() == PIPELINE_TEMPLATE
     gitignore = (project / ".gitignore").read_text()
     assert "*.db-wal" in gitignore and "/data/videos/" in gitignore

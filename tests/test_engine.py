@@ -453,7 +453,10 @@ def test_readers_never_fail_nor_see_partial_data_while_stages_write(
                    for p in problems), problems
         exported = runner.invoke(app, ["export", "srt", "--out", str(tmp_path / "srt"),
                                        "--data", str(root), "--json"])
-        assert exported.exit_code == 0, exported.output
+        # Early on no video may have captions yet: that is one clear error, not a crash.
+        assert exported.exit_code == 0 or (
+            exported.exit_code == 1 and "no video has captions yet" in exported.stderr), \
+            exported.output
         looks += 1
     assert process.returncode == 0, process.stderr.read().decode()
     assert looks >= 3

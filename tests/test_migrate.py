@@ -247,6 +247,39 @@ def test_labels_whose_ocr_box_is_missing_are_reported_and_kept(tmp_path):
     assert checked.exit_code == 1
     [problem] = json.loads(checked.stdout)["videos"][0]["problems"]
     assert "labels name OCR boxes" in problem["message"]
+    assert "annotate labels orphans --accept|--drop" in problem["message"]
+
+
+def test_a_person_accepts_or_drops_orphan_labels(tmp_path):
+    directory = legacy_dir(tmp_path, orphan_labels=3)
+    migrate_json(directory)
+    data = str(tmp_path / "data")
+    listed = runner.invoke(app, ["annotate", "labels", "orphans", "--data", data])
+    assert "ep01: 3 orphan labels; 0 accepted before, 3 to settle" in listed.stdout
+    accepted = runner.invoke(app, ["annotate", "labels", "orphans", "--accept", "--data", data])
+    assert accepted.exit_code == 0 and "3 accepted" in accepted.stdout
+    # Accepted: verify passes and says so in a note; the rows are all still there.
+    checked = runner.invoke(app, ["verify", "--data", data, "--json"])
+    assert checked.exit_code == 0, checked.output
+    [video] = json.loads(checked.stdout)["videos"]
+    assert any("3 labels name OCR boxes that fullOCR does not have, accepted by a person"
+               in note for note in video["notes"])
+    assert rows(directory / "layout.db", "SELECT count(*) FROM full_frame_box_labels") == [(23,)]
+    # The decision survives a layout run (which rebuilds layout.db) ...
+    assert runner.invoke(app, ["layout", "--data", data, "-q", "--json"]).exit_code == 0
+    assert runner.invoke(app, ["verify", "--data", data]).exit_code == 0
+    # ... and a new orphan is a problem again until settled.
+    conn = apsw.Connection(str(directory / "layout.db"))
+    conn.execute("INSERT INTO full_frame_box_labels (frame_index, box_index, label,"
+                 " label_source) VALUES (9, 42, 'caption', 'human')")
+    conn.close()
+    assert runner.invoke(app, ["verify", "--data", data]).exit_code == 1
+    dropped = runner.invoke(app, ["annotate", "labels", "orphans", "--drop", "--data", data])
+    assert dropped.exit_code == 0 and "4 dropped" in dropped.stdout
+    assert rows(directory / "layout.db", "SELECT count(*) FROM full_frame_box_labels"
+                " WHERE box_index >= 7") == [(0,)]
+    checked = runner.invoke(app, ["verify", "--data", data, "--json"])
+    assert checked.exit_code == 0 and not json.loads(checked.stdout)["videos"][0]["notes"]
 
 
 def test_pickled_model_is_copied_and_never_loaded(tmp_path):

@@ -109,8 +109,8 @@ def test_orphan_rows_are_found_with_their_frames(healthy):
     found = problems(report)
     assert ("fullOCR.db", "full_frame_ocr rows name frames that video.full_frames does not"
             " have: 7") in found
-    assert ("layout.db", "labels name OCR boxes that fullOCR does not have, in frames 10") \
-        in found
+    assert ("layout.db", "labels name OCR boxes that fullOCR does not have, in frames 10 "
+            "(`vabatch annotate labels orphans --accept|--drop` settles them)") in found
 
 
 def test_stray_sidecar_and_a_changed_source_video_are_found(healthy):

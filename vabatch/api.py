@@ -38,8 +38,10 @@ from vabatch.stages.ingest import expand_inputs
 from vabatch.stages.layout import (
     export_labels,
     import_labels,
+    orphan_labels,
     parse_labels,
     render_layout,
+    settle_orphan_labels,
     train_layout,
 )
 from vabatch.stages.registry import PIPELINE, STAGES, get_stage
@@ -51,7 +53,13 @@ from vabatch.tools.dvc import (
 )
 from vabatch.tools.export import FORMATS as EXPORT_FORMATS
 from vabatch.tools.export import export_videos, load_captions, to_srt
-from vabatch.tools.migrate import PROOF_ALGORITHMS, directory_state, migrate_many
+from vabatch.tools.migrate import (
+    PROOF_ALGORITHMS,
+    directory_state,
+    expand_arguments,
+    find_legacy_dirs,
+    migrate_many,
+)
 from vabatch.tools.score import DEFAULT_IOU, ScoreReport, read_subtitles, score_videos
 from vabatch.tools.status import collect_status
 from vabatch.tools.verify import verify_videos
@@ -61,7 +69,8 @@ from vabatch.tools.verify import verify_videos
 # picture; scoring against reference subtitles.
 __all__ = [
     "EXPORT_FORMATS", "PROOF_ALGORITHMS", "collect_status", "directory_state", "EngineSettings",
-    "export_labels", "export_videos", "failed_tasks", "import_labels", "ingest",
+    "expand_arguments", "export_labels", "export_videos", "failed_tasks", "find_legacy_dirs",
+    "import_labels", "ingest", "orphan_labels", "settle_orphan_labels",
     "ingest_missing", "list_runs", "list_video_dirs", "load_captions", "migrate_many",
     "parse_labels", "pipeline_options", "pipeline_results", "PipelineResult", "render_layout",
     "resolve_data_root", "run_pipeline", "run_stages", "run_tasks_of", "run_video", "RunReport",
@@ -112,7 +121,8 @@ class PipelineResult:
 
     video_id: str
     stages: dict[str, str] = field(default_factory=dict)  # stage -> status
-    captions: int = 0
+    captions: int = 0  # automatic captions
+    human_captions: int = 0  # captions people made or corrected (kept by every run)
     seconds: float = 0.0
     error: str | None = None
     warnings: list[str] = field(default_factory=list)  # the stages' (e.g. layout's)
@@ -139,6 +149,7 @@ def pipeline_result(tasks: list[Task]) -> PipelineResult:
             result.stages[task.stage_name] = task.result_status
             if hasattr(task.result, "captions"):
                 result.captions = task.result.captions
+                result.human_captions = getattr(task.result, "human_kept", 0)
             result.warnings += getattr(task.result, "warnings", [])
         elif result.error is None:  # the first failure; later stages were skipped
             result.error = task.error or f"{task.stage_name}: {task.status}"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -65,16 +67,20 @@ def select_video_dirs(data_root: Path, names: list[str] | None) -> list[Path]:
         return all_dirs
     selected: list[Path] = []
     for name in names:
-        match = _match_video(name, all_dirs)
+        match = _match_video(name, all_dirs, data_root)
         if match not in selected:
             selected.append(match)
     return selected
 
 
-def _match_video(name: str, all_dirs: list[Path]) -> Path:
+def _match_video(name: str, all_dirs: list[Path], data_root: Path) -> Path:
     as_path = Path(name)
-    if as_path.is_dir() and as_path.resolve() in {d.resolve() for d in all_dirs}:
-        return as_path.absolute()
+    if as_path.is_dir():
+        if as_path.resolve() in {d.resolve() for d in all_dirs}:
+            return as_path.absolute()
+        placed = placed_copy(as_path, data_root)
+        if placed is not None:  # a migrated legacy directory: its place in the data root
+            return placed
     if len(name) >= 4:
         by_id = [d for d in all_dirs if d.name.startswith(name.lower())]
         if len(by_id) == 1:
@@ -87,6 +93,53 @@ def _match_video(name: str, all_dirs: list[Path]) -> Path:
     if len(by_source) > 1:
         raise InputError(f"{name}: {len(by_source)} videos have this source name; use the id")
     raise InputError(f"{name}: no such video in the data root (see `vabatch status`)")
+
+
+def migrated_video_id(video_dir: Path) -> str | None:
+    """The id a directory made by ``vabatch migrate`` takes in a data root (None if it is
+    not one): the first 16 hex digits of the video's SHA-256 when it is known (the id
+    ingesting that file gives), else a stable id derived from the legacy file's proven
+    contents (its video_metadata and full_frames table hashes)."""
+    from vabatch.db.files import sqlite_uri
+    from vabatch.db.video_database import open_connection
+
+    video_db = Path(video_dir) / "video.db"
+    if not video_db.is_file():
+        return None
+    try:
+        conn = open_connection(sqlite_uri(video_db, read_only=True))
+        try:
+            if not conn.execute("SELECT 1 FROM migration").fetchall():
+                return None
+            (content_sha256,) = conn.execute(
+                "SELECT content_sha256 FROM video_metadata").fetchone() or ("",)
+            proofs = conn.execute(
+                "SELECT legacy_table, coalesce(legacy_sha256, '') FROM migration_proof"
+                " WHERE legacy_table IN ('video_metadata', 'full_frames')"
+                " ORDER BY legacy_table").fetchall()
+        finally:
+            conn.close()
+    except Exception:  # not a migrated video.db (or damaged): no id to derive
+        return None
+    if is_sha256(content_sha256):
+        return content_sha256[:VIDEO_ID_LENGTH]
+    text = "vabatch-legacy-video\n" + "\n".join(f"{t}={h}" for t, h in proofs)
+    return hashlib.sha256(text.encode()).hexdigest()[:VIDEO_ID_LENGTH]
+
+
+def is_sha256(value: object) -> bool:
+    """True for 64 lower-case hex digits (a content hash, not a stand-in like 'unknown')."""
+    return isinstance(value, str) and re.fullmatch(r"[0-9a-f]{64}", value) is not None
+
+
+def placed_copy(directory: Path, data_root: Path) -> Path | None:
+    """Where ``vabatch migrate`` placed a migrated legacy directory in the data root, when
+    it is there; None otherwise."""
+    video_id = migrated_video_id(directory)
+    if video_id is None:
+        return None
+    target = video_dir_for(Path(data_root).absolute(), video_id)
+    return target if (target / "video.db").is_file() else None
 
 
 def _source_names(video_dir: Path) -> set[str]:

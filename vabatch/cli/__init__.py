@@ -30,6 +30,7 @@ dvc_app = typer.Typer(help="Version the data with DVC: video list, tracking setu
 SUBCOMMANDS = (
     (labels_app, "export", annotate.labels_export),
     (labels_app, "import", annotate.labels_import),
+    (labels_app, "orphans", annotate.labels_orphans),
     (train_app, "layout", annotate.train_layout_command),
     (dvc_app, "sync", dvc.sync), (dvc_app, "setup", dvc.setup), (dvc_app, "ingest", dvc.ingest),
 )

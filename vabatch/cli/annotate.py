@@ -70,6 +70,49 @@ def labels_import(
     out.print(f"imported {count} human labels into {video_dir / 'layout.db'}")
 
 
+def labels_orphans(
+    videos: VideosArgument = None,
+    data: DataOption = None,
+    accept: Annotated[bool, typer.Option(
+        "--accept", help="Keep them, as a person's decision: verify then reports them as "
+                         "notes, not problems.")] = False,
+    drop: Annotated[bool, typer.Option("--drop", help="Delete them from layout.db.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Labels naming an OCR box the video's fullOCR.db does not have (e.g. kept by migrate
+    from the old tool): list them, or settle them with --accept or --drop."""
+    from vabatch.api import orphan_labels, settle_orphan_labels
+    from vabatch.cli.common import plural, selected_videos
+
+    if accept and drop:
+        raise typer.BadParameter("give --accept or --drop, not both")
+    _, video_dirs = selected_videos(data, videos)
+    found = {}
+    for video_dir in video_dirs:
+        if (video_dir / "layout.db").exists() and (video_dir / "fullOCR.db").exists():
+            orphans = orphan_labels(video_dir)
+            if orphans:
+                found[video_dir] = orphans
+    settled = {d.name: settle_orphan_labels(d, accept) for d in found} if accept or drop \
+        else {}
+    if as_json:
+        print_json({d.name: {"orphans": [{"frame_index": f, "box_index": b, "label": label,
+                                          "label_source": source, "accepted": ok}
+                                         for f, b, label, source, ok in orphans],
+                             "settled": settled.get(d.name, 0)}
+                    for d, orphans in found.items()})
+        return
+    for video_dir, orphans in found.items():
+        accepted = sum(1 for *_, ok in orphans if ok)
+        what = (f"{settled[video_dir.name]} accepted" if accept else
+                f"{settled[video_dir.name]} dropped" if drop else
+                f"{accepted} accepted before, {len(orphans) - accepted} to settle")
+        out.print(f"{video_dir.name}: {plural(len(orphans), 'orphan label')}; {what}",
+                  highlight=False)
+    if not found:
+        out.print(f"no orphan labels in {plural(len(video_dirs), 'video')}")
+
+
 def train_layout_command(
     videos: VideosArgument = None,
     data: DataOption = None,

@@ -40,6 +40,11 @@ app = typer.Typer(
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
+def plural(count: int, singular: str, plural_form: str | None = None) -> str:
+    """'1 video', '2 videos' ('1 directory', '3 directories' with ``plural_form``)."""
+    return f"{count} {singular if count == 1 else plural_form or singular + 's'}"
+
+
 DataOption = Annotated[
     Path | None,
     typer.Option("--data", envvar="VABATCH_DATA", show_default="./data",

@@ -10,11 +10,13 @@ import typer
 from vabatch.cli.common import (
     DataOption,
     JsonOption,
+    QuietOption,
     VideosArgument,
     coloured,
     err,
     human_bytes,
     out,
+    plural,
     print_json,
     selected_videos,
     table,
@@ -123,23 +125,78 @@ def export(
     export_format: Annotated[str, typer.Argument(metavar="srt|vtt|json",
                                                  help="Subtitle format.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for the files.")],
-    videos: Annotated[list[str] | None, typer.Option(
-        "--video", help="Only these videos (repeatable); all by default.")] = None,
+    videos: VideosArgument = None,
+    video_option: Annotated[list[str] | None, typer.Option(
+        "--video", hidden=True, help="Deprecated: name the videos as arguments.")] = None,
+    flat: Annotated[bool, typer.Option(
+        "--flat", help="All files in --out itself, instead of the folders the videos were "
+                       "ingested from (relative to their common root).")] = False,
     data: DataOption = None,
     as_json: JsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
-    """Write one subtitle file per video, named after its source file's stem."""
+    """Write one subtitle file per video, named after its source file's stem, in the
+    folders the videos came from; every caption not written is reported with its reason."""
     from vabatch.api import EXPORT_FORMATS as FORMATS
     from vabatch.api import export_videos
 
     if export_format not in FORMATS:
         raise typer.BadParameter(f"format is one of {', '.join(FORMATS)}")
-    _, video_dirs = selected_videos(data, videos)
-    written = export_videos(video_dirs, export_format, out_dir)
+    if video_option:
+        err.print("warning: --video is deprecated: name the videos as arguments "
+                  f"(vabatch export {export_format} VIDEO... --out DIR)", highlight=False)
+    data_root, video_dirs = selected_videos(data, [*(videos or []), *(video_option or [])]
+                                            or None, say_when_none=False)
+    if not video_dirs:
+        raise InputError(f"no videos in {data_root} (add some with `vabatch ingest`)")
+    results = export_videos(video_dirs, export_format, out_dir, mirror=not flat)
     if as_json:
-        print_json([str(p) for p in written])
-    else:
-        out.print(f"wrote {len(written)} {export_format} files to {out_dir}")
+        print_json([r.to_json() for r in results])
+    _report_export(results, export_format, out_dir, quiet or as_json)
+
+
+def _report_export(results, export_format: str, out_dir: Path, quiet: bool) -> None:
+    """Every caption not written (stderr), a summary line, and the exit status: 1 when a
+    video with captions got none written, or when no video has captions yet."""
+    for r in results:
+        for dropped in r.dropped:
+            err.print(f"warning: {r.video_id} ({r.source_name}): caption {dropped.caption_id} "
+                      f"not written: {dropped.reason}", highlight=False)
+    written = [r for r in results if r.path]
+    missing = [r for r in results if r.status == "missing"]
+    empty = [r for r in results if r.status == "empty"]
+    dropped = sum(len(r.dropped) for r in results)
+    if not quiet:
+        line = f"wrote {plural(len(written), export_format + ' file')} to {out_dir}"
+        extras = []
+        if dropped:
+            extras.append(f"{plural(dropped, 'caption')} not written (see the warnings)")
+        if empty:
+            extras.append(f"{plural(len(empty), 'video')} without captions "
+                          f"({', '.join(r.source_name or r.video_id for r in empty[:3])}"
+                          f"{', ...' if len(empty) > 3 else ''}): the captions stage found "
+                          "none; empty files written")
+        if missing and written:
+            extras.append(f"{plural(len(missing), 'video')} without captions.db yet "
+                          f"(missing stage: {_stages(missing)}): run `vabatch run`")
+        out.print(line + ("; " + "; ".join(extras) if extras else ""), highlight=False)
+    failed = [r for r in results if not r.ok]
+    for r in failed:
+        err.print(f"error: {r.video_id} ({r.source_name}): {r.note}", highlight=False)
+    if not written:
+        err.print(f"error: no video has captions yet ({plural(len(missing), 'video')} lack "
+                  f"captions.db; missing stage: {_stages(missing)}): run `vabatch run` "
+                  "first", highlight=False)
+    if failed or not written:
+        raise typer.Exit(1)
+
+
+def _stages(results) -> str:
+    """'ocr (3 videos), captions (1 video)': the missing stages and how many lack each."""
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.missing_stage or "?"] = counts.get(r.missing_stage or "?", 0) + 1
+    return ", ".join(f"{stage} ({plural(n, 'video')})" for stage, n in counts.items())
 
 
 # -- runs ------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from vabatch.cli.common import DataOption, JsonOption, err, out, print_json
+from vabatch.cli.common import DataOption, JsonOption, err, out, plural, print_json
 
 ProjectOption = Annotated[Path | None, typer.Option(
     "--project", help="The DVC project (folder of dvc.yaml); default: the data root's parent.")]
@@ -33,7 +33,7 @@ def sync(data: DataOption = None, project: ProjectOption = None,
                     "videos": result.videos, "skipped": result.skipped})
         return
     state = "updated" if result.changed else "already up to date"
-    out.print(f"{result.path}: {result.videos} videos, {state}")
+    out.print(f"{result.path}: {plural(result.videos, 'video')}, {state}")
     for video_dir, why in result.skipped.items():
         err.print(f"[yellow]skipped[/yellow] {video_dir}: {why}", highlight=False)
 
@@ -52,7 +52,7 @@ def setup(data: DataOption = None, project: ProjectOption = None,
     if as_json:
         print_json(result.to_json())
         return
-    out.print(f"DVC project {result.project_root}: {result.videos} videos listed"
+    out.print(f"DVC project {result.project_root}: {plural(result.videos, 'video')} listed"
               + (", dvc init done" if result.initialised else "")
               + (", dvc.yaml written" if result.pipeline_written else ""))
     for name, lines in result.ignore_lines_added.items():
@@ -61,7 +61,9 @@ def setup(data: DataOption = None, project: ProjectOption = None,
     if result.committed:
         out.print("recorded the data as it is (dvc commit videos)")
     elif commit:
-        out.print(f"{len(result.left_for_repro)} videos lack databases: run `dvc repro`")
+        out.print(f"{plural(len(result.left_for_repro), 'video')} "
+                  f"{'lacks' if len(result.left_for_repro) == 1 else 'lack'} databases: "
+                  "run `dvc repro`")
     for video_dir, why in result.skipped.items():
         err.print(f"[yellow]skipped[/yellow] {video_dir}: {why}", highlight=False)
     out.print("next: git add dvc.yaml dvc.lock dvc-videos.yaml .gitignore .dvcignore "
@@ -80,5 +82,6 @@ def ingest(data: DataOption = None, project: ProjectOption = None,
         print_json(statuses)
         return
     rebuilt = [v for v, s in statuses.items() if s != "unchanged"]
-    out.print(f"ingest: {len(statuses)} listed videos, {len(rebuilt)} video.db rebuilt"
+    out.print(f"ingest: {plural(len(statuses), 'listed video')}, {len(rebuilt)} video.db "
+              "rebuilt"
               + (f" ({', '.join(rebuilt)})" if rebuilt else ""), highlight=False)

@@ -15,6 +15,7 @@ from vabatch.cli.common import (
     err,
     human_bytes,
     out,
+    plural,
     print_json,
     progress_display,
 )
@@ -25,16 +26,18 @@ STATUS_COLOURS = {"failed": "red", "unchanged": "dim", "skipped": "dim",
 
 def migrate(
     legacy_dirs: Annotated[list[Path] | None, typer.Argument(
-        help="Directories holding a legacy monolithic captions.db; when omitted, every "
-             "legacy (or interrupted) directory under the data root.",
+        help="Legacy directories, or folders to search at any depth for them (e.g. the "
+             "ROOT of a ROOT/<hash>/<video_id>/captions.db tree); when omitted, every "
+             "legacy (or interrupted) directory under the data root's videos/.",
         show_default=False)] = None,
     data: DataOption = None,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Say what would happen; write nothing.")] = False,
     rollback: Annotated[bool, typer.Option(
         "--rollback", help="Restore the legacy captions.db byte for byte and remove "
-                           "what migrate added. Refused when the split databases changed "
-                           "since the migration, unless --force.")] = False,
+                           "what migrate added (also its copy in the data root). Refused "
+                           "when the split databases changed since the migration, unless "
+                           "--force.")] = False,
     force: Annotated[bool, typer.Option(
         "--force", help="With --rollback: roll back even if the split databases changed "
                         "since the migration (that work is lost).")] = False,
@@ -43,41 +46,48 @@ def migrate(
     as_json: JsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
-    """Convert legacy monolithic captions.db directories to split databases, with proof.
+    """Convert legacy monolithic captions.db directories to split databases, with proof,
+    and add them to the data root.
 
-    The original is kept as captions.db.old; every legacy table's row count and content
-    hash are checked against the rows it became before anything is switched.
+    Each directory is converted in place (the original kept as captions.db.old; every
+    legacy table's row count and content hash checked against the rows it became before
+    anything is switched), then appears in the data root (--data) as
+    videos/<shard>/<video id>/, made of hard links to the migrated files.
     """
-    from vabatch.api import migrate_many
+    from vabatch.api import migrate_many, resolve_data_root
 
     if force and not rollback:
         raise typer.BadParameter("--force only applies to --rollback")
-    directories = _directories(legacy_dirs, data, rollback)
-    if not directories:
-        return
-    with progress_display(quiet or as_json) as progress:
-        view = _ProgressView(progress, directories, "rollback" if rollback else "migrate")
-        results = migrate_many(directories, rollback=rollback, dry_run=dry_run, force=force,
-                               workers=workers, on_progress=view.on_progress,
-                               on_result=view.on_result)
-    _report(results, as_json)
+    data_root = resolve_data_root(data)
+    directories, not_found = _directories(legacy_dirs, data_root, rollback)
+    results = []
+    if directories:
+        with progress_display(quiet or as_json) as progress:
+            view = _ProgressView(progress, directories, "rollback" if rollback else "migrate")
+            results = migrate_many(directories, rollback=rollback, dry_run=dry_run,
+                                   force=force, data_root=data_root, workers=workers,
+                                   on_progress=view.on_progress, on_result=view.on_result)
+    _report(results, not_found, as_json, data_root, rollback)
 
 
-def _directories(legacy_dirs: list[Path] | None, data: Path | None,
-                 rollback: bool) -> list[Path]:
-    """The directories named, else every legacy (or interrupted) one under the data root."""
-    from vabatch.api import directory_state, list_video_dirs, resolve_data_root
+def _directories(legacy_dirs: list[Path] | None, data_root: Path, rollback: bool):
+    """(the directories to work on, a failed result per argument holding none): each
+    argument is a legacy directory or a folder searched at any depth; without arguments,
+    the data root's videos/ folder is searched."""
+    from vabatch.api import expand_arguments, find_legacy_dirs
+    from vabatch.dataroot import videos_root
 
     if legacy_dirs:
-        return [Path(d).absolute() for d in legacy_dirs]
+        return expand_arguments(legacy_dirs, rollback)
     if rollback:
         raise typer.BadParameter("--rollback needs the directories to roll back")
-    data_root = resolve_data_root(data)
-    directories = [d for d in list_video_dirs(data_root) if directory_state(d) in
-                   ("legacy", "switching", "rollback-interrupted")]
-    if not directories:
-        out.print(f"no legacy directories under {data_root}")
-    return directories
+    root = videos_root(data_root)
+    found = find_legacy_dirs(root) if root.is_dir() else []
+    if not found:
+        err.print(f"error: no legacy directories under {root} (name a legacy tree: "
+                  "vabatch migrate ROOT)", highlight=False)
+        raise typer.Exit(1)
+    return found, []
 
 
 class _ProgressView:
@@ -107,18 +117,41 @@ class _ProgressView:
         self.progress.update(self.overall, advance=1, rate=rate)
 
 
-def _report(results, as_json: bool) -> None:
-    """Print the results and every error; exit 1 when a directory failed."""
+def _report(results, not_found, as_json: bool, data_root: Path, rollback: bool) -> None:
+    """Print the results, every error and the counts; exit 1 when a directory failed or an
+    argument held no directory to work on."""
     if as_json:
-        print_json([r.to_json() for r in results])
-    else:
+        print_json([r.to_json() for r in not_found + results])
+    elif results:
         _print_results(results)
     failed = [r for r in results if not r.ok]
-    for result in failed:
+    for result in not_found + failed:
         err.print(f"[red]error:[/red] {result.error}", highlight=False)
+    if not as_json:
+        out.print(counts_line(results, data_root, rollback), highlight=False)
     if failed:
-        err.print(f"[red]{len(failed)} of {len(results)} directories failed[/red]")
+        err.print(f"[red]{len(failed)} of {plural(len(results), 'directory', 'directories')}"
+                  " failed[/red]")
+    if failed or not_found:
         raise typer.Exit(1)
+
+
+def counts_line(results, data_root: Path, rollback: bool) -> str:
+    """'found 21 directories: 20 migrated, 1 unchanged, 0 skipped, 0 failed; ...'."""
+    counts: dict[str, int] = {}
+    for r in results:
+        key = {"resumed": "migrated"}.get(r.status, r.status)
+        counts[key] = counts.get(key, 0) + 1
+    found = len(results)
+    main = ("rolled back",) if rollback else ("migrated",)
+    shown = [*main, "unchanged", "skipped", "failed"]
+    shown += [k for k in counts if k not in shown]
+    line = (f"found {plural(found, 'directory', 'directories')}: "
+            + ", ".join(f"{counts.get(k, 0)} {k}" for k in shown))
+    placed = sum(1 for r in results if r.data_dir and r.ok)
+    if placed and not rollback:
+        line += f"; {placed} in the data root {data_root}"
+    return line
 
 
 def _file_of(new_table: str) -> str:
@@ -175,14 +208,15 @@ def _print_summary(results) -> None:
     """A row per directory: status, legacy size, time, rate, files added, error."""
     from rich.table import Table
 
-    summary = Table(title=f"migrate: {len(results)} directories")
-    for column in ("directory", "status", "legacy size", "seconds", "MB/s", "files", "error"):
+    summary = Table(title=f"migrate: {plural(len(results), 'directory', 'directories')}")
+    for column in ("directory", "status", "video id", "legacy size", "seconds", "MB/s",
+                   "files", "error"):
         summary.add_column(column, overflow="fold")
     for r in results:
         colour = STATUS_COLOURS.get(r.status, "green")
         rate = (f"{r.legacy_bytes / r.seconds / 1e6:.0f}"
                 if r.seconds and r.status in ("migrated", "rolled back") else "")
         summary.add_row(Path(r.directory).name, f"[{colour}]{r.status}[/{colour}]",
-                        human_bytes(r.legacy_bytes) if r.legacy_bytes else "",
+                        r.video_id or "", human_bytes(r.legacy_bytes) if r.legacy_bytes else "",
                         f"{r.seconds:.1f}", rate, ", ".join(r.created), r.error or "")
     out.print(summary)

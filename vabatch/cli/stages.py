@@ -19,6 +19,7 @@ from vabatch.cli.common import (
     err,
     exit_if_failed,
     out,
+    plural,
     print_json,
     print_warnings,
     selected_videos,
@@ -45,10 +46,25 @@ def _stage_results(name: str, data_root: Path, video_dirs: list[Path], options,
     return report.results()
 
 
-def _print_results(title: str, results, columns, row, as_json: bool) -> None:
-    """The results as JSON or as a table (status coloured), then one line per failure."""
+def summary_line(stage: str, results) -> str:
+    """'crop: 20 videos: 14 done, 6 no-source' (what --quiet prints instead of the table)."""
+    counts: dict[str, int] = {}
+    for r in results:
+        status = r.status if hasattr(r, "status") else ("failed" if not r.ok else "done")
+        counts[status] = counts.get(status, 0) + 1
+    return f"{stage}: {plural(len(results), 'video')}: " + ", ".join(
+        f"{n} {status}" for status, n in sorted(counts.items()))
+
+
+def _print_results(title: str, results, columns, row, as_json: bool,
+                   quiet: bool = False) -> None:
+    """The results as JSON or as a table (status coloured; with --quiet one summary line),
+    then the warnings and one line per failure."""
     if as_json:
         print_json([r.to_json() for r in results])
+    elif quiet and results:
+        out.print(summary_line(title.split()[0], results), highlight=False)
+        print_warnings(results)
     elif results:
         out.print(table(title, ("video id", "status", *columns, "seconds"), [
             (r.video_id, coloured(r.status, STATUS_COLOURS), *row(r), f"{r.seconds:.1f}")
@@ -156,6 +172,8 @@ def ocr(
                              {"options": repr(options)})
     if flags.as_json:
         print_json([r.to_json() for r in results])
+    elif flags.quiet and results:
+        out.print(summary_line("ocr", results), highlight=False)
     elif any(r.ok for r in results):
         out.print(table(f"ocr in {data_root}", (
             "video id", "status", "frames", "read", "reused", "boxes", "seconds"), [
@@ -200,6 +218,9 @@ def layout(
                              {"force": force, "at": at})
     if flags.as_json:
         print_json([r.to_json() for r in results])
+    elif flags.quiet:
+        out.print(summary_line("layout", results), highlight=False)
+        print_warnings(results)
     else:
         out.print(table(f"layout in {data_root}", (
             "video id", "status", "band (l, t, r, b)", "anchor", "confidence", "method",
@@ -212,7 +233,8 @@ def layout(
 def _layout_row(r) -> tuple[str, ...]:
     band = f"{r.band.left}, {r.band.top}, {r.band.right}, {r.band.bottom}" if r.band else "-"
     status = coloured(r.status, {**STATUS_COLOURS, "no-captions": "yellow"})
-    return (r.video_id, status, band, r.anchor or "-", f"{r.confidence:.2f}", r.method,
+    confidence = "-" if r.confidence is None else f"{r.confidence:.2f}"
+    return (r.video_id, status, band, r.anchor or "-", confidence, r.method,
             f"{r.caption_boxes} / {r.noise_boxes}", r.error or r.message)
 
 
@@ -240,7 +262,7 @@ def crop(videos: VideosArgument = None, data: DataOption = None, force: ForceOpt
                              {"force": force})
     _print_results(f"crop in {data_root}", results, ("frames", "strips", "MB stored"),
                    lambda r: (str(r.frames), str(r.strips), f"{r.bytes_stored / 1e6:.1f}"),
-                   flags.as_json)
+                   flags.as_json, flags.quiet)
 
 
 @engine_options
@@ -255,7 +277,7 @@ def captions(videos: VideosArgument = None, data: DataOption = None,
     _print_results(f"captions in {data_root}", results,
                    ("captions", "spans", "read", "not captions", "human kept"),
                    lambda r: (str(r.captions), str(r.spans), str(r.spans_read),
-                              str(r.rejected), str(r.human_kept)), flags.as_json)
+                              str(r.rejected), str(r.human_kept)), flags.as_json, flags.quiet)
 
 
 # -- run -------------------------------------------------------------------------------------
@@ -273,10 +295,14 @@ def run(videos: VideosArgument = None, data: DataOption = None, force: ForceOpti
     results = api.pipeline_results(report)
     if flags.as_json:
         print_json([r.to_json() for r in results])
+    elif flags.quiet and results:
+        out.print(summary_line("run", results), highlight=False)
+        print_warnings(results)
     elif results:
-        out.print(table(f"run in {data_root}", ("video id", *PIPELINE, "captions", "seconds",
-                                                "error"), [
+        out.print(table(f"run in {data_root}", (
+            "video id", *PIPELINE, "auto captions", "human captions", "seconds", "error"), [
             (r.video_id, *(r.stages.get(s, "-") for s in PIPELINE), str(r.captions),
-             f"{r.seconds:.1f}", r.error or "") for r in results], overflow="fold"))
+             str(r.human_captions), f"{r.seconds:.1f}", r.error or "") for r in results],
+            overflow="fold"))
         print_warnings(results)
     exit_if_failed([r for r in results if not r.ok], lambda r: f"{r.video_id}: {r.error}")

@@ -162,6 +162,11 @@ class VideoDatabase:
         """Whether the database ``alias`` is attached."""
         return alias in self.attached
 
+    def columns(self, alias: str, table: str) -> set[str]:
+        """The column names of ``alias.table`` (empty when it does not exist): a file made
+        by an older version may lack a column added since."""
+        return {row[1] for row in self.execute(f"PRAGMA {alias}.table_info({table})")}
+
     def carry_over(self, table: str, where: str = "1") -> int:
         """Copy rows of ``table`` from the ``previous`` file into the replacement.
 

@@ -100,7 +100,7 @@ class CaptionResult(StageResult):
     """What one captions run did to one video."""
 
     video_id: str
-    status: str  # 'done', 'unchanged', 'no-band' or 'failed'
+    status: str  # 'done', 'unchanged', 'no-band', 'no-source' or 'failed'
     captions: int = 0  # automatic captions written
     spans: int = 0  # spans of one band state the signatures split the video into
     spans_read: int = 0  # spans OCR read (the others held too little text)
@@ -108,6 +108,7 @@ class CaptionResult(StageResult):
     human_kept: int = 0  # captions people edited, carried over
     seconds: float = 0.0
     error: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 
@@ -177,6 +178,24 @@ def _reference(db: VideoDatabase) -> Reference | None:
     return Reference.of_lines(lines, noise=noise)
 
 
+def _migrated_without_video(video_dir: Path, result: CaptionResult) -> bool:
+    """A video migrated without its source file and never cropped: nothing to read, its
+    migrated captions are kept as they are (the result says so)."""
+    with VideoDatabase(video_dir, require=("video",)) as db:
+        (source_file,) = db.execute("SELECT source_file FROM video.video_metadata"
+                                    ).fetchone() or ("?",)
+        cropped = db.has("cropping") and db.execute(
+            "SELECT count(*) FROM cropping.crop_run").fetchall()[0][0]
+        if source_file or cropped:
+            return False
+        kept = db.execute("SELECT count(*) FROM captions.captions").fetchall()[0][0] \
+            if db.has("captions") else 0
+    result.status, result.human_kept = "no-source", kept
+    result.warnings.append(f"captions: the source video is not stored (migrated without "
+                           f"it): nothing to read; {kept} migrated captions kept")
+    return True
+
+
 def captions_up_to_date(video_dir: Path, options: CaptionOptions = CaptionOptions()) -> bool:
     """Whether captions.db was made from the current crop with these options."""
     with VideoDatabase(video_dir, require=("cropping",)) as db:
@@ -192,13 +211,19 @@ def run_captions(video_dir: Path, options: CaptionOptions = CaptionOptions(),
     started = time.monotonic()
     video_dir = Path(video_dir)
     result = CaptionResult(video_dir.name, "done")
+    if _migrated_without_video(video_dir, result):
+        return result
     if not options.force and captions_up_to_date(video_dir, options):
         result.status = "unchanged"
         with VideoDatabase(video_dir, require=("captions",)) as db:
-            result.captions, result.human_kept, result.rejected = db.execute(
-                "SELECT (SELECT count(*) FROM captions.captions WHERE source = 'auto'),"
-                " (SELECT count(*) FROM captions.captions WHERE source = 'human'),"
-                " (SELECT count(*) FROM captions.rejected_captions)").fetchall()[0]
+            result.captions, result.human_kept = db.execute(
+                "SELECT count(*) FILTER (WHERE source = 'auto'),"
+                " count(*) FILTER (WHERE source = 'human') FROM captions.captions"
+                ).fetchall()[0]
+            if db.execute("SELECT 1 FROM captions.sqlite_master"
+                          " WHERE name = 'rejected_captions'").fetchall():
+                result.rejected = db.execute("SELECT count(*) FROM"
+                                             " captions.rejected_captions").fetchall()[0][0]
         return result
 
     with VideoDatabase(video_dir, require=("video", "cropping")) as db:

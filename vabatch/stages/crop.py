@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -57,18 +57,18 @@ class CropResult(StageResult):
     """What one crop run did to one video."""
 
     video_id: str
-    status: str  # 'done', 'unchanged', 'no-band' or 'failed'
+    status: str  # 'done', 'unchanged', 'no-band', 'no-source' or 'failed'
     frames: int = 0  # frames decoded (each has a band signature)
     strips: int = 0  # band images stored for the captions stage to read
     bytes_stored: int = 0  # of those images
     seconds: float = 0.0
     error: str | None = None
-
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class CropPlan:
-    source: Path
+    source: Path | None  # None: migrated without its video, nothing to crop from
     band: tuple[int, int, int, int] | None
     inputs_sha256: str
     up_to_date: bool
@@ -93,8 +93,7 @@ def plan_crop(video_dir: Path, options: CropOptions) -> CropPlan:
     inputs = hashlib.sha256(json.dumps(
         [content_sha256, band, options.recorded(), RULES_VERSION]).encode()).hexdigest()
     if not source_file:
-        raise InputError(f"{video_dir}: the source video is not stored (migrated without "
-                         "it); crop needs the video")
+        return CropPlan(None, band, inputs, False, frame_count)
     return CropPlan(video_dir / source_file, band, inputs,
                     bool(previous) and previous[0][0] == inputs, frame_count)
 
@@ -106,6 +105,14 @@ def run_crop(video_dir: Path, options: CropOptions = CropOptions(),
     video_dir = Path(video_dir)
     result = CropResult(video_dir.name, "done")
     plan = plan_crop(video_dir, options)
+    if plan.source is None:
+        # Migrated without its video: the legacy crops (if any) stay as they are, and the
+        # result says why nothing was cropped; not a failure to retry on every run.
+        result.status = "no-source"
+        result.warnings.append("crop: the source video is not stored (migrated without it):"
+                               " nothing to crop; the migrated crops and captions are kept")
+        result.seconds = round(time.monotonic() - started, 3)
+        return result
     if plan.up_to_date and not options.force:
         result.status = "unchanged"
         with VideoDatabase(video_dir, require=("cropping",)) as db:

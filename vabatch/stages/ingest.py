@@ -52,6 +52,8 @@ class IngestOptions:
     image_format: str = "jpeg"
     jpeg_quality: int = 90
     force: bool = False
+    recorded_path: str | None = None  # the source_path to record instead of the input's own
+    # (`vabatch dvc ingest` rebuilds from a temporary link, byte for byte as first made)
 
 
 @dataclass
@@ -253,14 +255,15 @@ def build_video_db(
                 "INSERT INTO video.video_metadata (id, source_name, source_file,"
                 " content_sha256, size_bytes, width, height, fps, frame_count, duration_ms,"
                 " codec, sampling_mode, sampling_value, image_format, image_quality,"
-                " tool_version, ingested_at) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-                " ?, ?, ?)",
+                " tool_version, ingested_at, source_path) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+                " ?, ?, ?, ?, ?, ?, ?, ?)",
                 (source.name, stored_name, content_sha256, source.stat().st_size,
                  info.width, info.height, fps, decoded,
                  round(last_timestamp_ms + frame_ms), info.codec, options.sampling.mode,
                  options.sampling.value, options.image_format,
                  options.jpeg_quality if options.image_format == "jpeg" else None,
-                 f"vabatch {__version__}", ingested_at()),
+                 f"vabatch {__version__}", ingested_at(),
+                 options.recorded_path or os.path.normpath(source.absolute())),
             )
             db.execute("COMMIT")
         if progress:

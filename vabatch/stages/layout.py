@@ -44,7 +44,7 @@ from vabatch.vision.layout_analysis import (
 RULES_VERSION = "0.2.2"  # the release that last changed this stage's rules
 HUMAN_SOURCES = ("human", "user")
 # Tables the layout stage does not compute: carried over unchanged when it rebuilds layout.db.
-CARRIED_TABLES = ("box_classification_model", "migration_proof")
+CARRIED_TABLES = ("box_classification_model", "migration_proof", "accepted_orphan_labels")
 PROJECT_MODEL = Path("models") / "box_classifier.json"  # under the data root
 
 
@@ -204,13 +204,14 @@ def run_layout(video_dir: Path, data_root: Path | None = None, force: bool = Fal
 
 
 def _summarise(video_dir: Path, status: str, started: float) -> LayoutStageResult:
-    with VideoDatabase(video_dir, require=("layout",)) as db:
+    with VideoDatabase(video_dir, require=("layout",)) as db:  # video, fullOCR if present
         band_rows = db.execute("SELECT crop_left, crop_top, crop_right, crop_bottom,"
                                " anchor_type, confidence, method FROM"
                                " layout.video_layout_config").fetchall()
         counts = dict(db.execute("SELECT label, count(*) FROM layout.full_frame_box_labels"
                                  " GROUP BY label").fetchall())
         run = db.execute("SELECT method, message FROM layout.layout_run").fetchall()
+        why_none = _why_no_captions(db) if not band_rows and status == "done" else ""
     result = LayoutStageResult(video_dir.name, status)
     if band_rows:
         left, top, right, bottom, result.anchor, result.confidence, band_method = band_rows[0]
@@ -224,10 +225,27 @@ def _summarise(video_dir: Path, status: str, started: float) -> LayoutStageResul
             result.method = run[0][0]
         # The summary, then one line per warning.
         result.message, *result.warnings = (run[0][1] or "").split("\n")
+    if why_none:
+        result.warnings.insert(0, why_none)
     result.caption_boxes = counts.get("caption", 0)
     result.noise_boxes = counts.get("noise", 0)
     result.seconds = round(time.monotonic() - started, 3)
     return result
+
+
+def _why_no_captions(db: VideoDatabase) -> str:
+    """'no-captions' said with the source file's name and the reason: nothing was read, or
+    text was read but no caption band found."""
+    source = (db.execute("SELECT source_name FROM video.video_metadata").fetchone()
+              or ("?",))[0] if db.has("video") else "?"
+    boxes, frames = db.execute("SELECT count(*), count(DISTINCT frame_index)"
+                               " FROM fullOCR.full_frame_ocr").fetchall()[0] \
+        if db.has("fullOCR") else (0, 0)
+    if not boxes:
+        return (f"no-captions: {source}: nothing read (OCR found no text in the sampled "
+                "frames)")
+    return (f"no-captions: {source}: no caption band found among {boxes} text boxes in "
+            f"{frames} frames (no row of text recurs aligned with changing text)")
 
 
 def _write_band(db: VideoDatabase, analysis: LayoutResult) -> None:
@@ -334,6 +352,52 @@ def import_labels(video_dir: Path, labels: list[tuple[int, int, str]]) -> int:
             " label_source = 'human', confidence = 1.0, created_at = excluded.created_at",
             [(f, b, label, now) for f, b, label in labels])
     return len(labels)
+
+
+# -- labels whose OCR box is missing ----------------------------------------------------------
+_ORPHANS = ("SELECT l.frame_index, l.box_index, l.label, l.label_source, {accepted}"
+            " FROM layout.full_frame_box_labels l LEFT JOIN fullOCR.full_frame_ocr o"
+            " USING (frame_index, box_index) {join} WHERE o.frame_index IS NULL"
+            " ORDER BY l.frame_index, l.box_index")
+
+
+def orphan_labels(video_dir: Path) -> list[tuple[int, int, str, str, bool]]:
+    """Labels naming an OCR box fullOCR does not have: (frame_index, box_index, label,
+    label_source, accepted by a person)."""
+    with VideoDatabase(video_dir, require=("layout", "fullOCR")) as db:
+        return orphans_in(db)
+
+
+def orphans_in(db: VideoDatabase) -> list[tuple[int, int, str, str, bool]]:
+    """``orphan_labels`` on an open VideoDatabase with layout and fullOCR attached."""
+    if db.columns("layout", "accepted_orphan_labels"):  # absent in files made before
+        sql = _ORPHANS.format(accepted="a.frame_index IS NOT NULL", join=(
+            "LEFT JOIN layout.accepted_orphan_labels a USING (frame_index, box_index)"))
+    else:
+        sql = _ORPHANS.format(accepted="0", join="")
+    return [(f, b, label, source, bool(accepted))
+            for f, b, label, source, accepted in db.execute(sql)]
+
+
+def settle_orphan_labels(video_dir: Path, accept: bool) -> int:
+    """A person's decision on every orphan label of the video: accept them (kept; verify
+    then reports them as notes) or drop them (deleted). Returns how many were settled."""
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    with VideoDatabase(video_dir, require=("layout", "fullOCR")) as db:
+        if not any(not accepted for *_, accepted in orphans_in(db)) and accept:
+            return 0  # nothing new to accept: layout.db is not rewritten
+    with VideoDatabase(video_dir, write="layout", require=("fullOCR",)) as db, db.conn:
+        orphans = [(f, b) for f, b, _, _, accepted in orphans_in(db) if not accepted or
+                   not accept]
+        if accept:
+            db.conn.executemany("INSERT OR IGNORE INTO layout.accepted_orphan_labels"
+                                " (frame_index, box_index, accepted_at) VALUES (?, ?, ?)",
+                                [(f, b, now) for f, b in orphans])
+        else:
+            for table in ("full_frame_box_labels", "accepted_orphan_labels"):
+                db.conn.executemany(f"DELETE FROM layout.{table} WHERE frame_index = ?"
+                                    " AND box_index = ?", orphans)
+    return len(orphans)
 
 
 # -- training ----------------------------------------------------------------------------

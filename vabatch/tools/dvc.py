@@ -27,7 +27,7 @@ from pathlib import Path
 
 from vabatch.dataroot import list_video_dirs
 from vabatch.errors import InputError, VabatchError
-from vabatch.fsutil import atomic_write, link_or_copy
+from vabatch.fsutil import atomic_write, child_path, link_or_copy
 
 LIST_FILE = "dvc-videos.yaml"
 PIPELINE_FILE = "dvc.yaml"
@@ -83,19 +83,25 @@ stages:
 """
 
 
+MIGRATED_SAMPLING = "legacy"  # video_metadata.sampling_mode of a migrated video.db
+
+
 @dataclass(frozen=True)
 class VideoEntry:
     """One video of the list: where it is and how to rebuild its video.db the same way."""
 
     video_id: str
     dir: str  # relative to the project root, with '/'
-    source: str  # file name of the stored source video inside ``dir``
+    source: str | None  # file name of the stored source video inside ``dir`` (None: a video
+    # migrated without it)
     name: str  # the original file name, recorded in video.db (and naming the export)
-    sampling_mode: str
-    sampling_value: float
+    sampling_mode: str  # 'legacy' for `vabatch migrate` output: its video.db is data, never
+    # rebuilt by ingest
+    sampling_value: float | None
     image_format: str
     image_quality: int | None
     source_date_epoch: int | None  # the recorded ingest time, for a byte-identical rebuild
+    path: str | None = None  # the path given to ingest (video_metadata.source_path)
 
 
 @dataclass
@@ -130,6 +136,7 @@ def render_list(data: str, entries: Iterable[VideoEntry]) -> str:
             f"    image_format: {json.dumps(e.image_format)}",
             f"    image_quality: {json.dumps(e.image_quality)}",
             f"    source_date_epoch: {json.dumps(e.source_date_epoch)}",
+            *([f"    path: {json.dumps(e.path)}"] if e.path is not None else []),
         ]
     return "\n".join(lines) + "\n"
 
@@ -170,7 +177,7 @@ def read_list(path: Path) -> tuple[str, dict[str, VideoEntry]]:
             entries[video_id] = VideoEntry(video_id, row["dir"], row["source"], row["name"],
                                            row["sampling_mode"], row["sampling_value"],
                                            row["image_format"], row.get("image_quality"),
-                                           row.get("source_date_epoch"))
+                                           row.get("source_date_epoch"), row.get("path"))
         except KeyError as error:
             raise InputError(f"{path}: video {video_id} lacks {error}; rewrite it with "
                              "`vabatch dvc sync`") from None
@@ -184,16 +191,20 @@ def entry_for(video_dir: Path, project_root: Path) -> VideoEntry:
     with VideoDatabase(video_dir, require=("video",)) as db:
         if db.legacy:
             raise InputError("a legacy monolithic directory (run `vabatch migrate`)")
+        has_path = "source_path" in db.columns("video", "video_metadata")
         rows = db.execute("SELECT source_file, source_name, sampling_mode, sampling_value,"
-                          " image_format,"
-                          " image_quality, ingested_at FROM video.video_metadata").fetchall()
+                          " image_format, image_quality, ingested_at, "
+                          + ("source_path" if has_path else "NULL")
+                          + " FROM video.video_metadata").fetchall()
     if not rows:
         raise InputError("video.db has no video_metadata row")
-    source, name, mode, value, image_format, quality, ingested_at = rows[0]
-    if not source or not (video_dir / source).is_file():
+    source, name, mode, value, image_format, quality, ingested_at, path = rows[0]
+    migrated = mode == MIGRATED_SAMPLING
+    if not migrated and (not source or not (video_dir / source).is_file()):
         raise InputError("no stored source video (DVC needs it to rebuild the data)")
-    return VideoEntry(video_dir.name, video_dir.relative_to(project_root).as_posix(), source,
-                      name, mode, float(value), image_format, quality, _epoch(ingested_at))
+    return VideoEntry(video_dir.name, video_dir.relative_to(project_root).as_posix(),
+                      source or None, name, mode, None if value is None else float(value),
+                      image_format, quality, _epoch(ingested_at), path)
 
 
 def _epoch(stamp: str | None) -> int | None:
@@ -229,7 +240,7 @@ def sync_video_list(project_root: Path, data_root: Path | None = None) -> SyncRe
         video_db = video_dir / "video.db"
         fresh = (entry is not None and video_db.exists()
                  and video_db.stat().st_mtime_ns <= listed_at
-                 and (video_dir / entry.source).exists())
+                 and (entry.source is None or (video_dir / entry.source).exists()))
         if not fresh:
             try:
                 entry = entry_for(video_dir, project_root)
@@ -307,12 +318,16 @@ def ingest_missing(project_root: Path, data_root: Path) -> dict[str, str]:
         if (video_dir / "video.db").exists():
             statuses[video_id] = "unchanged"
             continue
-        source = video_dir / entry.source
+        if entry.sampling_mode == MIGRATED_SAMPLING or entry.source is None:
+            raise InputError(f"{video_dir / 'video.db'}: missing, and it was made by `vabatch "
+                             "migrate` from a legacy file, not by ingest: `dvc pull` it")
+        source = child_path(video_dir, entry.source)
         if not source.is_file():
             raise InputError(f"{source}: the stored source video is missing (`dvc pull` it, "
                              "or ingest the original again)")
         options = IngestOptions(Sampling(entry.sampling_mode, entry.sampling_value),
-                                entry.image_format, entry.image_quality or 90)
+                                entry.image_format, entry.image_quality or 90,
+                                recorded_path=entry.path)
         with tempfile.TemporaryDirectory(dir=data_root, prefix=".ingest.",
                                          suffix=".tmp") as folder:
             named = Path(folder) / entry.name

@@ -1,22 +1,27 @@
 """``vabatch export``: captions.db to SRT, WebVTT or JSON, one file per video.
 
-Files are named after the source video's stem (``talk.mp4`` -> ``talk.srt``); when two
-videos share a stem, each gets ``-<first 8 characters of its id>`` appended, so the names
+Files are named after the source video's stem (``talk.mp4`` -> ``talk.srt``), in the folder
+the video was ingested from relative to the common root of all of them; when two videos of
+one folder share a stem, each gets ``-<first 8 characters of its id>`` appended, so the names
 are stable whatever the order. Each file is written under a temporary name and renamed.
+A caption that cannot be written (no text, no time, reversed, out of range) is reported with
+its reason, never dropped silently.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from vabatch.db import VideoDatabase
 from vabatch.errors import InputError
-from vabatch.fsutil import atomic_write
+from vabatch.fsutil import atomic_write, child_path
 
 FORMATS = ("srt", "vtt", "json")
+MAX_MS = 359_999_999  # 99:59:59,999: the largest time SRT's two-digit hours can say
 
 
 @dataclass
@@ -30,17 +35,59 @@ class ExportedCaption:
     source: str
 
 
+@dataclass
+class Dropped:
+    """A caption that was not written, and why."""
+
+    caption_id: int
+    start_ms: int | None
+    end_ms: int | None
+    text: str
+    reason: str
+
+
+def _why_not(start_ms, end_ms, text, duration_ms) -> str | None:
+    """Why a caption row cannot be written as a cue (None: it can)."""
+    if not (text or "").strip():
+        return "no text"
+    if start_ms is None or end_ms is None:
+        return "no time (start_ms or end_ms is NULL)"
+    if start_ms < 0:
+        return f"negative start time ({start_ms} ms)"
+    if end_ms <= start_ms:
+        return f"ends before it starts ({start_ms} ms -> {end_ms} ms)"
+    if end_ms > MAX_MS:
+        return f"time beyond {timestamp(MAX_MS, ',')} ({end_ms} ms)"
+    if duration_ms and start_ms >= duration_ms:
+        return f"starts after the video's end ({start_ms} ms >= {duration_ms} ms)"
+    return None
+
+
 def load_captions(video_dir: Path) -> tuple[str, list[ExportedCaption]]:
-    """The source name and the captions of one video, in time order (empty ones left out)."""
-    with VideoDatabase(video_dir, require=("video", "captions")) as db:
-        source = db.execute("SELECT source_name FROM video.video_metadata").fetchall()[0][0]
-        rows = db.execute(
-            "SELECT start_ms, end_ms, start_frame_index, end_frame_index, text, confidence,"
-            " source FROM captions.captions WHERE trim(coalesce(text, '')) != ''"
-            " ORDER BY start_ms, start_frame_index, id").fetchall()
-    captions = [ExportedCaption(*row) for row in rows if row[0] is not None
-                and row[1] is not None and row[1] > row[0]]
+    """The source name and the captions of one video that can be written, in time order."""
+    source, captions, _ = load_captions_checked(video_dir)
     return source, captions
+
+
+def load_captions_checked(video_dir: Path,
+                          ) -> tuple[str, list[ExportedCaption], list[Dropped]]:
+    """(source name, the captions in time order, those that cannot be written and why)."""
+    with VideoDatabase(video_dir, require=("video", "captions")) as db:
+        source, duration_ms = db.execute(
+            "SELECT source_name, duration_ms FROM video.video_metadata").fetchall()[0]
+        rows = db.execute(
+            "SELECT id, start_ms, end_ms, start_frame_index, end_frame_index, text, confidence,"
+            " source FROM captions.captions ORDER BY start_ms, start_frame_index, id"
+            ).fetchall()
+    captions, dropped = [], []
+    for caption_id, start_ms, end_ms, *rest in rows:
+        text = rest[2] if isinstance(rest[2], str) else ""
+        reason = _why_not(start_ms, end_ms, text, duration_ms)
+        if reason:
+            dropped.append(Dropped(caption_id, start_ms, end_ms, text, reason))
+        else:
+            captions.append(ExportedCaption(start_ms, end_ms, *rest))
+    return source, captions, dropped
 
 
 def timestamp(ms: int, separator: str) -> str:
@@ -79,30 +126,123 @@ def to_json(video_id: str, source: str, captions: list[ExportedCaption]) -> str:
                       ensure_ascii=False, indent=1) + "\n"
 
 
-def export_videos(video_dirs: list[Path], export_format: str, out_dir: Path) -> list[Path]:
-    """Write one file per video that has captions.db; return the files written."""
+# The stage that makes each database, in pipeline order: the first one missing is named.
+_MAKERS = (("video.db", "ingest"), ("fullOCR.db", "ocr"), ("layout.db", "layout"),
+           ("cropping.db", "crop"), ("captions.db", "captions"))
+
+
+@dataclass
+class VideoExport:
+    """What export did for one video."""
+
+    video_id: str
+    status: str  # 'written', 'empty' (no caption to write), 'missing' (no captions.db yet)
+    # or 'failed' (it has captions, none could be written)
+    source_name: str | None = None
+    path: str | None = None  # the file written
+    captions: int = 0  # cues written
+    dropped: list[Dropped] = field(default_factory=list)
+    missing_stage: str | None = None  # the first stage whose database is absent
+    note: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed"
+
+    def to_json(self) -> dict:
+        return asdict(self) | {"ok": self.ok}
+
+
+def missing_stage(video_dir: Path) -> str | None:
+    """The first pipeline stage whose database the video lacks (None: it has them all)."""
+    return next((stage for name, stage in _MAKERS if not (video_dir / name).exists()), None)
+
+
+def export_videos(video_dirs: list[Path], export_format: str, out_dir: Path,
+                  mirror: bool = True) -> list[VideoExport]:
+    """Write one file per video that has captions.db; say for every video what was written,
+    and for every caption not written, why.
+
+    With ``mirror``, files go into the folders the videos were ingested from, relative to
+    their common root (``s1/ep01.mp4`` -> ``OUT/s1/ep01.srt``); a video whose folder is not
+    recorded goes to ``OUT`` itself. Two videos of the same stem in one folder get
+    ``-<first 8 characters of the id>`` appended.
+    """
     if export_format not in FORMATS:
         raise InputError(f"unknown export format {export_format!r} (srt, vtt or json)")
-    loaded = []
+    results, loaded = [], []
     for video_dir in video_dirs:
         if not (video_dir / "captions.db").exists():
+            stage = missing_stage(video_dir)
+            results.append(VideoExport(video_dir.name, "missing", missing_stage=stage,
+                                       note=f"no captions.db yet: run `vabatch {stage}` "
+                                       "(or `vabatch run`)"))
             continue
-        source, captions = load_captions(video_dir)
-        loaded.append((video_dir, source, captions))
-    stems = Counter(Path(source).stem for _, source, _ in loaded)
+        source, captions, dropped = load_captions_checked(video_dir)
+        result = VideoExport(video_dir.name, "written", source, captions=len(captions),
+                             dropped=dropped)
+        results.append(result)
+        loaded.append((video_dir, result, captions, _recorded_folder(video_dir)))
+    folders = _relative_folders([folder for *_, folder in loaded]) if mirror else {}
+    names = Counter((folders.get(folder, ()), Path(r.source_name).stem)
+                    for _, r, _, folder in loaded)
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for video_dir, source, captions in loaded:
-        stem = Path(source).stem
-        if stems[stem] > 1:
+    for video_dir, result, captions, folder in loaded:
+        parts = folders.get(folder, ())
+        stem = Path(result.source_name).stem
+        if names[(parts, stem)] > 1:
             stem = f"{stem}-{video_dir.name[:8]}"
-        if export_format == "srt":
-            text = to_srt(captions)
-        elif export_format == "vtt":
-            text = to_vtt(captions)
-        else:
-            text = to_json(video_dir.name, source, captions)
-        path = out_dir / f"{stem}.{export_format}"
-        atomic_write(path, text)
-        written.append(path)
-    return written
+        target = out_dir
+        for part in parts:
+            target = child_path(target, part)
+        target.mkdir(parents=True, exist_ok=True)
+        path = child_path(target, f"{stem}.{export_format}")
+        atomic_write(path, _render(export_format, video_dir.name, result.source_name,
+                                   captions))
+        result.path = str(path)
+        _judge(result)
+    return results
+
+
+def _render(export_format: str, video_id: str, source: str, captions) -> str:
+    if export_format == "srt":
+        return to_srt(captions)
+    if export_format == "vtt":
+        return to_vtt(captions)
+    return to_json(video_id, source, captions)
+
+
+def _judge(result: VideoExport) -> None:
+    """The video's status from what was written and what was not."""
+    if result.captions:
+        return
+    if result.dropped:
+        result.status = "failed"
+        result.note = (f"{len(result.dropped)} captions, none could be written "
+                       f"({result.dropped[0].reason}, ...)")
+    else:
+        result.status = "empty"
+        result.note = "no captions: the captions stage found none (see `vabatch status`)"
+
+
+def _recorded_folder(video_dir: Path) -> str | None:
+    """The folder the video was ingested from (or the legacy tool's recorded one)."""
+    with VideoDatabase(video_dir, require=("video",)) as db:
+        columns = db.columns("video", "video_metadata")
+        wanted = [c for c in ("source_path", "legacy_video_path") if c in columns]
+        if not wanted:
+            return None
+        row = db.execute(f"SELECT {', '.join(wanted)} FROM video.video_metadata").fetchone()
+    path = next((value for value in row or () if isinstance(value, str) and value), None)
+    if not path or not os.path.isabs(path):
+        return None
+    return os.path.dirname(os.path.normpath(path))
+
+
+def _relative_folders(folders: list[str | None]) -> dict[str, tuple[str, ...]]:
+    """Each recorded folder as its parts below the common root of all of them."""
+    known = sorted({f for f in folders if f})
+    if not known:
+        return {}
+    root = os.path.commonpath(known)
+    return {f: Path(os.path.relpath(f, root)).parts if f != root else () for f in known}

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import apsw
 
-from vabatch.dataroot import VIDEO_ID_LENGTH, list_video_dirs
+from vabatch.dataroot import VIDEO_ID_LENGTH, is_sha256, list_video_dirs, migrated_video_id
 from vabatch.db import DATABASE_ORDER, KINDS, VideoDatabase, latest_version
 from vabatch.db.files import open_elsewhere, sidecars, sqlite_uri
 from vabatch.db.schema import read_header
@@ -27,6 +27,7 @@ from vabatch.db.video_database import (
 from vabatch.errors import VabatchError
 from vabatch.fsutil import is_unwritable, temporary_owner_alive
 from vabatch.media import decode_image, sha256_of_file
+from vabatch.stages.layout import orphans_in
 
 MAX_EXAMPLES = 5  # frame indexes quoted per finding
 
@@ -198,9 +199,12 @@ def _check_across(video_dir: Path, report: VideoReport, deep: bool) -> None:
             return
         content_sha256, frame_count, source_file, width, height = metadata[0]
         in_data_root_layout = video_dir.parent.name == video_dir.name[:2]
-        if in_data_root_layout and video_dir.name != content_sha256[:VIDEO_ID_LENGTH]:
+        # Migrated without a known SHA-256: the id migrate derived from the legacy file.
+        expected_id = (content_sha256[:VIDEO_ID_LENGTH] if is_sha256(content_sha256)
+                       else migrated_video_id(video_dir) or content_sha256)
+        if in_data_root_layout and video_dir.name != expected_id:
             report.add(video_path, f"directory name {video_dir.name} does not match the "
-                       f"content hash {content_sha256[:VIDEO_ID_LENGTH]}")
+                       f"content hash {expected_id}")
         _check_source(video_dir, source_file, content_sha256, report)
         outside = _column(db, "SELECT frame_index FROM video.full_frames"
                           " WHERE frame_index < 0 OR frame_index >= ?", (frame_count,))
@@ -213,13 +217,7 @@ def _check_across(video_dir: Path, report: VideoReport, deep: bool) -> None:
                 _check_frames_exist(db, alias, table, report)
         if db.has("layout"):
             if db.has("fullOCR"):
-                missing_boxes = _column(
-                    db, "SELECT DISTINCT l.frame_index FROM layout.full_frame_box_labels l"
-                    " LEFT JOIN fullOCR.full_frame_ocr o USING (frame_index, box_index)"
-                    " WHERE o.frame_index IS NULL ORDER BY l.frame_index")
-                if missing_boxes:
-                    report.add(db.path("layout"), "labels name OCR boxes that fullOCR does "
-                               f"not have, in frames {_examples(missing_boxes)}")
+                _check_orphan_labels(db, report)
         if db.has("cropping"):
             outside = _column(db, "SELECT frame_index FROM cropping.cropped_frames"
                               " WHERE frame_index < 0 OR frame_index >= ?", (frame_count,))
@@ -244,6 +242,22 @@ def _check_across(video_dir: Path, report: VideoReport, deep: bool) -> None:
             _decode_all(db, "video", "full_frames", width, height, report)
             if db.has("cropping"):
                 _decode_all(db, "cropping", "cropped_frames", None, None, report)
+
+
+def _check_orphan_labels(db: VideoDatabase, report: VideoReport) -> None:
+    """Labels naming OCR boxes fullOCR lacks: a problem, or a note once a person accepted
+    them (`vabatch annotate labels orphans --accept`)."""
+    orphans = orphans_in(db)
+    pending = sorted({f for f, _, _, _, accepted in orphans if not accepted})
+    accepted = sorted({f for f, _, _, _, ok in orphans if ok})
+    if pending:
+        report.add(db.path("layout"), "labels name OCR boxes that fullOCR does not have, in "
+                   f"frames {_examples(pending)} (`vabatch annotate labels orphans "
+                   "--accept|--drop` settles them)")
+    if accepted:
+        count = sum(1 for *_, ok in orphans if ok)
+        report.notes.append(f"layout.db: {count} labels name OCR boxes that fullOCR does not "
+                            f"have, accepted by a person, in frames {_examples(accepted)}")
 
 
 def _check_frames_exist(db: VideoDatabase, alias: str, table: str,

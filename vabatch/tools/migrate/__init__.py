@@ -33,6 +33,7 @@ Where each part lives (a module imports only the ones listed above it):
 - ``rollback``: ``rollback_directory`` and finishing an interrupted rollback.
 - ``directory``: ``migrate_directory``, the steps above, and the install.
 - ``check``: ``check_against_legacy`` for ``verify --against-legacy``.
+- ``tree``: finding legacy directories at any depth; placing migrated ones in a data root.
 - ``batch``: ``migrate_many``, many directories in a process pool.
 """
 
@@ -81,6 +82,7 @@ from vabatch.tools.migrate.state import (
     directory_lock,
     directory_state,
 )
+from vabatch.tools.migrate.tree import expand_arguments, find_legacy_dirs
 
 __all__ = [
     "CURRENT_PROOF", "INSTALL_ORDER", "LEGACY_BY_NAME", "LEGACY_TABLES", "MANIFEST", "OLD_FILE",
@@ -88,7 +90,8 @@ __all__ = [
     "ROLLBACK_JOURNAL", "STAGING_DIR", "Builder", "ImageFindings", "LegacyFile", "LegacyTable",
     "MigrationError", "MigrationResult", "ProgressCallback", "TableHasher", "TableProof",
     "VideoFinding", "changes_since_migration", "check_against_legacy", "directory_lock",
-    "directory_state", "empty_table_hash", "encode_row_v2", "file_fingerprint", "find_video",
+    "directory_state", "empty_table_hash", "encode_row_v2", "expand_arguments",
+    "file_fingerprint", "find_legacy_dirs", "find_video",
     "hash_legacy", "hash_migrated", "image_format_of", "image_size", "legacy_uri",
     "migrate_directory", "migrate_many", "open_legacy", "proof_version", "rollback_directory",
     "row_digest",

@@ -49,6 +49,8 @@ class MigrationResult:
     proofs: list[TableProof] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     error: str | None = None
+    video_id: str | None = None  # its id in the data root
+    data_dir: str | None = None  # its directory in the data root (a copy of hard links)
 
     @property
     def ok(self) -> bool:
