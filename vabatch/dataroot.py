@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 from vabatch.errors import InputError
-from vabatch.fsutil import owner_is_dead
+from vabatch.fsutil import owner_is_dead, proven_inside, remove_tree_entry
 
 VIDEO_ID_LENGTH = 16  # hex digits of the SHA-256 of the video's bytes
 STAGING_DIR = ".staging"  # under videos/: folders being built, renamed into place when whole
@@ -38,6 +37,16 @@ def staging_root(data_root: Path) -> Path:
     return videos_root(data_root) / STAGING_DIR
 
 
+def checked_staging_root(data_root: Path) -> Path:
+    """The staging folder, proven to lie inside ``videos/`` (it is written and emptied)."""
+    return proven_inside(videos_root(data_root), staging_root(data_root))
+
+
+def checked_video_dir(data_root: Path, video_id: str) -> Path:
+    """A video directory about to be written, proven to lie inside ``videos/``."""
+    return proven_inside(videos_root(data_root), video_dir_for(data_root, video_id))
+
+
 def list_video_dirs(data_root: Path) -> list[Path]:
     """Every video directory under the data root, sorted by video id."""
     root = videos_root(data_root)
@@ -45,10 +54,29 @@ def list_video_dirs(data_root: Path) -> list[Path]:
         return []
     found = []
     for shard in root.iterdir():
-        if shard.name.startswith(".") or not shard.is_dir():
+        if shard.name.startswith(".") or shard.is_symlink() or not shard.is_dir():
             continue
-        found.extend(d for d in shard.iterdir() if d.is_dir() and not d.name.startswith("."))
+        found.extend(d for d in shard.iterdir()
+                     if d.is_dir() and not d.is_symlink() and not d.name.startswith("."))
     return sorted(found, key=lambda d: d.name)
+
+
+def linked_video_dirs(data_root: Path) -> list[Path]:
+    """Shards and video directories that are symbolic links: never listed as videos (a
+    stage would write wherever they lead), reported by ``verify``."""
+    root = videos_root(data_root)
+    if not root.is_dir():
+        return []
+    found = []
+    for shard in root.iterdir():
+        if shard.name.startswith("."):
+            continue
+        if shard.is_symlink():
+            found.append(shard)
+        elif shard.is_dir():
+            found.extend(d for d in shard.iterdir()
+                         if d.is_symlink() and not d.name.startswith("."))
+    return sorted(found)
 
 
 def select_video_dirs(data_root: Path, names: list[str] | None) -> list[Path]:
@@ -103,13 +131,18 @@ def _source_names(video_dir: Path) -> set[str]:
 
 
 def remove_abandoned_staging(data_root: Path) -> list[Path]:
-    """Delete staging folders left by killed processes of this host; return what went."""
+    """Delete staging folders left by killed processes of this host; return what went.
+
+    A staging folder that is a symbolic link leading out of ``videos/`` is refused (its
+    entries are not ours); an entry that is a symbolic link is unlinked, never followed."""
     root = staging_root(data_root)
     removed = []
+    if os.path.lexists(root):
+        checked_staging_root(data_root)
     if root.is_dir():
         for entry in root.iterdir():
             _, _, tag = entry.name.partition(".")
-            if owner_is_dead(tag):
-                shutil.rmtree(entry, ignore_errors=True)
+            if owner_is_dead(tag) or entry.is_symlink():
+                remove_tree_entry(entry)
                 removed.append(entry)
     return removed

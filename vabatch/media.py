@@ -94,6 +94,22 @@ def sha256_of_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+# Text files FFmpeg would follow to other files or URLs (a playlist, a concat list, a
+# session description): the video id would be the hash of the list, not of the video, and
+# the frames would come from files vabatch neither stores nor checks.
+PLAYLIST_SUFFIXES = frozenset({".m3u8", ".m3u", ".ffconcat", ".sdp"})
+PLAYLIST_HEADS = (b"#EXTM3U", b"ffconcat version", b"v=0")
+
+
+def refuse_playlist(path: Path) -> None:
+    """Raise for a playlist or another list naming other files, whatever its extension."""
+    with open(path, "rb") as stream:
+        head = stream.read(64).lstrip(b"\xef\xbb\xbf \t\r\n")
+    if Path(path).suffix.lower() in PLAYLIST_SUFFIXES or head.startswith(PLAYLIST_HEADS):
+        raise InputError(f"{path}: a playlist or list that names other files, not a video; "
+                         "ingest the video files it names instead")
+
+
 def open_capture(path: Path) -> cv2.VideoCapture:
     """An opened capture, or one clear error saying the file is not a readable video."""
     cv2 = _cv2()

@@ -20,13 +20,13 @@ from vabatch import __version__
 from vabatch.dataroot import (
     VIDEO_EXTENSIONS,
     VIDEO_ID_LENGTH,
+    checked_staging_root,
+    checked_video_dir,
     remove_abandoned_staging,
-    staging_root,
-    video_dir_for,
 )
 from vabatch.db import VideoDatabase
 from vabatch.errors import InputError, VabatchError
-from vabatch.fsutil import fsync_path, link_or_copy, process_tag
+from vabatch.fsutil import fsync_path, link_or_copy, process_tag, remove_tree_entry
 from vabatch.media import (
     DEFAULT_SAMPLING,
     Sampling,
@@ -35,6 +35,7 @@ from vabatch.media import (
     encode_image,
     open_capture,
     probe,
+    refuse_playlist,
     sha256_of_file,
 )
 from vabatch.stages.base import ProgressCallback, Stage, StageContext, StageResult
@@ -134,9 +135,10 @@ def _ingest(source, data_root, options, progress, result) -> None:
         raise InputError(f"{source}: not a regular file")
     if source.stat().st_size == 0:
         raise InputError(f"{source}: empty file (0 bytes)")
+    refuse_playlist(source)
     content_sha256 = sha256_of_file(source)
     video_id = content_sha256[:VIDEO_ID_LENGTH]
-    target = video_dir_for(data_root, video_id)
+    target = checked_video_dir(data_root, video_id)
     result.video_id, result.video_dir = video_id, str(target)
 
     existing = _existing_metadata(target)
@@ -147,8 +149,8 @@ def _ingest(source, data_root, options, progress, result) -> None:
             result.frames_sampled = existing["frames_sampled"]
             return
 
-    staging = staging_root(data_root) / f"{video_id}.{process_tag()}"
-    shutil.rmtree(staging, ignore_errors=True)
+    staging = checked_staging_root(data_root) / f"{video_id}.{process_tag()}"
+    remove_tree_entry(staging)
     staging.mkdir(parents=True)
     try:
         stored_name = "source" + (source.suffix.lower() or ".video")

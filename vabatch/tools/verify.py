@@ -13,7 +13,7 @@ from pathlib import Path
 
 import apsw
 
-from vabatch.dataroot import VIDEO_ID_LENGTH, list_video_dirs
+from vabatch.dataroot import VIDEO_ID_LENGTH, linked_video_dirs, list_video_dirs
 from vabatch.db import DATABASE_ORDER, KINDS, VideoDatabase, latest_version
 from vabatch.db.files import open_elsewhere, sidecars, sqlite_uri
 from vabatch.db.schema import read_header
@@ -25,7 +25,7 @@ from vabatch.db.video_database import (
     stale_sidecars,
 )
 from vabatch.errors import VabatchError
-from vabatch.fsutil import is_unwritable, temporary_owner_alive
+from vabatch.fsutil import UnsafeNameError, child_path, is_unwritable, temporary_owner_alive
 from vabatch.media import decode_image, sha256_of_file
 
 MAX_EXAMPLES = 5  # frame indexes quoted per finding
@@ -258,7 +258,11 @@ def _check_source(video_dir: Path, source_file: str | None, content_sha256: str,
                   report: VideoReport) -> None:
     if not source_file:
         return  # migrated without its video: nothing to compare
-    source = video_dir / source_file
+    try:  # a name read from a database is data, not a path
+        source = child_path(video_dir, source_file)
+    except UnsafeNameError as error:
+        report.add(video_dir / "video.db", f"video_metadata.source_file: {error}")
+        return
     if not source.exists():
         report.add(source, "the source video named in video_metadata is missing")
     elif sha256_of_file(source) != content_sha256:
@@ -280,6 +284,15 @@ def _decode_all(db: VideoDatabase, alias: str, table: str, width, height,
 
 def verify_videos(data_root: Path, video_dirs: list[Path] | None = None,
                   deep: bool = False, against_legacy: bool = False) -> list[VideoReport]:
-    """Reports for the given video directories, or for all under the data root."""
-    return [verify_video(d, deep, against_legacy)
-            for d in (video_dirs or list_video_dirs(data_root))]
+    """Reports for the given video directories, or for all under the data root (with a
+    problem for each shard or video directory that is a symbolic link: never listed as a
+    video, since a stage would write wherever it leads)."""
+    if video_dirs:
+        return [verify_video(d, deep, against_legacy) for d in video_dirs]
+    reports = [verify_video(d, deep, against_legacy) for d in list_video_dirs(data_root)]
+    for link in linked_video_dirs(data_root):
+        report = VideoReport(link.name, str(link))
+        report.add(link, "a symbolic link, not a video directory: vabatch reads and writes "
+                   "nothing through it (put the directory itself there)")
+        reports.append(report)
+    return reports
