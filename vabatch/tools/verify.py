@@ -13,7 +13,7 @@ from pathlib import Path
 
 import apsw
 
-from vabatch.dataroot import VIDEO_ID_LENGTH, linked_video_dirs, list_video_dirs
+from vabatch.dataroot import VIDEO_ID_LENGTH, linked_video_dirs, list_video_dirs, videos_root
 from vabatch.db import DATABASE_ORDER, KINDS, VideoDatabase, latest_version
 from vabatch.db.files import open_elsewhere, sidecars, sqlite_uri
 from vabatch.db.schema import read_header
@@ -24,7 +24,7 @@ from vabatch.db.video_database import (
     open_connection,
     stale_sidecars,
 )
-from vabatch.errors import VabatchError
+from vabatch.errors import InputError, VabatchError
 from vabatch.fsutil import UnsafeNameError, child_path, is_unwritable, temporary_owner_alive
 from vabatch.media import decode_image, sha256_of_file
 
@@ -290,7 +290,11 @@ def verify_videos(data_root: Path, video_dirs: list[Path] | None = None,
     if video_dirs:
         return [verify_video(d, deep, against_legacy) for d in video_dirs]
     reports = [verify_video(d, deep, against_legacy) for d in list_video_dirs(data_root)]
-    for link in linked_video_dirs(data_root):
+    links = linked_video_dirs(data_root)
+    if not reports and not links:  # checking nothing is not a pass
+        raise InputError(f"{data_root}: no videos to verify (no video directory under "
+                         f"{videos_root(data_root)}; give --data the data root)")
+    for link in links:
         report = VideoReport(link.name, str(link))
         report.add(link, "a symbolic link, not a video directory: vabatch reads and writes "
                    "nothing through it (put the directory itself there)")
