@@ -3,8 +3,13 @@ corrupt after a fault (each test is the attack, written before its fix)."""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from vabatch.cli import app
@@ -41,3 +46,178 @@ def test_verify_of_a_folder_that_is_not_a_video_is_an_error(ingested, tmp_path: 
                                               str(shard)]))
     assert shard.name in line
 
+
+# -- a read-only data root, a full disk ------------------------------------------------------
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A 20 MB tmpfs (root only; elsewhere the test is skipped), unmounted afterwards."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if os.geteuid() != 0 or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=20m", "tmpfs", str(mount)],
+            capture_output=True).returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill(disk: Path, keep_kb: int) -> Path:
+    """Fill ``disk`` up to ``keep_kb`` KB of free space; return the filler file."""
+    filler = disk / "filler"
+    free_kb = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize // 1024
+    with open(filler, "ab") as stream:
+        stream.write(b"\0" * max(0, free_kb - keep_kb) * 1024)
+    return filler
+
+
+def last_line(result) -> str:
+    assert "Traceback" not in result.output, result.output
+    return result.output.strip().splitlines()[-1]
+
+
+def test_run_and_ingest_on_a_read_only_data_root_say_so_in_one_line(small_disk, small_video):
+    data_root = small_disk / "data"
+    assert runner.invoke(app, ["ingest", "-q", "--data", str(data_root),
+                               str(small_video)]).exit_code == 0
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    for command in (["run"], ["ocr"], ["ingest", "--force", str(small_video)]):
+        result = runner.invoke(app, [*command, "-q", "--data", str(data_root)])
+        line = one_error_line(result)
+        assert "read-only file system" in line, (command, line)
+    assert runner.invoke(app, ["verify", "--data", str(data_root)]).exit_code == 0
+
+
+def _run_on_a_full_disk(disk: Path, small_video: Path, keep_kb: int) -> None:
+    data_root = disk / "data"
+    assert runner.invoke(app, ["ingest", "-q", "--data", str(data_root),
+                               str(small_video)]).exit_code == 0
+    filler = fill(disk, keep_kb)
+    result = runner.invoke(app, ["run", "-q", "--data", str(data_root)])
+    if result.exit_code != 0:
+        line = last_line(result)
+        assert line.startswith("error: ") and "the disk is full" in line, (keep_kb, line)
+    filler.unlink()
+    # Nothing corrupt: at most the WAL of a stage whose checkpoint found no room, which
+    # SQLite reads with its database (verify says so; the next run folds it in).
+    checked = runner.invoke(app, ["verify", "--data", str(data_root), "--json"])
+    problems = [p for v in json.loads(checked.stdout)["videos"] for p in v["problems"]]
+    assert all(p["message"].startswith("stray SQLite sidecar") for p in problems), problems
+    again = runner.invoke(app, ["run", "-q", "--data", str(data_root)])
+    assert again.exit_code == 0, (keep_kb, again.output)  # the next run completes
+    checked = runner.invoke(app, ["verify", "--data", str(data_root)])
+    assert checked.exit_code == 0, (keep_kb, checked.output)
+    status = runner.invoke(app, ["status", "--data", str(data_root), "--json"])
+    [video] = json.loads(status.stdout)
+    assert {d["state"] for d in video["databases"].values()} == {"present"}, video
+    shutil.rmtree(data_root)
+
+
+def test_run_on_a_full_disk_says_so_and_the_next_run_completes(small_disk, small_video):
+    _run_on_a_full_disk(small_disk, small_video, keep_kb=120)  # fills up during crop
+
+
+@pytest.mark.slow
+def test_a_disk_that_fills_at_any_point_of_run(small_disk, small_video):
+    for keep_kb in range(0, 320, 16):
+        _run_on_a_full_disk(small_disk, small_video, keep_kb)
+
+
+# -- status on damaged files -----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def processed(tmp_path_factory) -> Path:
+    """A data root whose one video went through every stage (no captions: a test pattern)."""
+    from testkit.videos import make_video
+
+    root = tmp_path_factory.mktemp("processed")
+    video = make_video(root / "inputs" / "small.mp4")
+    data_root = root / "data"
+    assert runner.invoke(app, ["ingest", "-q", "--every", "5", "--data", str(data_root),
+                               str(video)]).exit_code == 0
+    assert runner.invoke(app, ["run", "-q", "--data", str(data_root)]).exit_code == 0
+    return data_root
+
+
+def test_status_with_any_page_of_any_database_damaged_is_a_status_of_that_file(
+        processed, tmp_path):
+    from vabatch.db import DATABASE_ORDER, KINDS
+    from vabatch.tools.status import collect_status
+
+    for alias in DATABASE_ORDER:
+        name = KINDS[alias].file_name
+        pages = (next(processed.glob("videos/*/*")) / name).stat().st_size // 4096
+        for page in range(pages):
+            work = tmp_path / f"{alias}-{page}"
+            shutil.copytree(processed, work)
+            path = next(work.glob("videos/*/*")) / name
+            data = bytearray(path.read_bytes())
+            start = page * 4096 + (100 if page == 0 else 0)  # page 1: keep the header
+            data[start:(page + 1) * 4096] = b"\xa5" * ((page + 1) * 4096 - start)
+            path.write_bytes(data)
+            [status] = collect_status(work)  # never raises
+            others = {a: d.state for a, d in status.databases.items() if a != alias}
+            assert set(others.values()) == {"present"}, (alias, page, others)
+            shutil.rmtree(work)
+
+
+def test_status_with_one_dropped_table_marks_that_database_alone(processed, tmp_path):
+    import apsw
+
+    work = tmp_path / "work"
+    shutil.copytree(processed, work)
+    conn = apsw.Connection(str(next(work.glob("videos/*/*")) / "cropping.db"))
+    conn.execute("DROP TABLE cropped_frames")
+    conn.close()
+    result = runner.invoke(app, ["status", "--data", str(work), "--json"])
+    assert result.exit_code == 0, result.output
+    [video] = json.loads(result.stdout)
+    states = {alias: d["state"] for alias, d in video["databases"].items()}
+    assert states == {"video": "present", "fullOCR": "present", "layout": "present",
+                      "cropping": "damaged", "captions": "present"}, states
+    assert "cropped_frames" in video["databases"]["cropping"]["error"]
+    table = runner.invoke(app, ["status", "--data", str(work)])
+    assert table.exit_code == 0 and "Traceback" not in table.output
+
+
+# -- status --failed -------------------------------------------------------------------------
+def test_status_failed_forgets_an_ingest_failure_once_the_input_is_ingested(
+        data_root, small_video, tmp_path):
+    later = tmp_path / "later.mp4"
+    failed = runner.invoke(app, ["ingest", "-q", "--data", str(data_root), str(later)])
+    assert failed.exit_code != 0
+    listed = runner.invoke(app, ["status", "--failed", "--data", str(data_root), "--json"])
+    assert [r["stage"] for r in json.loads(listed.stdout)] == ["ingest"]
+    shutil.copyfile(small_video, later)
+    assert runner.invoke(app, ["ingest", "-q", "--data", str(data_root),
+                               str(later)]).exit_code == 0
+    listed = runner.invoke(app, ["status", "--failed", "--data", str(data_root), "--json"])
+    assert json.loads(listed.stdout) == [], listed.stdout
+    # A later failure of another input is listed again.
+    truncated = tmp_path / "cut.mp4"
+    truncated.write_bytes(small_video.read_bytes()[:20000])
+    assert runner.invoke(app, ["ingest", "-q", "--data", str(data_root),
+                               str(truncated)]).exit_code != 0
+    listed = runner.invoke(app, ["status", "--failed", "--data", str(data_root), "--json"])
+    assert len(json.loads(listed.stdout)) == 1
+
+
+# -- captions --force and a damaged captions.db ----------------------------------------------
+def test_captions_force_rebuilds_a_damaged_captions_db_and_keeps_the_old_file(
+        processed, tmp_path):
+    work = tmp_path / "work"
+    shutil.copytree(processed, work)
+    video_dir = next(work.glob("videos/*/*"))
+    damaged = bytearray((video_dir / "captions.db").read_bytes())
+    damaged[0:16] = bytes(16)  # the header: SQLite no longer knows the file
+    (video_dir / "captions.db").write_bytes(damaged)
+    refused = runner.invoke(app, ["captions", "-q", "--data", str(work)])
+    assert refused.exit_code != 0
+    assert "human rows" in last_line(refused) and "--force" in last_line(refused)
+    assert (video_dir / "captions.db").read_bytes() == damaged  # untouched
+    rebuilt = runner.invoke(app, ["captions", "-q", "--force", "--data", str(work)])
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert "kept as captions.db.damaged" in rebuilt.output
+    assert (video_dir / "captions.db.damaged").read_bytes() == damaged
+    checked = runner.invoke(app, ["verify", "--data", str(work)])
+    assert checked.exit_code == 0, checked.output

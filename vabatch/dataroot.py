@@ -47,6 +47,18 @@ def checked_video_dir(data_root: Path, video_id: str) -> Path:
     return proven_inside(videos_root(data_root), video_dir_for(data_root, video_id))
 
 
+def require_writable(data_root: Path) -> None:
+    """Raise one clear line when the data root (or its ``videos/``) cannot be written: a
+    read-only file system or no write permission (stages, ingest and runs.db write there)."""
+    for path in (Path(data_root), videos_root(data_root)):
+        if not path.exists() or os.access(path, os.W_OK):
+            continue
+        read_only = bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+        raise InputError(f"{path}: " + ("on a read-only file system" if read_only else
+                                        "no write permission")
+                         + "; vabatch cannot write its results there")
+
+
 def list_video_dirs(data_root: Path) -> list[Path]:
     """Every video directory under the data root, sorted by video id."""
     root = videos_root(data_root)
