@@ -221,3 +221,55 @@ def test_captions_force_rebuilds_a_damaged_captions_db_and_keeps_the_old_file(
     assert (video_dir / "captions.db.damaged").read_bytes() == damaged
     checked = runner.invoke(app, ["verify", "--data", str(work)])
     assert checked.exit_code == 0, checked.output
+
+
+# -- migrate: odd legacy values, a file cut short ------------------------------------------
+def _legacy(tmp_path: Path, name: str) -> Path:
+    from testkit.legacy import build_legacy_dir
+
+    return build_legacy_dir(tmp_path / "data" / "videos" / "legacy" / name)
+
+
+def _migrate(directory: Path) -> dict:
+    result = runner.invoke(app, ["migrate", "-q", "--json", str(directory)])
+    assert "Traceback" not in result.output, result.output
+    [report] = json.loads(result.stdout)
+    return report
+
+
+def test_migrate_carries_text_images_and_invalid_utf8_over_as_bytes_with_a_note(tmp_path):
+    import apsw
+
+    directory = _legacy(tmp_path, "odd")
+    conn = apsw.Connection(str(directory / "captions.db"))
+    conn.execute("UPDATE full_frames SET image_data = CAST(image_data AS TEXT)"
+                 " WHERE frame_index = (SELECT min(frame_index) FROM full_frames)")
+    conn.execute("UPDATE captions SET text = CAST(X'48656cff6c6f' AS TEXT)"
+                 " WHERE id = (SELECT min(id) FROM captions)")
+    [(jpeg,)] = conn.execute("SELECT CAST(image_data AS BLOB) FROM full_frames"
+                             " ORDER BY frame_index LIMIT 1").fetchall()
+    conn.close()
+    report = _migrate(directory)
+    assert report["status"] == "migrated" and all(p["ok"] for p in report["proofs"]), report
+    assert any("images stored as TEXT, carried over as bytes" in n for n in report["notes"])
+    assert any(n.startswith("captions.text: 1 values that are not valid UTF-8")
+               for n in report["notes"]), report["notes"]
+    frames = apsw.Connection(str(directory / "video.db"))
+    assert frames.execute("SELECT image_data FROM full_frames ORDER BY frame_index"
+                          " LIMIT 1").fetchall() == [(jpeg,)]
+    captions = apsw.Connection(str(directory / "captions.db"))
+    assert (b"Hel\xfflo",) in captions.execute("SELECT text FROM captions").fetchall()
+    checked = runner.invoke(app, ["verify", "--data", str(tmp_path / "data"),
+                                  "--against-legacy"])
+    assert checked.exit_code == 0, checked.output
+
+
+def test_migrate_refuses_a_legacy_file_that_is_not_whole_pages(tmp_path):
+    directory = _legacy(tmp_path, "cut")
+    legacy = directory / "captions.db"
+    legacy.write_bytes(legacy.read_bytes()[:-1000])
+    before = legacy.read_bytes()
+    report = _migrate(directory)
+    assert report["status"] == "failed"
+    assert "not a whole number of 4096-byte pages" in report["error"]
+    assert legacy.read_bytes() == before and not (directory / "video.db").exists()
