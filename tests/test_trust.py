@@ -273,3 +273,63 @@ def test_migrate_refuses_a_legacy_file_that_is_not_whole_pages(tmp_path):
     assert report["status"] == "failed"
     assert "not a whole number of 4096-byte pages" in report["error"]
     assert legacy.read_bytes() == before and not (directory / "video.db").exists()
+
+
+# -- videos without usable timestamps ----------------------------------------------------------
+def _ingest_json(data_root: Path, video: Path, *options: str) -> dict:
+    result = runner.invoke(app, ["ingest", "--data", str(data_root), "--json", *options,
+                                 str(video)])
+    assert result.exit_code == 0, result.output
+    [report] = json.loads(result.stdout)
+    return report
+
+
+def _rows(video_dir: Path, sql: str) -> list[tuple]:
+    from vabatch.db import VideoDatabase
+
+    with VideoDatabase(video_dir) as db:
+        return db.execute(sql).fetchall()
+
+
+def test_a_raw_h264_stream_is_sampled_by_frame_numbers_with_a_note(data_root, tmp_path):
+    from testkit.videos import make_raw_h264
+
+    report = _ingest_json(data_root, make_raw_h264(tmp_path / "raw.h264"))
+    assert report["frame_count"] == 100 and report["frames_sampled"] == 4, report
+    assert "timestamps unusable from frame 1" in report["note"]
+    video_dir = Path(report["video_dir"])
+    assert _rows(video_dir, "SELECT frame_index, timestamp_ms FROM video.full_frames"
+                 " ORDER BY 1") == [(0, 0), (25, 1000), (50, 2000), (75, 3000)]
+    assert _rows(video_dir, "SELECT duration_ms FROM video.video_metadata") == [(4000,)]
+    checked = runner.invoke(app, ["verify", "--data", str(data_root)])
+    assert checked.exit_code == 0 and "timestamps unusable from frame 1" in checked.output
+
+
+def test_joined_ts_files_are_sampled_and_cropped_to_the_end(data_root, tmp_path):
+    from testkit.videos import make_joined_ts
+    from vabatch.db import VideoDatabase
+    from vabatch.stages.crop import CropOptions, run_crop
+
+    report = _ingest_json(data_root, make_joined_ts(tmp_path / "joined.ts"), "--fps", "2")
+    assert report["frame_count"] == 100, report
+    assert "timestamps unusable from frame 50" in report["note"]
+    video_dir = Path(report["video_dir"])
+    frames = _rows(video_dir, "SELECT frame_index, timestamp_ms FROM video.full_frames"
+                   " ORDER BY 1")
+    assert frames == [(n, n * 40) for n in (0, 13, 25, 38, 50, 63, 75, 88)], frames
+    with VideoDatabase(video_dir, write="layout") as db:
+        db.execute("INSERT INTO layout.video_layout_config (id, crop_left, crop_top,"
+                   " crop_right, crop_bottom) VALUES (1, 0, 180, 320, 240)")
+    run_crop(video_dir, CropOptions())
+    times = [t for (t,) in _rows(video_dir, "SELECT timestamp_ms FROM"
+                                 " cropping.band_signatures ORDER BY frame_index")]
+    assert times == [n * 40 for n in range(100)]
+    strips = [f for (f,) in _rows(video_dir, "SELECT frame_index FROM cropping.cropped_frames")]
+    assert max(strips) >= 75, strips  # the second file is cropped too, not only the first
+
+
+def test_normal_videos_keep_their_own_timestamps_and_no_note(data_root, small_video):
+    report = _ingest_json(data_root, small_video)
+    assert "note" not in report
+    assert _rows(Path(report["video_dir"]), "SELECT timing_note FROM video.video_metadata"
+                 ) == [(None,)]

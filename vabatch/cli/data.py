@@ -110,6 +110,9 @@ def verify(
                       Path(p.file).name, p.message) for p in r.problems]
         out.print(table(f"verify: {len(reports)} videos, {problems} problems", (
             "video id", "checked", "result", "file", "problem"), rows, overflow="fold"))
+        for r in reports:
+            for note in r.notes:
+                err.print(f"note: {r.video_id}: {note}", highlight=False)
     if problems:
         raise typer.Exit(1)
 

@@ -202,6 +202,12 @@ def _check_across(video_dir: Path, report: VideoReport, deep: bool) -> None:
             report.add(video_path, f"directory name {video_dir.name} does not match the "
                        f"content hash {content_sha256[:VIDEO_ID_LENGTH]}")
         _check_source(video_dir, source_file, content_sha256, report)
+        if "timing_note" in {row[1] for row in db.execute(
+                "PRAGMA video.table_info(video_metadata)")}:
+            [(timing_note,)] = db.execute("SELECT timing_note FROM video.video_metadata"
+                                          ).fetchall()
+            if timing_note:
+                report.notes.append(f"video.db: {timing_note}")
         outside = _column(db, "SELECT frame_index FROM video.full_frames"
                           " WHERE frame_index < 0 OR frame_index >= ?", (frame_count,))
         if outside:
