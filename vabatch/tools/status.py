@@ -15,7 +15,7 @@ from vabatch.errors import VabatchError
 
 @dataclass
 class DatabaseStatus:
-    state: str  # 'present', 'missing', 'damaged', 'unread' or 'legacy'
+    state: str  # 'present', 'missing', 'damaged' or 'legacy'
     rows: int | None = None
     size_bytes: int | None = None
     error: str | None = None
@@ -24,7 +24,7 @@ class DatabaseStatus:
 
     @property
     def summary(self) -> str:
-        """One word: done, stale, failed, missing, damaged, unread or legacy."""
+        """One word: done, stale, failed, missing, damaged or legacy."""
         if self.failed is not None:
             return "failed"
         return self.freshness or self.state
