@@ -333,3 +333,40 @@ def test_normal_videos_keep_their_own_timestamps_and_no_note(data_root, small_vi
     assert "note" not in report
     assert _rows(Path(report["video_dir"]), "SELECT timing_note FROM video.video_metadata"
                  ) == [(None,)]
+
+
+@pytest.mark.slow
+def test_captions_of_both_halves_of_joined_ts_files_are_found(tmp_path, data_root):
+    """The issue's reproduction end to end: two captioned .ts files joined with ``cat``
+    gave 0 captions of 3 (the second half was never sampled nor cropped)."""
+    from testkit.corpus import Caption, VideoSpec, make_video
+    from vabatch.api import run_video
+    from vabatch.media import Sampling
+    from vabatch.stages.ingest import IngestOptions, ingest_file
+    from vabatch.vision.layout_analysis import normalise_text
+
+    halves = ([Caption(300, 2800, "The river town at morning"),
+               Caption(2800, 5800, "We never thought about it")],
+              [Caption(300, 5500, "Nobody knew where it ended")])
+    parts = []
+    for number, captions in enumerate(halves):
+        spec = VideoSpec(f"half{number}", captions, 6, width=640, height=360, fps=25,
+                         background="gradients", font_size=20, seed=3 + number)
+        video, _ = make_video(spec, tmp_path / "media")
+        part = tmp_path / f"half{number}.ts"
+        subprocess.run(["ffmpeg", "-v", "error", "-i", str(video), "-c", "copy", str(part)],
+                       check=True)
+        parts.append(part.read_bytes())
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(b"".join(parts))
+    ingested = ingest_file(joined, data_root, IngestOptions(Sampling("fps", 2.0)))
+    assert ingested.status == "ingested" and "timestamps unusable" in ingested.extra["note"]
+    result = run_video(Path(ingested.video_dir), data_root)
+    assert result.ok, result.error
+    assert result.stages["captions"] == "done", (result, ingested)
+    found = _rows(Path(ingested.video_dir), "SELECT start_frame_index, start_ms, text FROM"
+                  " captions.captions ORDER BY start_frame_index")
+    assert [normalise_text(text) for _, _, text in found] == [
+        normalise_text(c.text) for c in (*halves[0], *halves[1])], found
+    assert [start_ms for _, start_ms, _ in found] == sorted(start_ms for _, start_ms, _ in found)
+    assert found[-1][0] >= 150  # the second file's caption, at its own frames
