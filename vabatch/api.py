@@ -18,6 +18,7 @@ from typing import Any
 from vabatch.dataroot import (
     list_video_dirs,
     remove_abandoned_staging,
+    require_writable,
     resolve_data_root,
     select_video_dirs,
     video_dir_for,
@@ -93,6 +94,7 @@ def run_stages(targets: Sequence[Path], stages: Sequence[str], data_root: Path,
     definitions = [get_stage(name) for name in stages]
     if not targets:
         return RunReport(None, [], "none")
+    require_writable(Path(data_root))
     return run_tasks(stage_tasks([Path(t) for t in targets], definitions, options or {}),
                      Path(data_root), settings)
 
@@ -107,6 +109,7 @@ def ingest(inputs: Iterable[Path], data_root: Path, options=None,
     """
     data_root = Path(data_root)
     sources = expand_inputs(inputs)
+    require_writable(data_root)
     remove_abandoned_staging(data_root)
     report = run_stages(sources, ["ingest"], data_root,
                         {"ingest": options} if options is not None else None, settings)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shutil
 from pathlib import Path
 
 from vabatch.errors import InputError
-from vabatch.fsutil import owner_is_dead
+from vabatch.fsutil import owner_is_dead, proven_inside, remove_tree_entry
 
 VIDEO_ID_LENGTH = 16  # hex digits of the SHA-256 of the video's bytes
 STAGING_DIR = ".staging"  # under videos/: folders being built, renamed into place when whole
@@ -40,6 +39,28 @@ def staging_root(data_root: Path) -> Path:
     return videos_root(data_root) / STAGING_DIR
 
 
+def checked_staging_root(data_root: Path) -> Path:
+    """The staging folder, proven to lie inside ``videos/`` (it is written and emptied)."""
+    return proven_inside(videos_root(data_root), staging_root(data_root))
+
+
+def checked_video_dir(data_root: Path, video_id: str) -> Path:
+    """A video directory about to be written, proven to lie inside ``videos/``."""
+    return proven_inside(videos_root(data_root), video_dir_for(data_root, video_id))
+
+
+def require_writable(data_root: Path) -> None:
+    """Raise one clear line when the data root (or its ``videos/``) cannot be written: a
+    read-only file system or no write permission (stages, ingest and runs.db write there)."""
+    for path in (Path(data_root), videos_root(data_root)):
+        if not path.exists() or os.access(path, os.W_OK):
+            continue
+        read_only = bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+        raise InputError(f"{path}: " + ("on a read-only file system" if read_only else
+                                        "no write permission")
+                         + "; vabatch cannot write its results there")
+
+
 def list_video_dirs(data_root: Path) -> list[Path]:
     """Every video directory under the data root, sorted by video id."""
     root = videos_root(data_root)
@@ -47,10 +68,29 @@ def list_video_dirs(data_root: Path) -> list[Path]:
         return []
     found = []
     for shard in root.iterdir():
-        if shard.name.startswith(".") or not shard.is_dir():
+        if shard.name.startswith(".") or shard.is_symlink() or not shard.is_dir():
             continue
-        found.extend(d for d in shard.iterdir() if d.is_dir() and not d.name.startswith("."))
+        found.extend(d for d in shard.iterdir()
+                     if d.is_dir() and not d.is_symlink() and not d.name.startswith("."))
     return sorted(found, key=lambda d: d.name)
+
+
+def linked_video_dirs(data_root: Path) -> list[Path]:
+    """Shards and video directories that are symbolic links: never listed as videos (a
+    stage would write wherever they lead), reported by ``verify``."""
+    root = videos_root(data_root)
+    if not root.is_dir():
+        return []
+    found = []
+    for shard in root.iterdir():
+        if shard.name.startswith("."):
+            continue
+        if shard.is_symlink():
+            found.append(shard)
+        elif shard.is_dir():
+            found.extend(d for d in shard.iterdir()
+                         if d.is_symlink() and not d.name.startswith("."))
+    return sorted(found)
 
 
 def select_video_dirs(data_root: Path, names: list[str] | None) -> list[Path]:
@@ -156,13 +196,18 @@ def _source_names(video_dir: Path) -> set[str]:
 
 
 def remove_abandoned_staging(data_root: Path) -> list[Path]:
-    """Delete staging folders left by killed processes of this host; return what went."""
+    """Delete staging folders left by killed processes of this host; return what went.
+
+    A staging folder that is a symbolic link leading out of ``videos/`` is refused (its
+    entries are not ours); an entry that is a symbolic link is unlinked, never followed."""
     root = staging_root(data_root)
     removed = []
+    if os.path.lexists(root):
+        checked_staging_root(data_root)
     if root.is_dir():
         for entry in root.iterdir():
             _, _, tag = entry.name.partition(".")
-            if owner_is_dead(tag):
-                shutil.rmtree(entry, ignore_errors=True)
+            if owner_is_dead(tag) or entry.is_symlink():
+                remove_tree_entry(entry)
                 removed.append(entry)
     return removed

@@ -12,6 +12,8 @@ import shutil
 import socket
 from pathlib import Path
 
+from vabatch.errors import InputError
+
 
 # -- temporary files owned by a process -----------------------------------------------------
 def process_tag() -> str:
@@ -110,6 +112,34 @@ def child_path(directory: Path, name: object) -> Path:
     return Path(directory) / name
 
 
+class UnsafePathError(InputError):
+    """A path vabatch would write or delete resolves outside the directory it belongs to
+    (a symbolic link on the way leads out)."""
+
+
+def proven_inside(root: Path, path: Path) -> Path:
+    """``path`` once proven to resolve inside ``root`` (or to be ``root``): a symbolic link
+    anywhere below ``root`` that leads outside it is refused. ``root`` itself may be a link
+    (a data root kept on another disk is the user's choice)."""
+    real_root = Path(root).resolve()
+    real = Path(path).resolve()
+    if real != real_root and real_root not in real.parents:
+        raise UnsafePathError(
+            f"{path} resolves to {real}, outside {root} (a symbolic link or '..' leads "
+            "out); vabatch writes and deletes nothing there")
+    return Path(path)
+
+
+def remove_tree_entry(path: Path) -> None:
+    """Delete one entry of a folder vabatch owns: a symbolic link is unlinked (never
+    followed), a folder removed with what it holds, a file unlinked."""
+    path = Path(path)
+    if path.is_symlink() or not path.is_dir():
+        path.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 # -- durable writes -------------------------------------------------------------------------
 def fsync_path(path: Path) -> None:
     """Flush a file's bytes, or a folder's entries (a rename inside it), to disk."""
@@ -148,7 +178,11 @@ def atomic_write(path: Path, data: bytes | str, *, unless_equal: bool = False) -
 
 
 def link_or_copy(source: Path, destination: Path) -> None:
-    """Hard-link ``source`` as ``destination``, or copy it (durably) where links fail."""
+    """Hard-link ``source`` as ``destination``, or copy it (durably) where links fail.
+
+    A symbolic link is followed: the file it names is stored, never the link itself (which
+    breaks once the original moves)."""
+    source = Path(os.path.realpath(source))
     try:
         os.link(source, destination)
     except OSError:

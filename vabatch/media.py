@@ -94,6 +94,22 @@ def sha256_of_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+# Text files FFmpeg would follow to other files or URLs (a playlist, a concat list, a
+# session description): the video id would be the hash of the list, not of the video, and
+# the frames would come from files vabatch neither stores nor checks.
+PLAYLIST_SUFFIXES = frozenset({".m3u8", ".m3u", ".ffconcat", ".sdp"})
+PLAYLIST_HEADS = (b"#EXTM3U", b"ffconcat version", b"v=0")
+
+
+def refuse_playlist(path: Path) -> None:
+    """Raise for a playlist or another list naming other files, whatever its extension."""
+    with open(path, "rb") as stream:
+        head = stream.read(64).lstrip(b"\xef\xbb\xbf \t\r\n")
+    if Path(path).suffix.lower() in PLAYLIST_SUFFIXES or head.startswith(PLAYLIST_HEADS):
+        raise InputError(f"{path}: a playlist or list that names other files, not a video; "
+                         "ingest the video files it names instead")
+
+
 def open_capture(path: Path) -> cv2.VideoCapture:
     """An opened capture, or one clear error saying the file is not a readable video."""
     cv2 = _cv2()
@@ -125,15 +141,66 @@ class DecodedFrame:
     image: np.ndarray | None  # BGR pixels for kept frames, None for frames only counted
 
 
+# A stream without a usable frame rate is timed as if it had this one (said in the note).
+ASSUMED_FPS = 25.0
+
+
+class Timeline:
+    """The time of each decoded frame, in order.
+
+    The container's timestamps while they increase. A stream may have none (a raw
+    ``.h264``: every frame says 0) or timestamps that restart (``.ts`` files joined):
+    from the first frame whose timestamp is not after the previous one, times continue
+    from the last good one at the frame rate (``1000 / fps`` ms per frame), and ``note``
+    says so. Frames are always counted, never found by time.
+    """
+
+    def __init__(self, fps: float) -> None:
+        usable = fps > 0 and math.isfinite(fps)
+        self.fps = fps if usable else ASSUMED_FPS
+        self.fps_assumed = not usable
+        self.frame_ms = 1000.0 / self.fps
+        self.derived_from: int | None = None  # first frame timed by counting
+        self._last: tuple[int, float] | None = None  # (frame index, ms) of the last frame
+
+    def time_of(self, frame_index: int, container_ms: float) -> int:
+        last = self._last
+        if self.derived_from is None and math.isfinite(container_ms) and container_ms >= 0 \
+                and (last is None or round(container_ms) > round(last[1])):
+            self._last = (frame_index, container_ms)
+            return round(container_ms)
+        if self.derived_from is None:
+            self.derived_from = frame_index
+            self._base = last if last is not None else (frame_index, 0.0)
+        base_index, base_ms = self._base
+        return round(base_ms + (frame_index - base_index) * self.frame_ms)
+
+    @property
+    def note(self) -> str | None:
+        """What a user should know about these times (None: the container's own)."""
+        if self.derived_from is None:
+            return None
+        rate = f"{self.fps:g} fps" + (" (assumed: the stream gives none)"
+                                      if self.fps_assumed else "")
+        return (f"timestamps unusable from frame {self.derived_from} (missing, or not "
+                f"after the previous frame's): times from frame numbers at {rate}")
+
+
 def decode_frames(
     capture: cv2.VideoCapture,
     keep: Callable[[int, int], bool],
+    timeline: Timeline | None = None,
 ) -> Iterator[DecodedFrame]:
-    """Decode every frame in order; convert only the frames ``keep`` selects to pixels."""
+    """Decode every frame in order; convert only the frames ``keep`` selects to pixels.
+
+    Times come from ``timeline`` (made from the capture's frame rate when not given; pass
+    one to read its ``note`` afterwards)."""
     cv2 = _cv2()
+    if timeline is None:
+        timeline = Timeline(float(capture.get(cv2.CAP_PROP_FPS) or 0.0))
     frame_index = 0
     while capture.grab():
-        timestamp_ms = round(capture.get(cv2.CAP_PROP_POS_MSEC))
+        timestamp_ms = timeline.time_of(frame_index, capture.get(cv2.CAP_PROP_POS_MSEC))
         image = None
         if keep(frame_index, timestamp_ms):
             ok, image = capture.retrieve()

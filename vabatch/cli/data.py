@@ -101,7 +101,7 @@ def verify(
     from vabatch.api import verify_videos
 
     data_root, video_dirs = selected_videos(data, videos, say_when_none=False)
-    reports = verify_videos(data_root, video_dirs, deep, against_legacy)
+    reports = verify_videos(data_root, video_dirs if videos else None, deep, against_legacy)
     problems = sum(len(r.problems) for r in reports)
     if as_json:
         print_json({"ok": problems == 0, "videos": [r.to_json() for r in reports]})

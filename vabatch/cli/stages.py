@@ -69,6 +69,7 @@ def _print_results(title: str, results, columns, row, as_json: bool,
         out.print(table(title, ("video id", "status", *columns, "seconds"), [
             (r.video_id, coloured(r.status, STATUS_COLOURS), *row(r), f"{r.seconds:.1f}")
             for r in results], overflow="fold"))
+        print_warnings(results)
     exit_if_failed([r for r in results if not r.ok], lambda r: r.error)
 
 

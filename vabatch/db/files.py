@@ -16,6 +16,26 @@ NETWORK_FILESYSTEMS = frozenset({
 })
 
 
+def storage_problem(error: BaseException | None) -> str | None:
+    """'the disk is full' or 'read-only file system' when ``error`` (or an error in its
+    chain) says so, else None: such a failure is about the disk, not the data, and is said
+    in those words (retrying at once cannot help)."""
+    import errno
+
+    import apsw
+
+    seen = 0
+    while error is not None and seen < 10:
+        if isinstance(error, apsw.FullError) or (
+                isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)):
+            return "the disk is full"
+        if isinstance(error, OSError) and error.errno == errno.EROFS:
+            return "read-only file system"
+        error = error.__cause__ or error.__context__
+        seen += 1
+    return None
+
+
 def sqlite_uri(path: Path, *, read_only: bool, immutable: bool = False) -> str:
     """A ``file:`` URI for ``path``, quoted so any file name is safe inside ATTACH."""
     params = ["mode=ro" if read_only else "mode=rw"]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import apsw
 
-from vabatch.db.files import sqlite_uri, wal_is_safe
+from vabatch.db.files import sqlite_uri, storage_problem, wal_is_safe
 from vabatch.db.schema import (
     DATABASE_ORDER,
     KINDS,
@@ -92,7 +92,12 @@ def prepare_for_writing(path: Path, alias: str) -> None:
     try:
         apply_schema(conn, alias)
     except apsw.Error as error:
-        raise DatabaseError(f"{path}: cannot be opened for writing ({error})") from None
+        conn.close()
+        if target != path:
+            target.unlink(missing_ok=True)
+        problem = storage_problem(error)
+        raise DatabaseError(f"{path}: cannot be opened for writing ("
+                            f"{problem or error})") from error if problem else None
     finally:
         conn.close()
     if target != path:
@@ -106,7 +111,9 @@ class VideoDatabase:
     Everything is read-only, except the database named by ``write``, which is created if
     absent, upgraded to the current schema, and kept in WAL mode while open. On exit the
     written database is checkpointed and switched back to a rollback journal, so no
-    sidecar file remains. ``require`` lists aliases that must be present.
+    sidecar file remains. ``require`` lists aliases that must be present; ``only``, when
+    given, the aliases to attach (the others are left alone: one damaged file then stops
+    no reader of another).
 
     With ``replace=True`` the written database starts empty: it is built in a temporary
     file (attached under the alias) and renamed over the old one only when the block ends
@@ -128,8 +135,10 @@ class VideoDatabase:
         require: Iterable[str] = (),
         replace: bool = False,
         busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+        only: Iterable[str] | None = None,
     ) -> None:
         self.video_dir = Path(video_dir)
+        self.only = None if only is None else tuple(only)  # attach just these (split layout)
         self.write = write
         self.replace = replace
         self._replacement: Path | None = None
@@ -207,7 +216,8 @@ class VideoDatabase:
             # Writes to the in-memory main schema would vanish silently: refuse them.
             self._conn.authorizer = _deny_writes_to_main
         except BaseException:
-            self._close()
+            # failed: a half-made replacement (a full disk, say) must never be renamed in
+            self._close(failed=True)
             raise
         return self
 
@@ -252,6 +262,8 @@ class VideoDatabase:
     def _attach_split(self) -> None:
         for alias in DATABASE_ORDER:
             path = self.video_dir / KINDS[alias].file_name
+            if self.only is not None and alias not in self.only and alias != self.write:
+                continue
             if alias == self.write and self.replace:
                 self._attach_replacement(alias, path)
             elif alias == self.write:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import apsw
 
+from vabatch.db.files import storage_problem
 from vabatch.errors import InputError, VabatchError
 
 
@@ -32,8 +33,8 @@ def is_transient(error: BaseException) -> bool:
     Permanent: an InputError (a corrupt or missing input), a VabatchError without such a
     cause, a missing file or a permission problem, and any other exception (a bug).
     """
-    if isinstance(error, InputError):
-        return False
+    if isinstance(error, InputError) or storage_problem(error):
+        return False  # a full disk stays full for the seconds a retry waits
     seen = 0
     current: BaseException | None = error
     while current is not None and seen < 10:
@@ -50,7 +51,12 @@ def is_transient(error: BaseException) -> bool:
 
 def failure_of(error: BaseException, target: str) -> Failure:
     """The :class:`Failure` describing ``error`` raised while working on ``target``."""
-    if isinstance(error, VabatchError):
+    problem = storage_problem(error)
+    if problem and not (isinstance(error, VabatchError) and problem in str(error)):
+        where = getattr(error, "filename", None) or target
+        message = (f"{where}: {problem}: nothing of this task was kept; finished work is "
+                   "safe (free space, then run again)")
+    elif isinstance(error, VabatchError):
         message = str(error)
     elif isinstance(error, OSError) and not isinstance(error, ConnectionError):
         message = f"{error.filename or target}: {error.strerror or error}"

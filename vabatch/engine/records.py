@@ -15,7 +15,7 @@ from pathlib import Path
 
 import apsw
 
-from vabatch.db.files import sqlite_uri
+from vabatch.db.files import sqlite_uri, storage_problem
 from vabatch.db.video_database import (
     is_hot_journal_error,
     open_connection,
@@ -86,25 +86,50 @@ class RunRecorder:
     """
 
     def __init__(self, data_root: Path) -> None:
+        self.path = Path(data_root) / RUNS_FILE
         self.conn = open_runs_database(data_root, create=True)
         self.run_id: int | None = None
         self._in_transaction = False
         self._last_commit = 0.0
+        self.failed: str | None = None  # why runs.db could not be written: records stop
 
     def _write(self, sql: str, bindings=()) -> None:
-        if not self._in_transaction:
-            # IMMEDIATE: take the write lock now, so two runs never deadlock on upgrade.
-            self.conn.execute("BEGIN IMMEDIATE")
-            self._in_transaction = True
-        self.conn.execute(sql, bindings)
+        if self.failed:
+            return
+        try:
+            if not self._in_transaction:
+                # IMMEDIATE: take the write lock now, so two runs never deadlock on upgrade.
+                self.conn.execute("BEGIN IMMEDIATE")
+                self._in_transaction = True
+            self.conn.execute(sql, bindings)
+        except apsw.Error as error:
+            self._give_up(error)
 
     def flush(self, force: bool = False) -> None:
         """Commit pending records (throttled unless ``force``)."""
         now = time.monotonic()
-        if self._in_transaction and (force or now - self._last_commit >= RECORD_FLUSH_INTERVAL_S):
-            self.conn.execute("COMMIT")
+        if self.failed or not self._in_transaction:
+            return
+        if force or now - self._last_commit >= RECORD_FLUSH_INTERVAL_S:
+            try:
+                self.conn.execute("COMMIT")
+            except apsw.Error as error:
+                self._give_up(error)
             self._in_transaction = False
             self._last_commit = now
+
+    def _give_up(self, error: apsw.Error) -> None:
+        """A record that cannot be written (a full disk, say) stops the run with one line;
+        SQLite has rolled back what was pending, so runs.db stays whole."""
+        self.failed = storage_problem(error) or f"{type(error).__name__}: {error}"
+        self._in_transaction = False
+        if not self.conn.getautocommit():
+            try:
+                self.conn.execute("ROLLBACK")
+            except apsw.Error:
+                pass
+        raise DatabaseError(f"{self.path}: cannot record the run ({self.failed}); the "
+                            "stages' finished work is kept, run again once it can be written")
 
     def start_run(self, command: str, arguments: dict, backend: str, workers: int,
                   tasks: list[Task]) -> int:
@@ -114,10 +139,14 @@ class RunRecorder:
                     (command, json.dumps(arguments, default=str, sort_keys=True), backend,
                      workers, socket.gethostname(), os.getpid(), _now(), len(tasks)))
         self.run_id = self.conn.last_insert_rowid()
-        self.conn.executemany(
-            "INSERT INTO tasks (run_id, task_number, video_id, stage, target, status)"
-            " VALUES (?, ?, ?, ?, ?, 'pending')",
-            [(self.run_id, t.number, t.video_id, t.stage_name, str(t.target)) for t in tasks])
+        try:
+            self.conn.executemany(
+                "INSERT INTO tasks (run_id, task_number, video_id, stage, target, status)"
+                " VALUES (?, ?, ?, ?, ?, 'pending')",
+                [(self.run_id, t.number, t.video_id, t.stage_name, str(t.target))
+                 for t in tasks])
+        except apsw.Error as error:
+            self._give_up(error)
         self.flush(force=True)
         return self.run_id
 
@@ -232,20 +261,30 @@ def run_tasks_of(data_root: Path, run_id: int) -> list[dict]:
 
 def failed_tasks(data_root: Path, video_ids: Iterable[str] | None = None) -> list[dict]:
     """For each (video, stage) whose latest finished task failed: that task and its last
-    attempt (why it failed). Videos fixed by a later run are not listed."""
+    attempt (why it failed). Videos fixed by a later run are not listed.
+
+    An ingest task is about its input file (which may have no video id: it failed before
+    hashing): its failure is listed until a later ingest of the same input, or of the same
+    content, succeeds."""
     conn = open_runs_database(data_root, create=False)
     if conn is None:
         return []
     try:
         cursor = conn.execute(
-            "SELECT t.run_id, t.video_id, t.stage, t.target, t.attempts, t.error_kind, t.error,"
+            "WITH finished AS (SELECT *, CASE WHEN stage = 'ingest' THEN 'input:' || target"
+            "   ELSE 'video:' || video_id END AS subject FROM tasks"
+            "   WHERE status IN ('done', 'failed')),"
+            " latest AS (SELECT subject, stage, max(run_id) AS run_id FROM finished"
+            "   GROUP BY subject, stage)"
+            " SELECT t.run_id, t.video_id, t.stage, t.target, t.attempts, t.error_kind, t.error,"
             " t.finished_at, a.error_type, a.traceback, a.worker"
-            " FROM tasks t JOIN (SELECT video_id, stage, max(run_id) AS run_id FROM tasks"
-            "   WHERE status IN ('done', 'failed') GROUP BY video_id, stage) latest"
-            "   USING (video_id, stage, run_id)"
+            " FROM finished t JOIN latest USING (subject, stage, run_id)"
             " LEFT JOIN attempts a ON a.run_id = t.run_id AND a.task_number = t.task_number"
             "   AND a.attempt = t.attempts"
-            " WHERE t.status = 'failed' ORDER BY t.video_id, t.stage")
+            " WHERE t.status = 'failed' AND NOT (t.stage = 'ingest' AND t.video_id IS NOT NULL"
+            "   AND EXISTS (SELECT 1 FROM finished d WHERE d.stage = 'ingest'"
+            "   AND d.status = 'done' AND d.video_id = t.video_id AND d.run_id > t.run_id))"
+            " ORDER BY t.video_id, t.stage")
         rows = _dicts(cursor)
     finally:
         conn.close()

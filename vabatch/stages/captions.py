@@ -21,17 +21,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from bisect import bisect_left
 from dataclasses import asdict, dataclass, field
 from difflib import SequenceMatcher
 from pathlib import Path
 
+import apsw
 import numpy as np
 
 from vabatch import __version__
-from vabatch.db import VideoDatabase
-from vabatch.errors import DatabaseError
+from vabatch.db import KINDS, VideoDatabase
+from vabatch.db.files import sidecars
+from vabatch.errors import DatabaseError, VabatchError
+from vabatch.fsutil import fsync_path
 from vabatch.media import decode_image
 from vabatch.ocr_engines import OcrEngine, create_engine
 from vabatch.stages.base import Stage, StageContext, StageResult
@@ -53,6 +57,7 @@ from vabatch.vision.text_cleanup import clean_line
 RULES_VERSION = "0.3.0"  # the release that last changed this stage's rules
 # Tables that only other steps write (e.g. `vabatch migrate`'s proof): kept as they are.
 CARRIED_TABLES = ("migration_proof",)
+DAMAGED_SUFFIX = ".damaged"  # an unreadable captions.db set aside by ``captions --force``
 DEFAULT_ENGINE = "rapidocr"
 
 
@@ -211,6 +216,7 @@ def run_captions(video_dir: Path, options: CaptionOptions = CaptionOptions(),
     started = time.monotonic()
     video_dir = Path(video_dir)
     result = CaptionResult(video_dir.name, "done")
+    _set_aside_if_unreadable(video_dir, options.force, result)
     if _migrated_without_video(video_dir, result):
         return result
     if not options.force and captions_up_to_date(video_dir, options):
@@ -285,6 +291,49 @@ def run_captions(video_dir: Path, options: CaptionOptions = CaptionOptions(),
         result.human_kept = len(human)
     result.seconds = round(time.monotonic() - started, 3)
     return result
+
+
+def _set_aside_if_unreadable(video_dir: Path, force: bool, result: CaptionResult) -> None:
+    """Read what a rebuild carries over (human rows, migration proof) whole, first.
+
+    A captions.db that cannot be read (a damaged header or page, a dropped table) is never
+    silently replaced: without ``force`` the stage stops with one line; with ``force`` the
+    file is kept beside the new one as ``captions.db.damaged`` (a numbered name if that is
+    taken) and a warning says that its human rows, if it had any, are not in the new file.
+    """
+    path = video_dir / KINDS["captions"].file_name
+    if not path.exists():
+        return
+    try:
+        with VideoDatabase(video_dir, only=("captions",), require=("captions",)) as db:
+            tables = {name for (name,) in db.execute(
+                "SELECT name FROM captions.sqlite_master WHERE type = 'table'")}
+            for table in ("captions", *[t for t in CARRIED_TABLES if t in tables]):
+                for _row in db.execute(f"SELECT * FROM captions.{table}"):
+                    pass  # every page and overflow page is read
+    except (VabatchError, apsw.Error) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        if not force:
+            raise DatabaseError(
+                f"{path}: cannot be read ({reason}); the human rows in it cannot be carried"
+                " over: `vabatch captions --force` rebuilds it and keeps this file as "
+                f"{path.name}{DAMAGED_SUFFIX}") from None
+        aside = _unused_name(path.with_name(path.name + DAMAGED_SUFFIX))
+        for sidecar in sidecars(path):  # a hot journal or WAL belongs to the damaged file
+            os.replace(sidecar, aside.with_name(aside.name + sidecar.name[len(path.name):]))
+        os.replace(path, aside)
+        fsync_path(video_dir)
+        result.warnings.append(
+            f"{path.name} could not be read ({reason}): kept as {aside.name}; any human "
+            "rows in it are not in the rebuilt file")
+
+
+def _unused_name(path: Path) -> Path:
+    candidate, number = path, 1
+    while os.path.lexists(candidate):
+        number += 1
+        candidate = path.with_name(f"{path.name}-{number}")
+    return candidate
 
 
 def _find_captions(db: VideoDatabase, band, options: CaptionOptions, engine: OcrEngine):

@@ -26,6 +26,7 @@ import numpy as np
 from vabatch import __version__
 from vabatch.db import VideoDatabase
 from vabatch.errors import DatabaseError, InputError
+from vabatch.fsutil import UnsafeNameError, child_path
 from vabatch.media import decode_frames, encode_image, open_capture
 from vabatch.stages.base import ProgressCallback, Stage, StageContext, StageResult
 from vabatch.vision.band_signature import mask_iou, pack_mask, text_mask
@@ -94,7 +95,12 @@ def plan_crop(video_dir: Path, options: CropOptions) -> CropPlan:
         [content_sha256, band, options.recorded(), RULES_VERSION]).encode()).hexdigest()
     if not source_file:
         return CropPlan(None, band, inputs, False, frame_count)
-    return CropPlan(video_dir / source_file, band, inputs,
+    try:  # a name read from a database is data, not a path
+        source = child_path(video_dir, source_file)
+    except UnsafeNameError as error:
+        raise DatabaseError(f"{video_dir / 'video.db'}: video_metadata.source_file: {error}") \
+            from None
+    return CropPlan(source, band, inputs,
                     bool(previous) and previous[0][0] == inputs, frame_count)
 
 

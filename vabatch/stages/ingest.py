@@ -20,21 +20,23 @@ from vabatch import __version__
 from vabatch.dataroot import (
     VIDEO_EXTENSIONS,
     VIDEO_ID_LENGTH,
+    checked_staging_root,
+    checked_video_dir,
     remove_abandoned_staging,
-    staging_root,
-    video_dir_for,
 )
 from vabatch.db import VideoDatabase
 from vabatch.errors import InputError, VabatchError
-from vabatch.fsutil import fsync_path, link_or_copy, process_tag
+from vabatch.fsutil import fsync_path, link_or_copy, process_tag, remove_tree_entry
 from vabatch.media import (
     DEFAULT_SAMPLING,
     Sampling,
+    Timeline,
     check_complete,
     decode_frames,
     encode_image,
     open_capture,
     probe,
+    refuse_playlist,
     sha256_of_file,
 )
 from vabatch.stages.base import ProgressCallback, Stage, StageContext, StageResult
@@ -136,9 +138,10 @@ def _ingest(source, data_root, options, progress, result) -> None:
         raise InputError(f"{source}: not a regular file")
     if source.stat().st_size == 0:
         raise InputError(f"{source}: empty file (0 bytes)")
+    refuse_playlist(source)
     content_sha256 = sha256_of_file(source)
     video_id = content_sha256[:VIDEO_ID_LENGTH]
-    target = video_dir_for(data_root, video_id)
+    target = checked_video_dir(data_root, video_id)
     result.video_id, result.video_dir = video_id, str(target)
 
     existing = _existing_metadata(target)
@@ -149,16 +152,18 @@ def _ingest(source, data_root, options, progress, result) -> None:
             result.frames_sampled = existing["frames_sampled"]
             return
 
-    staging = staging_root(data_root) / f"{video_id}.{process_tag()}"
-    shutil.rmtree(staging, ignore_errors=True)
+    staging = checked_staging_root(data_root) / f"{video_id}.{process_tag()}"
+    remove_tree_entry(staging)
     staging.mkdir(parents=True)
     try:
         stored_name = "source" + (source.suffix.lower() or ".video")
         if not (target / stored_name).exists():
             link_or_copy(source, staging / stored_name)
-        frame_count, frames_sampled = build_video_db(
+        frame_count, frames_sampled, timing_note = build_video_db(
             staging, source, stored_name, content_sha256, options, progress
         )
+        if timing_note:
+            result.extra["note"] = timing_note
         fsync_path(staging / "video.db")
         if target.exists():
             _replace_into(staging, target)
@@ -221,17 +226,19 @@ def build_video_db(
     content_sha256: str,
     options: IngestOptions,
     progress: ProgressCallback | None = None,
-) -> tuple[int, int]:
-    """Decode ``source``, write video.db in ``video_dir``; return (frames, frames kept)."""
+) -> tuple[int, int, str | None]:
+    """Decode ``source``, write video.db in ``video_dir``; return (frames, frames kept,
+    the timing note: None unless the stream's timestamps were unusable)."""
     capture = open_capture(source)
     try:
         info = probe(capture)
         keep = options.sampling.selector()
+        timeline = Timeline(info.fps)
         decoded = kept = 0
         last_timestamp_ms = 0
         with VideoDatabase(video_dir, write="video") as db:
             db.execute("BEGIN")
-            for frame in decode_frames(capture, keep):
+            for frame in decode_frames(capture, keep, timeline):
                 decoded += 1
                 last_timestamp_ms = frame.timestamp_ms
                 if frame.image is not None:
@@ -250,25 +257,25 @@ def build_video_db(
                     progress(decoded, info.declared_frame_count)
             check_complete(source, decoded, info)
             fps = info.fps if info.fps > 0 else None
-            frame_ms = 1000.0 / fps if fps else 0.0
+            frame_ms = 1000.0 / fps if fps else (timeline.frame_ms if timeline.note else 0.0)
             db.execute(
                 "INSERT INTO video.video_metadata (id, source_name, source_file,"
                 " content_sha256, size_bytes, width, height, fps, frame_count, duration_ms,"
                 " codec, sampling_mode, sampling_value, image_format, image_quality,"
-                " tool_version, ingested_at, source_path) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-                " ?, ?, ?, ?, ?, ?, ?, ?)",
+                " tool_version, ingested_at, source_path, timing_note) VALUES (1, ?, ?, ?, ?,"
+                " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (source.name, stored_name, content_sha256, source.stat().st_size,
                  info.width, info.height, fps, decoded,
                  round(last_timestamp_ms + frame_ms), info.codec, options.sampling.mode,
                  options.sampling.value, options.image_format,
                  options.jpeg_quality if options.image_format == "jpeg" else None,
                  f"vabatch {__version__}", ingested_at(),
-                 options.recorded_path or os.path.normpath(source.absolute())),
+                 options.recorded_path or os.path.normpath(source.absolute()), timeline.note),
             )
             db.execute("COMMIT")
         if progress:
             progress(decoded, decoded)
-        return decoded, kept
+        return decoded, kept, timeline.note
     finally:
         capture.release()
 

@@ -23,7 +23,7 @@ import numpy as np
 from vabatch import __version__
 from vabatch.db import VideoDatabase
 from vabatch.errors import DatabaseError, InputError
-from vabatch.fsutil import atomic_write
+from vabatch.fsutil import atomic_write, proven_inside
 from vabatch.stages.base import Stage, StageContext, StageResult
 from vabatch.vision.box_classifier import (
     BoxClassifier,
@@ -461,7 +461,7 @@ def train_layout(video_dirs: list[Path], data_root: Path, scope: str) -> Trainin
                         accuracy, metrics))
         stored_in = str(video_dirs[0] / "layout.db")
     else:
-        path = data_root / PROJECT_MODEL
+        path = proven_inside(data_root, data_root / PROJECT_MODEL)
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, model.to_json())
         stored_in = str(path)

@@ -27,7 +27,14 @@ from pathlib import Path
 
 from vabatch.dataroot import list_video_dirs
 from vabatch.errors import InputError, VabatchError
-from vabatch.fsutil import atomic_write, child_path, link_or_copy
+from vabatch.fsutil import (
+    UnsafeNameError,
+    UnsafePathError,
+    atomic_write,
+    child_path,
+    link_or_copy,
+    proven_inside,
+)
 
 LIST_FILE = "dvc-videos.yaml"
 PIPELINE_FILE = "dvc.yaml"
@@ -314,14 +321,17 @@ def ingest_missing(project_root: Path, data_root: Path) -> dict[str, str]:
     statuses = {}
     for video_id in sorted(entries):
         entry = entries[video_id]
-        video_dir = project_root / entry.dir
+        if entry.sampling_mode == MIGRATED_SAMPLING or entry.source is None:
+            video_dir = _entry_paths(project_root, entry, with_source=False)[0]
+            if (video_dir / "video.db").exists():
+                statuses[video_id] = "unchanged"
+                continue
+            raise InputError(f"{video_dir / 'video.db'}: missing, and it was made by `vabatch "
+                             "migrate` from a legacy file, not by ingest: `dvc pull` it")
+        video_dir, source, name = _entry_paths(project_root, entry)
         if (video_dir / "video.db").exists():
             statuses[video_id] = "unchanged"
             continue
-        if entry.sampling_mode == MIGRATED_SAMPLING or entry.source is None:
-            raise InputError(f"{video_dir / 'video.db'}: missing, and it was made by `vabatch "
-                             "migrate` from a legacy file, not by ingest: `dvc pull` it")
-        source = child_path(video_dir, entry.source)
         if not source.is_file():
             raise InputError(f"{source}: the stored source video is missing (`dvc pull` it, "
                              "or ingest the original again)")
@@ -330,13 +340,31 @@ def ingest_missing(project_root: Path, data_root: Path) -> dict[str, str]:
                                 recorded_path=entry.path)
         with tempfile.TemporaryDirectory(dir=data_root, prefix=".ingest.",
                                          suffix=".tmp") as folder:
-            named = Path(folder) / entry.name
+            named = Path(folder) / name
             link_or_copy(source, named)
             result = _ingest_at(named, data_root, options, entry.source_date_epoch)
         if not result.ok:
             raise InputError(result.error or f"{source}: ingest failed")
         statuses[video_id] = result.status
     return statuses
+
+
+def _entry_paths(project_root: Path, entry: VideoEntry, with_source: bool = True
+                 ) -> tuple[Path, Path | None, str | None]:
+    """The video directory, stored source and original name of a list entry, each proven
+    to stay where it belongs: the list is a file anyone may edit, its values are data.
+    ``with_source=False``: the directory only (a migrated video may have no source)."""
+    where = f"{LIST_FILE}: video {entry.video_id}"
+    if not isinstance(entry.dir, str) or Path(entry.dir).is_absolute():
+        raise InputError(f"{where}: dir {entry.dir!r} is not a folder of the project")
+    try:
+        video_dir = proven_inside(project_root, project_root / entry.dir)
+        if not with_source:
+            return video_dir, None, None
+        return video_dir, child_path(video_dir, entry.source), child_path(Path("."),
+                                                                           entry.name).name
+    except (UnsafeNameError, UnsafePathError) as error:
+        raise InputError(f"{where}: {error}") from None
 
 
 def _ingest_at(source: Path, data_root: Path, options, epoch: int | None):

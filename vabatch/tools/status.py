@@ -9,12 +9,13 @@ import apsw
 
 from vabatch.dataroot import list_video_dirs
 from vabatch.db import DATABASE_ORDER, KINDS, VideoDatabase
+from vabatch.db.video_database import LEGACY_FILE, is_legacy_file
 from vabatch.errors import VabatchError
 
 
 @dataclass
 class DatabaseStatus:
-    state: str  # 'present', 'missing', 'damaged', 'unread' or 'legacy'
+    state: str  # 'present', 'missing', 'damaged' or 'legacy'
     rows: int | None = None
     size_bytes: int | None = None
     error: str | None = None
@@ -24,7 +25,7 @@ class DatabaseStatus:
 
     @property
     def summary(self) -> str:
-        """One word: done, stale, failed, missing, damaged, unread or legacy."""
+        """One word: done, stale, failed, missing, damaged or legacy."""
         if self.failed is not None:
             return "failed"
         return self.freshness or self.state
@@ -48,45 +49,71 @@ class VideoStatus:
 
 
 def video_status(video_dir: Path) -> VideoStatus:
-    """Present/missing, row count of the main table and file size of each database."""
+    """Present/missing, row count of the main table and file size of each database.
+
+    Each database is opened on its own: a damaged file is ``damaged`` (with the reason),
+    and the others are still read."""
     status = VideoStatus(video_dir.name, str(video_dir), None)
+    if not (video_dir / KINDS["video"].file_name).exists() and \
+            _is_legacy(video_dir / LEGACY_FILE):
+        _legacy_status(video_dir, status)
+        return status
+    for alias in DATABASE_ORDER:
+        path = video_dir / KINDS[alias].file_name
+        if not path.exists():
+            status.databases[alias] = DatabaseStatus("missing")
+            continue
+        try:
+            with VideoDatabase(video_dir, only=(alias,), require=(alias,)) as db:
+                rows = db.execute(f"SELECT count(*) FROM {alias}.{KINDS[alias].main_table}"
+                                  ).fetchall()[0][0]
+                if alias == "video":
+                    status.source_name = _source_name(db)
+                side_rows = _side_rows(db, alias)
+            status.databases[alias] = DatabaseStatus("present", rows, path.stat().st_size,
+                                                     side_rows=side_rows)
+        except (VabatchError, apsw.Error) as error:  # a damaged file is a status, not a crash
+            message = str(error).splitlines()[0] if str(error) else type(error).__name__
+            if isinstance(error, apsw.Error):
+                message = f"{path}: {type(error).__name__}: {message}"
+            status.databases[alias] = DatabaseStatus("damaged", None, path.stat().st_size,
+                                                     message)
+    return status
+
+
+def _side_rows(db: VideoDatabase, alias: str) -> int | None:
+    """Rows of the kind's side table (e.g. candidates that are not captions), if any."""
+    side = KINDS[alias].side_table
+    if side is None or not db.execute(f"SELECT 1 FROM {alias}.sqlite_master WHERE name = ?",
+                                      (side[0],)).fetchall():
+        return None
+    return db.execute(f"SELECT count(*) FROM {alias}.{side[0]}").fetchall()[0][0]
+
+
+def _is_legacy(path: Path) -> bool:
+    try:
+        return is_legacy_file(path)
+    except VabatchError:
+        return False
+
+
+def _legacy_status(video_dir: Path, status: VideoStatus) -> None:
     try:
         with VideoDatabase(video_dir) as db:
+            tables = {name for (name,) in db.execute(
+                "SELECT name FROM video.sqlite_master WHERE type = 'table'")}
             for alias in DATABASE_ORDER:
                 kind = KINDS[alias]
-                if not db.has(alias):
-                    status.databases[alias] = DatabaseStatus("missing")
-                    continue
-                if db.legacy:
-                    tables = {name for (name,) in db.execute(
-                        "SELECT name FROM video.sqlite_master WHERE type = 'table'")}
-                    rows = (db.execute(f"SELECT count(*) FROM video.{kind.main_table}")
-                            .fetchall()[0][0] if kind.main_table in tables else None)
-                    status.databases[alias] = DatabaseStatus(
-                        "legacy", rows, db.path(alias).stat().st_size)
-                    continue
-                rows = db.execute(f"SELECT count(*) FROM {alias}.{kind.main_table}").fetchall()
+                rows = (db.execute(f"SELECT count(*) FROM video.{kind.main_table}")
+                        .fetchall()[0][0] if kind.main_table in tables else None)
                 status.databases[alias] = DatabaseStatus(
-                    "present", rows[0][0], db.path(alias).stat().st_size)
-                if kind.side_table is not None and db.execute(
-                        f"SELECT 1 FROM {alias}.sqlite_master WHERE name = ?",
-                        (kind.side_table[0],)).fetchall():
-                    status.databases[alias].side_rows = db.execute(
-                        f"SELECT count(*) FROM {alias}.{kind.side_table[0]}").fetchall()[0][0]
-            if db.has("video"):
-                status.source_name = _source_name(db)
-    except (VabatchError, apsw.Error) as error:  # a damaged file is a status, not a crash
+                    "legacy", rows, db.path(alias).stat().st_size)
+            status.source_name = _source_name(db)
+    except (VabatchError, apsw.Error) as error:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
-        for alias in DATABASE_ORDER:
-            path = video_dir / KINDS[alias].file_name
-            if not path.exists():
-                status.databases[alias] = DatabaseStatus("missing")
-            elif str(path) in message or not isinstance(error, VabatchError):
-                status.databases[alias] = DatabaseStatus(
-                    "damaged", None, path.stat().st_size, message)
-            else:  # another file of the directory stopped the open: this one is unread
-                status.databases[alias] = DatabaseStatus("unread", None, path.stat().st_size)
-    return status
+        size = (video_dir / LEGACY_FILE).stat().st_size
+        status.databases = {alias: DatabaseStatus("damaged", None, size, message)
+                            for alias in DATABASE_ORDER}
 
 
 def stage_freshness(video_dir: Path, alias: str, data_root: Path | None) -> str:
@@ -98,8 +125,8 @@ def stage_freshness(video_dir: Path, alias: str, data_root: Path | None) -> str:
     try:
         fresh = stage is None or stage.up_to_date is None or stage.up_to_date(video_dir,
                                                                                data_root)
-    except VabatchError:
-        return "stale"  # an input it needs is missing or unreadable
+    except (VabatchError, apsw.Error):
+        return "stale"  # an input it needs is missing, unreadable or damaged
     return "done" if fresh else "stale"
 
 

@@ -13,7 +13,14 @@ from pathlib import Path
 
 import apsw
 
-from vabatch.dataroot import VIDEO_ID_LENGTH, is_sha256, list_video_dirs, migrated_video_id
+from vabatch.dataroot import (
+    VIDEO_ID_LENGTH,
+    is_sha256,
+    linked_video_dirs,
+    list_video_dirs,
+    migrated_video_id,
+    videos_root,
+)
 from vabatch.db import DATABASE_ORDER, KINDS, VideoDatabase, latest_version
 from vabatch.db.files import open_elsewhere, sidecars, sqlite_uri
 from vabatch.db.schema import read_header
@@ -24,8 +31,8 @@ from vabatch.db.video_database import (
     open_connection,
     stale_sidecars,
 )
-from vabatch.errors import VabatchError
-from vabatch.fsutil import is_unwritable, temporary_owner_alive
+from vabatch.errors import InputError, VabatchError
+from vabatch.fsutil import UnsafeNameError, child_path, is_unwritable, temporary_owner_alive
 from vabatch.media import decode_image, sha256_of_file
 from vabatch.stages.layout import orphans_in
 
@@ -206,6 +213,12 @@ def _check_across(video_dir: Path, report: VideoReport, deep: bool) -> None:
             report.add(video_path, f"directory name {video_dir.name} does not match the "
                        f"content hash {expected_id}")
         _check_source(video_dir, source_file, content_sha256, report)
+        if "timing_note" in {row[1] for row in db.execute(
+                "PRAGMA video.table_info(video_metadata)")}:
+            [(timing_note,)] = db.execute("SELECT timing_note FROM video.video_metadata"
+                                          ).fetchall()
+            if timing_note:
+                report.notes.append(f"video.db: {timing_note}")
         outside = _column(db, "SELECT frame_index FROM video.full_frames"
                           " WHERE frame_index < 0 OR frame_index >= ?", (frame_count,))
         if outside:
@@ -279,7 +292,11 @@ def _check_source(video_dir: Path, source_file: str | None, content_sha256: str,
                   report: VideoReport) -> None:
     if not source_file:
         return  # migrated without its video: nothing to compare
-    source = video_dir / source_file
+    try:  # a name read from a database is data, not a path
+        source = child_path(video_dir, source_file)
+    except UnsafeNameError as error:
+        report.add(video_dir / "video.db", f"video_metadata.source_file: {error}")
+        return
     if not source.exists():
         report.add(source, "the source video named in video_metadata is missing")
     elif sha256_of_file(source) != content_sha256:
@@ -301,6 +318,19 @@ def _decode_all(db: VideoDatabase, alias: str, table: str, width, height,
 
 def verify_videos(data_root: Path, video_dirs: list[Path] | None = None,
                   deep: bool = False, against_legacy: bool = False) -> list[VideoReport]:
-    """Reports for the given video directories, or for all under the data root."""
-    return [verify_video(d, deep, against_legacy)
-            for d in (video_dirs or list_video_dirs(data_root))]
+    """Reports for the given video directories, or for all under the data root (with a
+    problem for each shard or video directory that is a symbolic link: never listed as a
+    video, since a stage would write wherever it leads)."""
+    if video_dirs:
+        return [verify_video(d, deep, against_legacy) for d in video_dirs]
+    reports = [verify_video(d, deep, against_legacy) for d in list_video_dirs(data_root)]
+    links = linked_video_dirs(data_root)
+    if not reports and not links:  # checking nothing is not a pass
+        raise InputError(f"{data_root}: no videos to verify (no video directory under "
+                         f"{videos_root(data_root)}; give --data the data root)")
+    for link in links:
+        report = VideoReport(link.name, str(link))
+        report.add(link, "a symbolic link, not a video directory: vabatch reads and writes "
+                   "nothing through it (put the directory itself there)")
+        reports.append(report)
+    return reports

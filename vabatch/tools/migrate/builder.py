@@ -52,6 +52,14 @@ def _frame_time_sql(frame: str) -> str:
             f" CAST(round({frame} * 1000.0 / :fps) AS INTEGER))")
 
 
+def _is_utf8(data: bytes | None) -> bool:
+    try:
+        (data or b"").decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _null_mask(columns: Iterable[str]) -> str:
     return " | ".join(f'(("{c}" IS NULL) << {n})' for n, c in enumerate(columns))
 
@@ -108,8 +116,30 @@ class Builder:
         try:
             with conn:
                 getattr(self, f"_build_{alias}")(conn)
+                self.carry_invalid_text(conn)
         finally:
             conn.close()
+
+    def carry_invalid_text(self, conn: apsw.Connection) -> None:
+        """Store each copied TEXT value that is not valid UTF-8 as a BLOB of the same bytes,
+        with a note: nothing is lost, and readers get bytes, not a decoding error."""
+        conn.create_scalar_function("vabatch_is_utf8", _is_utf8, 1, deterministic=True)
+        virtual = [name for (name,) in conn.execute(
+            "SELECT name FROM main.sqlite_master WHERE type = 'table'"
+            " AND sql LIKE 'CREATE VIRTUAL%'")]
+        tables = [name for (name,) in conn.execute(
+            "SELECT name FROM main.sqlite_master WHERE type = 'table'"
+            " AND name NOT LIKE 'sqlite%' AND sql NOT LIKE 'CREATE VIRTUAL%'")
+            if not any(name.startswith(v + "_") for v in virtual)]
+        for table in tables:
+            for column in [row[1] for row in conn.execute(f'PRAGMA main.table_info("{table}")')]:
+                conn.execute(f'UPDATE main."{table}" SET "{column}" = CAST("{column}" AS BLOB)'
+                             f' WHERE typeof("{column}") = \'text\''
+                             f' AND NOT vabatch_is_utf8(CAST("{column}" AS BLOB))')
+                changed = conn.changes()
+                if changed:
+                    self.notes.append(f"{table}.{column}: {changed} values that are not valid "
+                                      "UTF-8 text, carried over as bytes (BLOB)")
 
     def _build_video(self, conn: apsw.Connection) -> None:
         conn.execute(

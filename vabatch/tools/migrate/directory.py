@@ -22,7 +22,14 @@ import apsw
 from vabatch.db.schema import DATABASE_ORDER, KINDS
 from vabatch.db.video_database import LEGACY_FILE
 from vabatch.errors import InputError
-from vabatch.fsutil import atomic_write, fsync_path, link_or_copy
+from vabatch.fsutil import (
+    UnsafeNameError,
+    atomic_write,
+    child_path,
+    fsync_path,
+    link_or_copy,
+    remove_tree_entry,
+)
 from vabatch.tools.migrate.builder import Builder
 from vabatch.tools.migrate.iothreads import Background, Writeback
 from vabatch.tools.migrate.legacy import (
@@ -185,14 +192,14 @@ def _stage(plan: _Plan, report: ProgressCallback, result: MigrationResult) -> No
     """Steps 1 to 3 up to the commit point, all in the staging folder; on any failure the
     staging folder is removed and the directory is as it was."""
     staging = plan.staging
-    shutil.rmtree(staging, ignore_errors=True)  # left by a run killed before committing
+    remove_tree_entry(staging)  # left by a run killed before committing
     staging.mkdir()
     try:
         pause("staging-created")
         proofs = _build_and_prove(plan, report, result)
         _prepare_install(plan, proofs, report, result)
     except BaseException as error:
-        shutil.rmtree(staging, ignore_errors=True)  # nothing half-made stays behind
+        remove_tree_entry(staging)  # nothing half-made stays behind
         if isinstance(error, apsw.Error):
             raise MigrationError(
                 f"{plan.legacy.path}: migration failed, nothing was changed "
@@ -301,7 +308,12 @@ def _commit(plan: _Plan, report: ProgressCallback, result: MigrationResult) -> N
 def _install(directory: Path, manifest: dict) -> list[str]:
     """Rename the staged files into place (video.db last), then drop the staging folder."""
     staging = directory / STAGING_DIR
-    for name in manifest["install"]:
+    try:  # names read from a file are data, not paths
+        names = [child_path(directory, name).name for name in manifest["install"]]
+    except (UnsafeNameError, TypeError) as error:
+        raise MigrationError(f"{directory}: the staged manifest names a file outside the "
+                             f"directory ({error}); nothing installed") from None
+    for name in names:
         staged = staging / name
         if os.path.lexists(staged):
             os.replace(staged, directory / name)

@@ -162,14 +162,18 @@ class LegacyFile:
         """The video_metadata row by column name; None when the table has no row."""
         if not self.rows.get("video_metadata"):
             return None
-        row = self.conn.execute(self.select("video_metadata", "main")).fetchall()[0]
+        spec = LEGACY_BY_NAME["video_metadata"]
+        row = next(iter(rows_keeping_bytes(self.conn, self.select("video_metadata", "main"),
+                                           len(spec.columns), 0)))
         return dict(zip(LEGACY_BY_NAME["video_metadata"].columns, row, strict=True))
 
     def select(self, table: str, schema: str) -> str:
         """``SELECT`` of the legacy columns (NULL for ones this file lacks) in legacy order."""
         present = self.columns[table]
-        parts = [f'"{c}"' if c in present else f'NULL AS "{c}"'
-                 for c in LEGACY_BY_NAME[table].columns]
+        # Image bytes are bytes even where the old tool stored them as TEXT (a no-op for
+        # a BLOB): the new file holds them as a BLOB and the proof compares them so.
+        parts = [(f'CAST("{c}" AS BLOB) AS "{c}"' if c == "image_data" else f'"{c}"')
+                 if c in present else f'NULL AS "{c}"' for c in LEGACY_BY_NAME[table].columns]
         return f"SELECT {', '.join(parts)} FROM {schema}.\"{table}\""
 
     def close(self) -> None:
@@ -217,6 +221,13 @@ def open_legacy(path: Path) -> LegacyFile:
     header = _read_header(path)
     if not header.startswith(SQLITE_MAGIC):
         raise MigrationError(f"{path}: not a SQLite database (damaged or another kind of file)")
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    size = path.stat().st_size
+    if page_size < 512 or size % page_size:
+        # SQLite reads a missing tail as zeros: a file cut short would migrate "equal".
+        raise MigrationError(f"{path}: {size} bytes is not a whole number of {page_size}-byte "
+                             "pages: the file is cut short or damaged; nothing was changed")
     _read_ahead(path)
     uri = legacy_uri(path)
     conn = open_connection(uri)
@@ -264,6 +275,39 @@ def open_legacy(path: Path) -> LegacyFile:
     except BaseException:
         conn.close()
         raise
+
+
+def rows_keeping_bytes(conn: apsw.Connection, sql: str, width: int, key_index: int):
+    """The rows of ``sql`` (ordered by its column ``key_index``), with every TEXT value that
+    is not valid UTF-8 as the bytes it holds: Python cannot decode it, and the old tool
+    may have written such values. Fast path first; only a query that meets such a value is
+    read again, the slow way, from the row where it stopped."""
+    done = 0
+    try:
+        for row in conn.execute(sql):
+            yield row
+            done += 1
+        return
+    except UnicodeDecodeError:
+        pass
+    names = [f"c{n}" for n in range(width)]
+    picks = ", ".join(f"CASE WHEN typeof({c}) = 'text' THEN CAST({c} AS BLOB) ELSE {c} END,"
+                      f" typeof({c}) = 'text'" for c in names)
+    slow = (f"WITH q({', '.join(names)}) AS ({sql}) SELECT {picks} FROM q"
+            f" ORDER BY {names[key_index]}")
+    for number, raw in enumerate(conn.execute(slow)):
+        if number < done:
+            continue
+        row = []
+        for n in range(width):
+            value = raw[2 * n]
+            if raw[2 * n + 1]:
+                try:
+                    value = value.decode("utf-8")
+                except UnicodeDecodeError:
+                    pass  # carried over as bytes (see Builder.carry_invalid_text)
+            row.append(value)
+        yield tuple(row)
 
 
 def image_size(data: bytes) -> tuple[int, int] | None:
@@ -330,6 +374,14 @@ def legacy_notes(legacy: LegacyFile) -> list[str]:
                 kind = "a pickle" if head == "80" else "opaque bytes"
                 notes.append(f"box_classification_model {model_id}: {size} bytes of {kind}, "
                              "copied as they are and never loaded")
+    for name in ("full_frames", "cropped_frames"):
+        if legacy.has(name) and "image_data" in legacy.columns[name]:
+            text_frames = [frame for (frame,) in conn.execute(
+                f"SELECT frame_index FROM {name} WHERE typeof(image_data) = 'text'"
+                " ORDER BY frame_index")]
+            if text_frames:
+                notes.append(f"{name}: {len(text_frames)} images stored as TEXT, carried over "
+                             f"as bytes (BLOB), frames {examples(text_frames)}")
     for name, count in legacy.unknown_tables.items():
         notes.append(f"table {name} ({count} rows) is not part of the legacy format: not "
                      f"migrated, it stays in {OLD_FILE}")

@@ -30,6 +30,7 @@ from vabatch.tools.migrate.legacy import (
     LegacyFile,
     image_format_of,
     image_size,
+    rows_keeping_bytes,
 )
 
 FILE_PROOF_PREFIX = "file:"  # video.db migration_proof rows fingerprinting the other files
@@ -231,6 +232,8 @@ def hash_legacy(legacy_uri_text: str, legacy: LegacyFile, findings: dict[str, Im
                 continue
             hasher = TableHasher(spec.name, version)
             sql = legacy.select(spec.name, "main") + f' ORDER BY "{spec.key}"'
+            rows = rows_keeping_bytes(conn, sql, len(spec.columns),
+                                      spec.columns.index(spec.key))
             if spec.name in ("full_frames", "cropped_frames"):
                 found = findings[spec.name] = ImageFindings()
                 default = "jpeg" if spec.name == "full_frames" else "png"
@@ -238,7 +241,7 @@ def hash_legacy(legacy_uri_text: str, legacy: LegacyFile, findings: dict[str, Im
                 at_image = columns.index("image_data")
                 at_width = columns.index("width") if "width" in columns else None
                 at_height = columns.index("height") if "height" in columns else None
-                for row in conn.execute(sql):
+                for row in rows:
                     hasher.add(row)
                     frame_index, data = row[0], row[at_image]
                     blob = data if isinstance(data, bytes) else b""
@@ -256,7 +259,7 @@ def hash_legacy(legacy_uri_text: str, legacy: LegacyFile, findings: dict[str, Im
                         if needs_size and size:
                             found.sizes[frame_index] = size
             else:
-                for row in conn.execute(sql):
+                for row in rows:
                     hasher.add(row)
             results[spec.name] = (hasher.rows, hasher.hexdigest())
         return results
@@ -282,7 +285,8 @@ def hash_migrated(files: dict[str, Path], aliases: Iterable[str] | None = None,
         for spec in wanted:
             hasher = TableHasher(spec.name, version)
             if spec.alias in files:
-                for row in conn.execute(spec.mapped_back):
+                for row in rows_keeping_bytes(conn, spec.mapped_back, len(spec.columns),
+                                              spec.columns.index(spec.key)):
                     hasher.add(row)
             results[spec.name] = (hasher.rows, hasher.hexdigest())
         return results

@@ -14,7 +14,6 @@ import contextlib
 import functools
 import json
 import os
-import shutil
 from pathlib import Path
 
 import apsw
@@ -22,7 +21,13 @@ import apsw
 from vabatch.db.files import sidecars
 from vabatch.db.schema import DATABASE_ORDER, KINDS
 from vabatch.db.video_database import LEGACY_FILE
-from vabatch.fsutil import UnsafeNameError, atomic_write, child_path, fsync_path
+from vabatch.fsutil import (
+    UnsafeNameError,
+    atomic_write,
+    child_path,
+    fsync_path,
+    remove_tree_entry,
+)
 from vabatch.tools.migrate import state
 from vabatch.tools.migrate.legacy import LEGACY_BY_NAME, OLD_FILE, MigrationError
 from vabatch.tools.migrate.proof import (
@@ -67,7 +72,7 @@ def _rollback(directory: Path, dry_run: bool, report: ProgressCallback,
     if current == "legacy":
         staging = directory / STAGING_DIR
         if staging.exists() and not dry_run:
-            shutil.rmtree(staging)  # an unfinished build: the legacy file was never touched
+            remove_tree_entry(staging)  # an unfinished build: the legacy file was never touched
             fsync_path(directory)
         result.status = "unchanged"
         result.notes.append("not migrated: the legacy state is in place")
@@ -188,7 +193,7 @@ def finish_rollback(directory: Path) -> None:
     plan = json.loads(journal.read_text())
     _check_names(directory, plan.get("remove") if isinstance(plan, dict) else None,
                  f"the rollback journal {ROLLBACK_JOURNAL}")
-    shutil.rmtree(directory / STAGING_DIR, ignore_errors=True)
+    remove_tree_entry(directory / STAGING_DIR)
     # video.db first: from then on no reader takes the directory for a split one.
     for name in sorted(plan["remove"], key=lambda n: n != KINDS["video"].file_name):
         with contextlib.suppress(FileNotFoundError):
