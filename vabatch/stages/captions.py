@@ -25,7 +25,6 @@ import os
 import time
 from bisect import bisect_left
 from dataclasses import asdict, dataclass, field
-from difflib import SequenceMatcher
 from pathlib import Path
 
 import apsw
@@ -48,6 +47,14 @@ from vabatch.vision.caption_filter import (
     is_static,
     judge,
     stray_lines,
+)
+from vabatch.vision.caption_readings import (
+    Caption,
+    Reading,
+    agreement,
+    lines_of,
+    merge,
+    same_reading,
 )
 from vabatch.vision.caption_spans import Span, SpanRules, grow, segment
 from vabatch.vision.layout_analysis import normalise_text
@@ -115,36 +122,6 @@ class CaptionResult(StageResult):
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
 
-
-
-@dataclass(frozen=True)
-class Reading:
-    """What OCR read on one band strip: its lines joined top to bottom, their mean
-    confidence, and each line's box ``(top, height, left, width)`` in strip pixels."""
-
-    text: str
-    confidence: float
-    lines: tuple[tuple[int, int, int, int], ...]
-    stray: tuple[tuple[str, str], ...] = ()  # text left out of it: (text, reason)
-
-
-@dataclass
-class Caption:
-    start_frame_index: int
-    end_frame_index: int
-    text: str
-    confidence: float
-    span: Span | None = None  # the image span it was read in
-    readings: list[Reading] = field(default_factory=list)  # every reading of its strips
-    agreement: float = 1.0  # share of its readings that gave its text (set once read)
-
-
-def _agreement(caption: Caption) -> float:
-    """Share of the caption's readings that gave its text (1.0 when all agree)."""
-    if not caption.readings:
-        return 1.0
-    own = normalise_text(caption.text)
-    return sum(normalise_text(r.text) == own for r in caption.readings) / len(caption.readings)
 
 
 def _inputs_sha256(db: VideoDatabase, options: CaptionOptions) -> str:
@@ -245,7 +222,7 @@ def run_captions(video_dir: Path, options: CaptionOptions = CaptionOptions(),
                 db, band, options, engine or options.make_engine())
             result.spans = spans
         reasons = judge([Candidate(c.text, c.confidence, c.end_frame_index
-                                   - c.start_frame_index, _lines_of(c)) for c in captions],
+                                   - c.start_frame_index, lines_of(c)) for c in captions],
                         options.filter, _reference(db))
         captions, reasons = _with_stray_lines(captions, reasons)
         result.spans_read = spans_read
@@ -261,19 +238,7 @@ def run_captions(video_dir: Path, options: CaptionOptions = CaptionOptions(),
         db.carry_over("captions", "source = 'human'")
         human = db.execute("SELECT start_frame_index, end_frame_index FROM captions.captions"
                            " WHERE source = 'human'").fetchall()
-        rows, rejected = [], []
-        for caption, reason in zip(captions, reasons, strict=True):
-            if reason is None and any(caption.start_frame_index < end
-                                      and start < caption.end_frame_index
-                                      for start, end in human):
-                reason = "overlaps a caption a person edited"
-            values = (caption.start_frame_index, caption.end_frame_index,
-                      time_of(caption.start_frame_index), time_of(caption.end_frame_index),
-                      caption.text, round(caption.confidence, 4))
-            if reason is None:
-                rows.append((*values, round(caption.agreement, 4), len(caption.readings)))
-            else:
-                rejected.append((*values, reason))
+        rows, rejected = _rows(captions, reasons, human, time_of)
         db.conn.executemany(
             "INSERT INTO captions.captions (start_frame_index, end_frame_index, start_ms,"
             " end_ms, text, confidence, agreement, readings, source)"
@@ -291,6 +256,25 @@ def run_captions(video_dir: Path, options: CaptionOptions = CaptionOptions(),
         result.human_kept = len(human)
     result.seconds = round(time.monotonic() - started, 3)
     return result
+
+
+def _rows(captions: list[Caption], reasons: list[str | None], human: list[tuple[int, int]],
+          time_of) -> tuple[list[tuple], list[tuple]]:
+    """Rows of ``captions`` and of ``rejected_captions`` (an automatic caption overlapping
+    one a person edited is rejected, with that reason)."""
+    rows, rejected = [], []
+    for caption, reason in zip(captions, reasons, strict=True):
+        if reason is None and any(caption.start_frame_index < end
+                                  and start < caption.end_frame_index for start, end in human):
+            reason = "overlaps a caption a person edited"
+        values = (caption.start_frame_index, caption.end_frame_index,
+                  time_of(caption.start_frame_index), time_of(caption.end_frame_index),
+                  caption.text, round(caption.confidence, 4))
+        if reason is None:
+            rows.append((*values, round(caption.agreement, 4), len(caption.readings)))
+        else:
+            rejected.append((*values, reason))
+    return rows, rejected
 
 
 def _set_aside_if_unreadable(video_dir: Path, force: bool, result: CaptionResult) -> None:
@@ -370,7 +354,7 @@ def _find_captions(db: VideoDatabase, band, options: CaptionOptions, engine: Ocr
         same_strokes = mask_iou(masks[first], masks[last]) >= options.same_strokes_iou
         late = early if same_strokes else read(last)
         split = None
-        if not _same_reading(early, late):
+        if not same_reading(early, late):
             # The ends read differently: either OCR read one caption two ways, or two
             # captions the span could not tell apart (lines of similar shape back to back,
             # or a changed word). The image decides: the frame where the caption's strokes
@@ -408,20 +392,12 @@ def _find_captions(db: VideoDatabase, band, options: CaptionOptions, engine: Ocr
             # split on background noise that moves with the text, e.g. a zooming fractal).
             # The caption read from that strip goes on.
             readings[-1].end_frame_index = span.end
-    captions = _merge(readings, options, masks)
+    captions = merge(readings, options, masks)
     for caption in captions:
-        caption.agreement = _agreement(caption)
+        caption.agreement = agreement(caption)
     # Where only static text was read, it is still said (as text that is no caption).
     captions = sorted(captions + left_out, key=lambda c: c.start_frame_index)
     return captions, timestamps, len(spans), spans_read
-
-
-def _same_reading(first, second) -> bool:
-    first = first if first is not None and first.text else None
-    second = second if second is not None and second.text else None
-    if first is None or second is None:
-        return first is second
-    return normalise_text(first.text) == normalise_text(second.text)
 
 
 def _read_strip(db: VideoDatabase, engine: OcrEngine, frame_index: int,
@@ -474,15 +450,6 @@ def _with_stray_lines(captions: list[Caption], reasons: list[str | None]):
     return all_captions, all_reasons
 
 
-def _lines_of(caption: Caption) -> tuple[tuple[int, int, int, int], ...]:
-    """The lines of the reading that gave the caption its text (else of its first)."""
-    own = normalise_text(caption.text)
-    for reading in caption.readings:
-        if normalise_text(reading.text) == own:
-            return reading.lines
-    return caption.readings[0].lines if caption.readings else ()
-
-
 def _line_box(line) -> tuple[int, int, int, int]:
     """(top, height, left, width) around the boxes of one line."""
     bounds = [box.bounds() for box in line]
@@ -507,131 +474,6 @@ def _lines(boxes):
         else:
             lines.append([box])
     return [sorted(line, key=lambda b: b.bounds()[0]) for line in lines]
-
-
-def _similar(first: str, second: str, threshold: float) -> bool:
-    a, b = normalise_text(first), normalise_text(second)
-    return a == b or (bool(a) and bool(b) and SequenceMatcher(None, a, b).ratio() >= threshold)
-
-
-def _merge(readings: list[Caption], options: CaptionOptions, masks) -> list[Caption]:
-    """Join consecutive readings of one caption that the image evidence split.
-
-    The same text (normalised) is one caption. Texts that are only similar (OCR read the
-    same caption a little differently) are one caption when their spans' stable strokes
-    match too; within one span they were split because they read differently, so they stay
-    apart. The same text after a real blank (its strokes gone for ``min_blank_frames`` or
-    more) is shown twice: two captions.
-    """
-    readings = _absorb_misreadings(_absorb_fragments(readings, options), options)
-    merged: list[Caption] = []
-    for caption in readings:
-        previous = merged[-1] if merged else None
-        if previous is not None and caption.start_frame_index - previous.end_frame_index \
-                <= options.max_merge_gap_frames and _one_caption(previous, caption, options) \
-                and not _blank_between(previous, caption, masks, options):
-            previous.end_frame_index = caption.end_frame_index
-            if caption.confidence > previous.confidence:
-                previous.text, previous.confidence = caption.text, caption.confidence
-            previous.span = caption.span
-            previous.readings = previous.readings + caption.readings
-        else:
-            merged.append(Caption(caption.start_frame_index, caption.end_frame_index,
-                                  caption.text, caption.confidence, caption.span,
-                                  list(caption.readings)))
-    return merged
-
-
-def _absorb_misreadings(readings: list[Caption], options: CaptionOptions) -> list[Caption]:
-    """A short reading between two readings of the same text, similar to it and touching
-    both, is that caption misread (a moving background spoiled one strip): take their text.
-    """
-    fixed = list(readings)
-    for index in range(1, len(fixed) - 1):
-        before, middle, after = fixed[index - 1], fixed[index], fixed[index + 1]
-        touching = (middle.start_frame_index - before.end_frame_index
-                    <= options.max_merge_gap_frames
-                    and after.start_frame_index - middle.end_frame_index
-                    <= options.max_merge_gap_frames)
-        if (touching and normalise_text(before.text) == normalise_text(after.text)
-                and (_similar(middle.text, before.text, options.merge_similarity)
-                     or _one_letter_apart(middle.text, before.text))):
-            fixed[index] = Caption(middle.start_frame_index, middle.end_frame_index,
-                                   before.text, before.confidence, middle.span,
-                                   middle.readings)
-    return fixed
-
-
-def _one_letter_apart(first: str, second: str) -> bool:
-    """Texts of 3+ letters that differ in one letter (for short CJK texts the similarity
-    ratio drops below any useful threshold with one wrong character)."""
-    a, b = normalise_text(first), normalise_text(second)
-    if min(len(a), len(b)) < 3 or abs(len(a) - len(b)) > 1:
-        return False
-    matcher = SequenceMatcher(None, a, b)
-    return max(len(a), len(b)) - sum(block.size for block in matcher.get_matching_blocks()) <= 1
-
-
-def _absorb_fragments(readings: list[Caption], options: CaptionOptions) -> list[Caption]:
-    """A reading of a few frames that touches a neighbour and reads as part of it (its
-    text inside the neighbour's, or nearly the same) is that caption read while a busy
-    background hid some of its strokes: it joins that neighbour (the longer one, when
-    both qualify). Real captions last longer than ``fragment_frames``."""
-    fixed = [Caption(c.start_frame_index, c.end_frame_index, c.text, c.confidence, c.span,
-                     list(c.readings)) for c in readings]
-    changed = True
-    while changed:
-        changed = False
-        for index, piece in enumerate(fixed):
-            if piece.end_frame_index - piece.start_frame_index >= options.fragment_frames:
-                continue
-            hosts = [n for n in (index - 1, index + 1) if 0 <= n < len(fixed)
-                     and _touching(fixed[n], piece) and _part_of(piece.text, fixed[n].text,
-                                                                  options)]
-            if not hosts:
-                continue
-            host = fixed[max(hosts, key=lambda n: (fixed[n].end_frame_index
-                                                   - fixed[n].start_frame_index, -n))]
-            host.start_frame_index = min(host.start_frame_index, piece.start_frame_index)
-            host.end_frame_index = max(host.end_frame_index, piece.end_frame_index)
-            host.readings = host.readings + piece.readings
-            del fixed[index]
-            changed = True
-            break
-    return fixed
-
-
-def _touching(first: Caption, second: Caption) -> bool:
-    return (first.end_frame_index == second.start_frame_index
-            or second.end_frame_index == first.start_frame_index)
-
-
-def _part_of(piece: str, whole: str, options: CaptionOptions) -> bool:
-    a, b = normalise_text(piece), normalise_text(whole)
-    return bool(a) and (a in b or _similar(piece, whole, options.merge_similarity)
-                        or _one_letter_apart(piece, whole))
-
-
-def _blank_between(first: Caption, second: Caption, masks, options: CaptionOptions) -> bool:
-    """Whether the caption's strokes are gone from every frame between two readings."""
-    gap = range(first.end_frame_index, second.start_frame_index)
-    if len(gap) < options.min_blank_frames or first.span is None:
-        return False
-    strokes = first.span.core | (second.span.core if second.span is not None else False)
-    ink = int(np.count_nonzero(strokes))
-    if ink == 0:
-        return False
-    return all(np.count_nonzero(strokes & grow(masks[t])) < options.blank_keep_share * ink
-               for t in gap)
-
-
-def _one_caption(first: Caption, second: Caption, options: CaptionOptions) -> bool:
-    if normalise_text(first.text) == normalise_text(second.text):
-        return True
-    if first.span is second.span or first.span is None or second.span is None:
-        return False
-    return (_similar(first.text, second.text, options.merge_similarity)
-            and mask_iou(first.span.core, second.span.core) >= options.merge_core_iou)
 
 
 def _up_to_date(video_dir: Path, _data_root: Path | None) -> bool:
