@@ -39,9 +39,18 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.extract_corpus import MEDIA, full_corpus, make_all, quick_corpus  # noqa: E402
+from bench.extract_corpus import (  # noqa: E402
+    MEDIA,
+    RANDOM_MEDIA,
+    full_corpus,
+    make_all,
+    make_random_all,
+    quick_corpus,
+    random_corpus,
+)
 from testkit import scoring  # noqa: E402
 from testkit.corpus import VideoSpec  # noqa: E402
+from testkit.looks import DEVELOPMENT_SEEDS  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
 PEERS = BENCH / ".peers"
@@ -82,7 +91,10 @@ class Video:
         self.name = spec.name
         self.minutes = spec.duration_s / 60
         self.refs = scoring.parse_srt(srt)
-        self.lang = "zh" if spec.font.startswith("Noto Sans CJK") else "en"
+        language = spec.extra.get("language", "")
+        self.lang = ("zh" if spec.font.startswith("Noto Sans CJK") or language.startswith("zh")
+                     or language == "bilingual" else "en")
+        self.look = spec.extra.get("summary", "")  # the random look in one line
 
 
 # --------------------------------------------------------------------------- vabatch
@@ -300,7 +312,10 @@ def report(videos: list[Video], systems: dict[str, dict]) -> dict:
     """Print the tables, return the JSON-able results."""
     total_minutes = sum(v.minutes for v in videos)
     results: dict = {"videos": [{"name": v.name, "seconds": v.spec.duration_s,
-                                 "fps": v.spec.fps, "captions": len(v.refs)} for v in videos],
+                                 "fps": v.spec.fps, "captions": len(v.refs),
+                                 **({"look": v.look, "spec_look": v.spec.extra["look"],
+                                     "blank_ms": v.spec.extra["blank_ms"]} if v.look else {})}
+                                for v in videos],
                      "video_minutes": total_minutes, "systems": {}}
     for system, outcome in systems.items():
         print(f"\n== {system}: {outcome.get('how', '')}")
@@ -322,7 +337,7 @@ def report(videos: list[Video], systems: dict[str, dict]) -> dict:
             overall = overall + s
             seconds = outcome["seconds"].get(v.name)
             spm = seconds / minutes_of[v.name] if seconds is not None else None
-            print(_row(v.name, s, spm))
+            print(_row(v.name, s, spm) + (f"  {v.look}" if v.look else ""))
             per_video[v.name] = {**s.summary(), "seconds": seconds, "seconds_per_minute": spm,
                                  "error": outcome.get("errors", {}).get(v.name),
                                  **s.details()}
@@ -352,8 +367,10 @@ def report(videos: list[Video], systems: dict[str, dict]) -> dict:
 
 def targets(results: dict, fps_of: dict[str, int]) -> list[tuple[str, bool | None, str]]:
     systems = results["systems"]
-    main = systems.get("vabatch (workers 1)")
-    if not main or not main.get("available"):
+    # the first vabatch pass that ran (workers 1 unless only --workers 2 was asked for)
+    main = next((s for name, s in systems.items()
+                 if name.startswith("vabatch (workers") and s.get("available")), None)
+    if main is None:
         return []
     overall = main["overall"]
     checks = [("F1 >= 0.97 on the corpus", overall["f1"] >= TARGET_F1,
@@ -452,35 +469,8 @@ def explain(results: dict, limit: int = 4) -> None:
 
 
 # --------------------------------------------------------------------------- main
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="3 short videos (smoke run)")
-    parser.add_argument("--workers", default="1,2", help="vabatch passes (default 1,2)")
-    parser.add_argument("--peers", default="videocr,rapid-videocr",
-                        help="comma list of peers, or 'none'")
-    parser.add_argument("--only", default="", help="comma list of video names (debugging)")
-    parser.add_argument("--peer-seconds", type=float, default=0,
-                        help="run peers on the first S seconds of each video only (they are "
-                             "slow); scores then cover that window, for vabatch too")
-    parser.add_argument("--out", type=Path, default=OUT / "extract.json")
-    parser.add_argument("--work", type=Path, help="keep work files here (default: temporary)")
-    parser.add_argument("--explain", type=Path, metavar="JSON",
-                        help="only print where vabatch loses points, from a results file")
-    args = parser.parse_args()
-    if args.explain:
-        explain(json.loads(args.explain.read_text(encoding="utf-8")))
-        return
-
-    specs = quick_corpus() if args.quick else full_corpus()
-    if args.only:
-        specs = [s for s in specs if s.name in args.only.split(",")]
-    made = make_all(specs)
-    videos = [Video(spec, path, srt) for spec, (path, srt) in zip(specs, made, strict=True)]
-    minutes = sum(v.minutes for v in videos)
-    print(f"corpus: {len(videos)} videos, {minutes:.2f} video-minutes, "
-          f"{sum(len(v.refs) for v in videos)} captions, in {MEDIA}")
-    work = args.work or Path(tempfile.mkdtemp(prefix="vabatch-extract-"))
-    work.mkdir(parents=True, exist_ok=True)
+def run_systems(videos: list[Video], args: argparse.Namespace, work: Path) -> dict:
+    """Every vabatch pass and every peer on ``videos``, scored and reported."""
     load_before = os.getloadavg()
     systems: dict[str, dict] = {}
     cap_s = args.peer_seconds or None
@@ -501,37 +491,7 @@ def main() -> None:
         vabatch_extra[workers] = outcome
     peers = [] if args.peers == "none" else [p for p in args.peers.split(",") if p]
     for peer in peers:
-        if peer == "videocr":
-            python = videocr_available()
-            how = ("PyPI videocr 0.1.x + Debian tesseract 5, defaults (bottom half, conf 65, "
-                   "every frame, all cores), lang eng / chi_sim; 2 patches (bench/peers_setup.sh)")
-            runner = run_videocr
-        elif peer == "rapid-videocr":
-            python = rapid_videocr_available()
-            how = ("PyPI rapid-videocr 3.x (RapidOCR) on RGBImages/ made by the bench's "
-                   "VideoSubFinder stand-in (known band, every frame, bright-text mask); time "
-                   "includes the stand-in")
-            runner = run_rapid_videocr
-        else:
-            systems[peer] = {"unavailable": "unknown peer"}
-            continue
-        if python is None:
-            systems[peer] = {"how": how, "unavailable": "run bash bench/peers_setup.sh"}
-            continue
-        print(f"{peer} ...", flush=True)
-        hyps, seconds, errors, extra = {}, {}, {}, {}
-        for v in videos:
-            outcome = runner(python, v, work, cap_s)
-            hyps[v.name], seconds[v.name] = outcome["hyps"], outcome["seconds"]
-            if outcome.get("error"):
-                errors[v.name] = outcome["error"]
-                print(f"   {peer} error on {v.name}: {outcome['error'][-200:]}")
-            extra[v.name] = {k: outcome[k] for k in ("segment_seconds", "images", "cpu")
-                             if k in outcome}
-            print(f"   {v.name}: {outcome['seconds']:.1f} s", flush=True)
-        systems[peer] = {"how": how, "hyps": hyps, "seconds": seconds, "errors": errors,
-                         "extra": extra, "cap_s": cap_s,
-                         "cpu": sum(e.get("cpu", 0) for e in extra.values())}
+        systems[peer] = run_peer(peer, videos, work, cap_s)
     if peers and cap_s and "vabatch (workers 1)" in systems:
         full = systems["vabatch (workers 1)"]
         systems[WINDOWED] = {"how": f"the workers-1 output scored on the first {cap_s:g} s only,"
@@ -554,14 +514,140 @@ def main() -> None:
         status = "n/a" if met is None else ("met" if met else "NOT met")
         print(f"  [{status:>7}] {label}: {detail}")
     results["targets"] = [{"target": t, "met": m, "detail": d} for t, m, d in checks]
-    results["corpus"] = "quick" if args.quick else "full"
     results["machine"] = {"cpus": os.cpu_count(), "loadavg_before": load_before,
                           "loadavg_after": os.getloadavg()}
     print(f"load average before {load_before[0]:.1f}, after {os.getloadavg()[0]:.1f} "
           f"({os.cpu_count()} CPUs): other work on the machine slows every wall time")
+    return results
+
+
+def run_peer(peer: str, videos: list[Video], work: Path, cap_s: float | None) -> dict:
+    """One peer on every video, one at a time."""
+    if peer == "videocr":
+        python = videocr_available()
+        how = ("PyPI videocr 0.1.x + Debian tesseract 5, defaults (bottom half, conf 65, "
+               "every frame, all cores), lang eng / chi_sim; 2 patches (bench/peers_setup.sh)")
+        runner = run_videocr
+    elif peer == "rapid-videocr":
+        python = rapid_videocr_available()
+        how = ("PyPI rapid-videocr 3.x (RapidOCR) on RGBImages/ made by the bench's "
+               "VideoSubFinder stand-in (known band, every frame, bright-text mask); time "
+               "includes the stand-in")
+        runner = run_rapid_videocr
+    else:
+        return {"unavailable": "unknown peer"}
+    if python is None:
+        return {"how": how, "unavailable": "run bash bench/peers_setup.sh"}
+    print(f"{peer} ...", flush=True)
+    hyps, seconds, errors, extra = {}, {}, {}, {}
+    for v in videos:
+        outcome = runner(python, v, work, cap_s)
+        hyps[v.name], seconds[v.name] = outcome["hyps"], outcome["seconds"]
+        if outcome.get("error"):
+            errors[v.name] = outcome["error"]
+            print(f"   {peer} error on {v.name}: {outcome['error'][-200:]}")
+        extra[v.name] = {k: outcome[k] for k in ("segment_seconds", "images", "cpu")
+                         if k in outcome}
+        print(f"   {v.name}: {outcome['seconds']:.1f} s", flush=True)
+    return {"how": how, "hyps": hyps, "seconds": seconds, "errors": errors, "extra": extra,
+            "cap_s": cap_s, "cpu": sum(e.get("cpu", 0) for e in extra.values())}
+
+
+def load_corpus(kind: str, args: argparse.Namespace) -> tuple[str, list[Video]]:
+    """The videos of one corpus (made if missing) and its label."""
+    if kind == "random":
+        specs = random_corpus(args.seed, args.random)
+        media, label = RANDOM_MEDIA / f"seed-{args.seed}", f"random-seed-{args.seed}"
+        status = ("a development seed: tune on it freely" if args.seed in DEVELOPMENT_SEEDS
+                  else "not a development seed: held-out figures only if nobody looked at it "
+                       "before this run")
+        print(f"random looks: seed {args.seed} ({status}), {args.random} videos", flush=True)
+    else:
+        specs = quick_corpus() if args.quick else full_corpus()
+        media, label = MEDIA, "quick" if args.quick else "full"
+    if args.only:
+        specs = [s for s in specs if s.name in args.only.split(",")]
+    made = make_random_all(specs, media) if kind == "random" else make_all(specs)
+    videos = [Video(spec, path, srt) for spec, (path, srt) in zip(specs, made, strict=True)]
+    minutes = sum(v.minutes for v in videos)
+    print(f"corpus {label}: {len(videos)} videos, {minutes:.2f} video-minutes, "
+          f"{sum(len(v.refs) for v in videos)} captions, in {media}", flush=True)
+    return label, videos
+
+
+def corpora_of(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[str]:
+    """The corpora to run, in order: --corpus, else random with --random, else fixed."""
+    kinds = [k for k in (args.corpus or ("random" if args.random else "fixed")).split(",") if k]
+    if not kinds or any(k not in ("fixed", "random") for k in kinds):
+        parser.error("--corpus takes fixed, random or fixed,random")
+    if "random" in kinds and (args.random <= 0 or args.seed is None):
+        parser.error("the random corpus needs --random N (N > 0) and --seed S")
+    return kinds
+
+
+def summary_line(results: dict) -> str:
+    main_pass = next((s for n, s in results["systems"].items()
+                      if n.startswith("vabatch") and s.get("available")), None)
+    if not main_pass:
+        return f"{results['corpus']}: vabatch did not run"
+    o = main_pass["overall"]
+    cer = "-" if o["cer"] is None else f"{100 * o['cer']:.2f}%"
+    return (f"{results['corpus']}: F1 {o['f1']:.3f}, CER {cer}, {o['refs']} captions, "
+            f"{o['hyps']} output, {o['matched']} matched")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="3 short videos (smoke run)")
+    parser.add_argument("--random", type=int, default=0, metavar="N",
+                        help="score N random looks (testkit/looks.py) instead of the fixed "
+                             "corpus; needs --seed")
+    parser.add_argument("--seed", type=int, help="the seed of the random looks (say which)")
+    parser.add_argument("--corpus", default="",
+                        help="fixed | random | fixed,random (both in one run, tables and "
+                             "targets for each); default: random with --random, else fixed")
+    parser.add_argument("--workers", default="1,2", help="vabatch passes (default 1,2)")
+    parser.add_argument("--peers", default="videocr,rapid-videocr",
+                        help="comma list of peers, or 'none'")
+    parser.add_argument("--only", default="", help="comma list of video names (debugging)")
+    parser.add_argument("--peer-seconds", type=float, default=0,
+                        help="run peers on the first S seconds of each video only (they are "
+                             "slow); scores then cover that window, for vabatch too")
+    parser.add_argument("--out", type=Path, default=OUT / "extract.json")
+    parser.add_argument("--work", type=Path, help="keep work files here (default: temporary)")
+    parser.add_argument("--explain", type=Path, metavar="JSON",
+                        help="only print where vabatch loses points, from a results file")
+    args = parser.parse_args()
+    if args.explain:
+        loaded = json.loads(args.explain.read_text(encoding="utf-8"))
+        for results in [loaded, *loaded.get("more_corpora", {}).values()]:
+            explain(results)
+        return
+    kinds = corpora_of(args, parser)
+    work = args.work or Path(tempfile.mkdtemp(prefix="vabatch-extract-"))
+    work.mkdir(parents=True, exist_ok=True)
+    everything = []
+    for kind in kinds:
+        label, videos = load_corpus(kind, args)
+        corpus_work = work if len(kinds) == 1 else work / kind
+        corpus_work.mkdir(parents=True, exist_ok=True)
+        results = run_systems(videos, args, corpus_work)
+        results["corpus"] = label
+        if kind == "random":
+            results["seed"] = args.seed
+            results["development_seed"] = args.seed in DEVELOPMENT_SEEDS
+        explain(results)
+        everything.append(results)
+    final = everything[0]
+    if len(everything) > 1:  # the first corpus at the top (as before), the others below
+        final["more_corpora"] = {r["corpus"]: r for r in everything[1:]}
+    print("\nIn this run:")
+    for results in everything:
+        print(f"  {summary_line(results)}")
+    if "random" in kinds:
+        print(f"  random looks seed: {args.seed}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, ensure_ascii=False, indent=1), encoding="utf-8")
-    explain(results)
+    args.out.write_text(json.dumps(final, ensure_ascii=False, indent=1), encoding="utf-8")
     print(f"\nwrote {args.out}")
     if args.work is None:
         shutil.rmtree(work, ignore_errors=True)

@@ -5,20 +5,28 @@ ffmpeg's ``subtitles`` filter, i.e. libass) under bench/media/extract/ (git-igno
 and reused.
 Captions come from ``corpus.random_captions``: some two-line, some back to back, some with
 gaps. ``python bench/extract_corpus.py`` only makes the media.
+
+The random looks (``--random N --seed S`` of the bench, testkit/looks.py) are made under
+bench/media/random/seed-S/ (git-ignored), each video with its spec as JSON.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import os
 import sys
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from testkit.corpus import VideoSpec, make_video, random_captions  # noqa: E402
+from testkit.looks import random_look  # noqa: E402
 
 MEDIA = Path(__file__).resolve().parent / "media" / "extract"
+RANDOM_MEDIA = Path(__file__).resolve().parent / "media" / "random"
 YELLOW = "&H0000FFFF"  # ASS &HAABBGGRR
 
 
@@ -113,6 +121,34 @@ def make_all(specs: list[VideoSpec], media: Path = MEDIA, jobs: int = 2) -> list
     """Render every spec (skipping those already made), ``jobs`` ffmpeg processes at once."""
     with ThreadPoolExecutor(jobs) as pool:
         return list(pool.map(lambda spec: make_video(spec, media), specs))
+
+
+def random_corpus(seed: int, count: int) -> list[VideoSpec]:
+    """``count`` random looks of ``seed`` (testkit/looks.py)."""
+    return [random_look(seed, index) for index in range(count)]
+
+
+def _nice() -> None:
+    os.nice(10)
+
+
+def make_random_all(specs: list[VideoSpec], media: Path, jobs: int = 2
+                    ) -> list[tuple[Path, Path]]:
+    """Render random looks into ``media`` (``jobs`` niced processes), each with its spec as
+    ``<name>.json``; a video whose stored spec differs from today's draw (other fonts
+    installed, a changed generator) is made again."""
+    media.mkdir(parents=True, exist_ok=True)
+    for spec in specs:
+        record = media / f"{spec.name}.json"
+        wanted = json.dumps(dataclasses.asdict(spec), ensure_ascii=False, indent=1)
+        if record.exists() and record.read_text(encoding="utf-8") == wanted:
+            continue
+        for stale in (f"{spec.name}.mp4", f"{spec.name}.srt", f"{spec.name}.burn.srt",
+                      f"{spec.name}-photo.png"):
+            (media / stale).unlink(missing_ok=True)
+        record.write_text(wanted, encoding="utf-8")
+    with ProcessPoolExecutor(jobs, initializer=_nice) as pool:
+        return list(pool.map(make_video, specs, [media] * len(specs)))
 
 
 if __name__ == "__main__":

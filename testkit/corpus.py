@@ -50,6 +50,27 @@ class Caption:
     text: str
 
 
+@dataclass(frozen=True)
+class Sign:
+    """Text drawn into the scene with ffmpeg's ``drawtext`` (a shop sign, a label, a counter).
+
+    ``text`` is drawtext text (expansions such as ``%{pts\\:hms}`` work): the generator only
+    puts letters, digits and spaces in it otherwise. ``x`` is a drawtext expression (it may
+    move with ``t``); ``y`` a fraction of the frame height; ``size`` of the frame height.
+    Shown from ``start_s`` to ``end_s`` (``end_s`` 0: to the end).
+    """
+
+    text: str
+    font: str  # a font file, or a family that fontconfig finds
+    x: str
+    y: float
+    size: float
+    colour: str = "white"
+    box: str = ""  # drawtext boxcolor, e.g. "#203040@0.8"; "" for no box
+    start_s: float = 0.0
+    end_s: float = 0.0
+
+
 @dataclass
 class VideoSpec:
     """Everything that decides one synthetic video."""
@@ -59,8 +80,10 @@ class VideoSpec:
     duration_s: float
     width: int = 1280
     height: int = 720
-    fps: int = 30
-    background: str = "photo"  # photo | cuts | testsrc2 | mandelbrot | life | bright | gradients
+    fps: float = 30  # 29.97 is rendered as 30000/1001
+    # photo (pans) | zoom | cuts | testsrc2 | mandelbrot | life | cellauto | noise | bright |
+    # gradients
+    background: str = "photo"
     cut_every_s: float = 1.7  # background "cuts": a hard cut to another scene this often
     font: str = "DejaVu Sans"
     font_size: int = 22  # ASS units at the default 288-line script height
@@ -85,6 +108,14 @@ class VideoSpec:
     headline_at: str = "top"  # top | bottom
     seed: int = 0
     extra: dict = field(default_factory=dict)
+    # Beyond the fixed corpus (testkit/looks.py); the defaults keep today's videos.
+    frames: int = 0  # > 0: exactly this many frames (-frames:v); 0: duration_s decides
+    margin_v: int | None = None  # caption margin from the frame edge, ASS units; None: 20/40
+    tone: float = 0.0  # brightness added to photo / zoom / cuts scenes (-0.45 dark, +0.35 bright)
+    zoom: tuple[float, float, float] = (1.2, 0.15, 5.0)  # zoom: base, amplitude, period (s)
+    cellauto_rule: int = 110
+    logo_text: str = "NEWS 24"
+    signs: tuple[Sign, ...] = ()
 
 
 def srt_time(ms: int) -> str:
@@ -172,31 +203,68 @@ def make_photo(path: Path, width: int, height: int, seed: int) -> Path:
     return path
 
 
+def frame_rate(fps: float) -> str:
+    """ffmpeg's rate for ``fps``: "30" for 30, "30000/1001" for 29.97 (and 23.976, 59.94)."""
+    if float(fps).is_integer():
+        return str(int(fps))
+    for base in (24, 30, 60):
+        if abs(fps - base * 1000 / 1001) < 0.01:
+            return f"{base * 1000}/1001"
+    raise ValueError(f"no exact frame rate for {fps}")
+
+
+def frame_ms(frame: int, fps: float) -> int:
+    """The time libass is given for frame ``frame``, in ms, exactly as ffmpeg's subtitles
+    filter computes it (pts * time base * 1000 in doubles, truncated): a caption from
+    ``frame_ms(a)`` to ``frame_ms(b)`` is burned on frames a..b-1, no more, no less."""
+    num, den = (int(part) for part in (frame_rate(fps) + "/1").split("/")[:2])
+    return int(frame * (den / num) * 1000)
+
+
 def _background_input(spec: VideoSpec, workdir: Path) -> list[str]:
     size = f"{spec.width}x{spec.height}"
-    duration = f"{spec.duration_s:.3f}"
-    if spec.background in ("photo", "cuts"):
-        across = 2 if spec.background == "photo" else 4  # "cuts" jumps between far regions
+    # with an exact frame count the sources run a little longer and -frames:v cuts them
+    duration = f"{spec.duration_s + (1 if spec.frames else 0):.3f}"
+    rate = frame_rate(spec.fps)
+    if spec.background in ("photo", "cuts", "zoom"):
+        across = 4 if spec.background == "cuts" else 2  # "cuts" jumps between far regions
         photo = make_photo(workdir / f"{spec.name}-photo.png", spec.width * across,
                            spec.height * 2, spec.seed)
-        return ["-loop", "1", "-framerate", str(spec.fps), "-t", duration, "-i", str(photo)]
+        return ["-loop", "1", "-framerate", rate, "-t", duration, "-i", str(photo)]
     sources = {
-        "testsrc2": f"testsrc2=size={size}:rate={spec.fps}",
-        "mandelbrot": f"mandelbrot=size={size}:rate={spec.fps}",
-        "life": f"life=size={size}:rate={spec.fps}:mold=10:ratio=0.1:death_color=#304050:"
+        "testsrc2": f"testsrc2=size={size}:rate={rate}",
+        "mandelbrot": f"mandelbrot=size={size}:rate={rate}",
+        "life": f"life=size={size}:rate={rate}:mold=10:ratio=0.1:death_color=#304050:"
                 "life_color=#a0c0ff",
-        "bright": f"color=c=#f4f4ee:size={size}:rate={spec.fps}",
-        "gradients": f"gradients=size={size}:rate={spec.fps}:speed=0.02:seed={spec.seed}",
+        "bright": f"color=c=#f4f4ee:size={size}:rate={rate}",
+        "gradients": f"gradients=size={size}:rate={rate}:speed=0.02:seed={spec.seed}",
+        # a cellular automaton in cells of 4 pixels, scrolling up, tinted
+        "cellauto": f"cellauto=size={spec.width // 4}x{spec.height // 4}:rate={rate}"
+                    f":rule={spec.cellauto_rule}:random_seed={spec.seed}:scroll=1,"
+                    f"scale={spec.width}:{spec.height}:flags=neighbor,"
+                    "colorchannelmixer=rr=0.55:gg=0.75:bb=0.95",
+        # television snow, in grains of about 3 pixels (full-pixel snow does not compress)
+        "noise": f"color=c=#707070:size={spec.width // 3}x{spec.height // 3}:rate={rate},"
+                 f"noise=alls=70:allf=t+u,scale={spec.width}:{spec.height}",
     }
     return ["-f", "lavfi", "-t", duration, "-i", sources[spec.background]]
 
 
-def _filters(spec: VideoSpec, srt: Path) -> str:
+def _scene_filters(spec: VideoSpec) -> list[str]:
+    """The moving background: pans, zooms and cuts over the photo, a tone, noise."""
     chain = []
     if spec.background == "photo":
         # Pan across the larger photo: the scene moves under the captions.
         chain.append(f"crop={spec.width}:{spec.height}:"
                      f"x='(in_w-out_w)/2*(1+sin(t/3))':y='(in_h-out_h)/2*(1+cos(t/4))'")
+    if spec.background == "zoom":
+        # The camera zooms in and out (and drifts) over the photo, one output frame per input.
+        base, amplitude, period = spec.zoom
+        rate = frame_rate(spec.fps)
+        z = f"{base:.3f}+{amplitude:.3f}*sin(on/({rate})/{period:.2f})"
+        chain.append(f"zoompan=z='{z}':x='(iw-iw/zoom)/2*(1+0.6*sin(on/({rate})/7))'"
+                     f":y='(ih-ih/zoom)/2*(1+0.6*cos(on/({rate})/9))':d=1"
+                     f":s={spec.width}x{spec.height}:fps={rate}")
     if spec.background == "cuts":
         # A hard cut every cut_every_s to another region of a wide photo (it pans a little
         # in between), and every third scene is dark: cuts fall inside captions.
@@ -205,8 +273,25 @@ def _filters(spec: VideoSpec, srt: Path) -> str:
                      f"x='mod({scene}*out_w*1.37\\,in_w-out_w-40)+20+20*sin(t)':"
                      f"y='mod({scene}*out_h*0.61\\,in_h-out_h)'")
         chain.append(f"eq=brightness='if(eq(mod({scene}\\,3)\\,2)\\,-0.35\\,0)':eval=frame")
+    if spec.tone:
+        chain.append(f"eq=brightness={spec.tone:.2f}")
     if spec.background == "bright":
         chain.append("noise=alls=8:allf=t")
+    return chain
+
+
+def _sign_filter(sign: Sign, height: int) -> str:
+    box = f":box=1:boxcolor={sign.box}:boxborderw=8" if sign.box else ""
+    end = f"\\,{sign.end_s:.2f}" if sign.end_s else "\\,1e9"
+    font = f"fontfile={sign.font}" if sign.font.startswith("/") else f"font='{sign.font}'"
+    return (f"drawtext={font}:text='{sign.text}'"
+            f":fontsize={max(8, round(height * sign.size))}:fontcolor={sign.colour}:x={sign.x}"
+            f":y=h*{sign.y:.4f}{box}:enable='between(t\\,{sign.start_s:.2f}{end})'")
+
+
+def _filters(spec: VideoSpec, srt: Path) -> str:
+    chain = _scene_filters(spec)
+    chain.extend(_sign_filter(sign, spec.height) for sign in spec.signs)
     if spec.scene_text:
         chain.append(f"drawtext=fontfile={DEJAVU}:text='CITY MARKET':fontsize={spec.height // 14}"
                      ":fontcolor=#202020:x=w*0.18+20*sin(t):y=h*0.38:box=1:boxcolor=#d8c8a0"
@@ -225,7 +310,8 @@ def _filters(spec: VideoSpec, srt: Path) -> str:
                          f":box=1:boxcolor=#8a1010:boxborderw=8"
                          f":enable='gte(t\\,{start})*lt(t\\,{start + HEADLINE_SECONDS})'")
     if spec.logo:
-        chain.append(f"drawtext=fontfile={DEJAVU_BOLD}:text='NEWS 24':fontsize={spec.height // 16}"
+        chain.append(f"drawtext=fontfile={DEJAVU_BOLD}:text='{spec.logo_text}'"
+                     f":fontsize={spec.height // 16}"
                      ":fontcolor=white@0.85:x=w-tw-30:y=30:box=1:boxcolor=#b01010@0.8"
                      ":boxborderw=8")
     if spec.ticker:
@@ -236,7 +322,7 @@ def _filters(spec: VideoSpec, srt: Path) -> str:
                      f":y=h-th-12:box=1:boxcolor=black@0.7:boxborderw=6")
     # force_style alignment follows the legacy SSA numbering: 2 bottom centre, 6 top centre.
     alignment = {"top": 6, "middle": 10}.get(spec.position, 2)
-    margin_v = 20 if not spec.ticker else 40
+    margin_v = spec.margin_v if spec.margin_v is not None else (20 if not spec.ticker else 40)
     shadow = spec.shadow if spec.shadow is not None else (0 if spec.boxed else 0.5)
     style = (f"FontName={spec.font},FontSize={spec.font_size},PrimaryColour={spec.colour},"
              f"OutlineColour={spec.outline_colour},BackColour=&H40000000,"
@@ -279,8 +365,10 @@ def make_video(spec: VideoSpec, out_dir: Path) -> tuple[Path, Path]:
         return video, srt
     write_srt(spec.captions, srt)
     partial = out_dir / f".{spec.name}.partial.mp4"
+    length = (["-frames:v", str(spec.frames)] if spec.frames
+              else ["-t", f"{spec.duration_s:.3f}"])
     command = ["ffmpeg", "-v", "error", "-y", *_background_input(spec, out_dir),
-               "-vf", _filters(spec, srt), "-r", str(spec.fps), "-t", f"{spec.duration_s:.3f}",
+               "-vf", _filters(spec, srt), "-r", frame_rate(spec.fps), *length,
                "-c:v", "libx264", "-preset", "veryfast", "-crf", str(spec.crf),
                "-pix_fmt", "yuv420p", str(partial)]
     subprocess.run(command, check=True)
