@@ -204,5 +204,28 @@ def _one_caption(first: Caption, second: Caption, options: MergeRules) -> bool:
         return True
     if first.span is second.span or first.span is None or second.span is None:
         return False
-    return (_similar(first.text, second.text, options.merge_similarity)
-            and mask_iou(first.span.core, second.span.core) >= options.merge_core_iou)
+    if not _similar(first.text, second.text, options.merge_similarity):
+        return False
+    if mask_iou(first.span.core, second.span.core) >= options.merge_core_iou:
+        return True
+    # The background changed under the caption (a hard cut, a busy texture), so the two
+    # spans' stable cells differ; the glyphs stayed when each span's strokes are still in
+    # the other's. A changed word is not a misreading: the texts must be one substitution
+    # or so apart, not one a longer version of the other (words revealed one by one).
+    return (_misread_pair(first.text, second.text)
+            and _contained(first.span.core, second.span.core) >= options.merge_core_iou
+            and _contained(second.span.core, first.span.core) >= options.merge_core_iou)
+
+
+def _misread_pair(first: str, second: str) -> bool:
+    """Texts of about the same length, neither the other with something added."""
+    a, b = normalise_text(first), normalise_text(second)
+    shorter, longer = sorted((a, b), key=len)
+    return (len(longer) - len(shorter) <= 2 and not longer.startswith(shorter)
+            and not longer.endswith(shorter))
+
+
+def _contained(part: np.ndarray, whole: np.ndarray) -> float:
+    """Share of ``part``'s cells that ``whole`` has (one cell of jitter allowed)."""
+    ink = int(np.count_nonzero(part))
+    return 1.0 if ink == 0 else int(np.count_nonzero(part & grow(whole))) / ink
