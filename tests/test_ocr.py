@@ -321,7 +321,7 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path):
 
 
 def test_the_readings_of_a_line_agree_on_letters_and_keep_the_most_spaces():
-    from vabatch.ocr_engines.rapidocr import best_reading
+    from vabatch.ocr_engines.line_reading import best_reading
 
     assert best_reading(["Thecloudschildren", "The clouds children"]) == "The clouds children"
     assert best_reading(["The clouds children", "Thecloudschildren"]) == "The clouds children"
@@ -338,7 +338,7 @@ def test_the_readings_of_a_line_agree_on_letters_and_keep_the_most_spaces():
 def test_a_line_margin_stops_at_the_line_above_and_nowhere_else():
     import numpy as np
 
-    from vabatch.ocr_engines.rapidocr import _below_the_line_above, _pad_quad
+    from vabatch.ocr_engines.line_reading import _below_the_line_above, _pad_quad
 
     def box(left, top, right, bottom):
         return np.float32([[left, top], [right, top], [right, bottom], [left, bottom]])

@@ -33,7 +33,7 @@ from vabatch import __version__
 from vabatch.db import VideoDatabase
 from vabatch.errors import DatabaseError
 from vabatch.media import decode_image
-from vabatch.ocr_engines import OcrEngine, create_engine
+from vabatch.ocr_engines import DEFAULT_ENGINE, OcrEngine, create_engine
 from vabatch.stages.base import Stage, StageContext, StageResult
 from vabatch.vision.band_signature import PackedMasks, mask_iou
 from vabatch.vision.caption_spans import Span, SpanRules, grow, segment
@@ -44,7 +44,6 @@ from vabatch.vision.text_cleanup import clean_line
 RULES_VERSION = "0.2.1"  # the release that last changed this stage's rules
 # Tables that only other steps write (e.g. `vabatch migrate`'s proof): kept as they are.
 CARRIED_TABLES = ("migration_proof",)
-DEFAULT_ENGINE = "rapidocr"
 
 
 @dataclass(frozen=True)
@@ -66,12 +65,11 @@ class CaptionOptions:
     engine: str = DEFAULT_ENGINE  # the OCR engine (vabatch.ocr_engines) that reads strips
     force: bool = False
 
-    def recorded(self) -> dict:
+    def recorded(self, engine: OcrEngine | None = None) -> dict:
+        """The options and the identity of the engine that reads (name, package version,
+        model files): a new engine, release or model makes the captions stale."""
         recorded = {k: v for k, v in asdict(self).items() if k != "force"}
-        if self.engine == DEFAULT_ENGINE:
-            # Recorded only when not the default, so captions made before this option
-            # existed (with that engine) stay up to date.
-            del recorded["engine"]
+        recorded["engine"] = (engine or self.make_engine()).identity
         return recorded
 
     def make_engine(self) -> OcrEngine:
@@ -106,37 +104,45 @@ class Caption:
     span: Span | None = None  # the image span it was read in
 
 
-def _inputs_sha256(db: VideoDatabase, options: CaptionOptions) -> str:
+def _inputs_sha256(db: VideoDatabase, recorded: dict) -> str:
     crop = db.execute("SELECT inputs_sha256 FROM cropping.crop_run").fetchall()
     if not crop:
         raise DatabaseError(f"{db.path('cropping')}: no crop run recorded (run `vabatch crop`)")
-    return hashlib.sha256(json.dumps([crop[0][0], options.recorded(), RULES_VERSION],
+    return hashlib.sha256(json.dumps([crop[0][0], recorded, RULES_VERSION],
                                      sort_keys=True, default=str).encode()).hexdigest()
 
 
-def captions_up_to_date(video_dir: Path, options: CaptionOptions = CaptionOptions()) -> bool:
-    """Whether captions.db was made from the current crop with these options."""
+def captions_up_to_date(video_dir: Path, options: CaptionOptions = CaptionOptions(),
+                        engine: OcrEngine | None = None) -> bool:
+    """Whether captions.db was made from the current crop with these options and this
+    engine (default: the one ``options`` name)."""
+    recorded = options.recorded(engine)
     with VideoDatabase(video_dir, require=("cropping",)) as db:
         if not db.has("captions"):
             return False
         previous = db.execute("SELECT inputs_sha256 FROM captions.captions_run").fetchall()
-        return bool(previous) and previous[0][0] == _inputs_sha256(db, options)
+        return bool(previous) and previous[0][0] == _inputs_sha256(db, recorded)
 
 
 def run_captions(video_dir: Path, options: CaptionOptions = CaptionOptions(),
                  engine: OcrEngine | None = None) -> CaptionResult:
-    """Find caption spans, read them, and write the automatic rows of captions.db."""
+    """Find caption spans, read them, and write the automatic rows of captions.db.
+
+    ``engine`` lets a caller share one loaded engine across videos; it must match
+    ``options`` (its identity is what the results are fingerprinted with)."""
     started = time.monotonic()
     video_dir = Path(video_dir)
     result = CaptionResult(video_dir.name, "done")
-    if not options.force and captions_up_to_date(video_dir, options):
+    engine = engine or options.make_engine()
+    recorded = options.recorded(engine)
+    if not options.force and captions_up_to_date(video_dir, options, engine):
         result.status = "unchanged"
         with VideoDatabase(video_dir, require=("captions",)) as db:
             result.captions = db.execute("SELECT count(*) FROM captions.captions").fetchall()[0][0]
         return result
 
     with VideoDatabase(video_dir, require=("video", "cropping")) as db:
-        inputs = _inputs_sha256(db, options)
+        inputs = _inputs_sha256(db, recorded)
         band = db.execute("SELECT crop_left, crop_top, crop_right, crop_bottom, frame_count"
                           " FROM cropping.crop_run").fetchall()[0]
         duration_ms = db.execute("SELECT duration_ms FROM video.video_metadata").fetchall()[0][0]
@@ -144,8 +150,7 @@ def run_captions(video_dir: Path, options: CaptionOptions = CaptionOptions(),
             captions, timestamps, spans_read = [], [], 0
             result.status = "no-band"
         else:
-            captions, timestamps, spans, spans_read = _find_captions(
-                db, band, options, engine or options.make_engine())
+            captions, timestamps, spans, spans_read = _find_captions(db, band, options, engine)
             result.spans = spans
         result.spans_read = spans_read
 
@@ -172,7 +177,7 @@ def run_captions(video_dir: Path, options: CaptionOptions = CaptionOptions(),
             " end_ms, text, confidence, source) VALUES (?, ?, ?, ?, ?, ?, 'auto')", rows)
         db.execute("INSERT OR REPLACE INTO captions.captions_run (id, inputs_sha256,"
                    " parameters, tool_version, spans_read) VALUES (1, ?, ?, ?, ?)",
-                   (inputs, json.dumps(options.recorded(), sort_keys=True, default=str),
+                   (inputs, json.dumps(recorded, sort_keys=True, default=str),
                     f"vabatch {__version__}", spans_read))
         result.captions = len(rows)
         result.human_kept = len(human)
