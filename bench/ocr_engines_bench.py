@@ -112,8 +112,11 @@ def _frames(command: list[str], width: int, height: int, count: int) -> list[np.
 
 
 def caption_frames(spec: VideoSpec, video: Path) -> list[tuple[Caption, np.ndarray, np.ndarray]]:
-    """(caption, frame of the video, the subtitles alone over grey) at each caption's middle."""
-    numbers = [round((c.start_ms + c.end_ms) / 2 * spec.fps / 1000) for c in spec.captions]
+    """(caption, frame of the video, the subtitles alone over grey) at a third and at two
+    thirds of each caption (two backgrounds under the same text)."""
+    shown = [(c, round((c.start_ms + (c.end_ms - c.start_ms) * share) * spec.fps / 1000))
+             for c in spec.captions for share in (1 / 3, 2 / 3)]
+    numbers = [n for _, n in shown]
     select = "select='" + "+".join(f"eq(n\\,{n})" for n in numbers) + "'"
     raw = ["-vsync", "0", "-f", "rawvideo", "-pix_fmt", "bgr24", "-"]
     real = _frames(["ffmpeg", "-v", "error", "-i", str(video), "-vf", select, *raw],
@@ -124,7 +127,7 @@ def caption_frames(spec: VideoSpec, video: Path) -> list[tuple[Caption, np.ndarr
                    f"color=c=#808080:s={spec.width}x{spec.height}:r={spec.fps}"
                    f":d={spec.duration_s:.3f}", "-vf", f"{subtitles},{select}", *raw],
                   spec.width, spec.height, len(numbers))
-    return list(zip(spec.captions, real, ink, strict=True))
+    return [(c, f, i) for (c, _), f, i in zip(shown, real, ink, strict=True)]
 
 
 def line_boxes(ink: np.ndarray) -> list[tuple[int, int, int, int]]:
@@ -148,15 +151,18 @@ def quad(box: tuple[int, int, int, int]) -> np.ndarray:
 
 
 def samples(specs: list[VideoSpec]) -> tuple[list, list, int]:
-    """Lines (frame, box, text, look) and strips (strip, text, look); captions skipped
-    because libass wrapped a line (more ink rows than text lines)."""
+    """Lines (frame, box, text, look) and strips (strip, text, look), at a third and at two
+    thirds of each caption; captions skipped where libass wrapped a line (more ink rows
+    than text lines, or rows that touch: one box much taller than the look's lines)."""
     lines, strips, skipped = [], [], 0
     for spec in specs:
         video, _ = make_video(spec, MEDIA)
-        for caption, frame, ink in caption_frames(spec, video):
+        shown = [(caption, frame, line_boxes(ink))
+                 for caption, frame, ink in caption_frames(spec, video)]
+        line_height = statistics.median(b[3] - b[1] for _, _, boxes in shown for b in boxes)
+        for caption, frame, boxes in shown:
             texts = caption.text.split("\n")
-            boxes = line_boxes(ink)
-            if len(boxes) != len(texts):
+            if len(boxes) != len(texts) or max(b[3] - b[1] for b in boxes) > 1.4 * line_height:
                 skipped += 1
                 continue
             for box, text in zip(boxes, texts, strict=True):
@@ -184,31 +190,42 @@ def cer(rows: list[tuple[int, int, int, int]], looks_: list[str] | None = None,
             "lines": len(picked)}
 
 
-def measure(name: str, lines: list, strips: list, frame: np.ndarray) -> dict:
-    looks_ = [line[3] for line in lines]
-    report: dict = {"variants": {}, "strips": {}}
-    # Recognition speed: one recognition of each line cut (margin 0.2), models warm.
-    engine = create_engine(name, min_confidence=0.0, **CAPTIONS)
-    report["version"] = engine.version
+def speeds(names: list[str], lines: list, strips: list, frame: np.ndarray) -> dict:
+    """Milliseconds per recognition of a line cut (margin 0.2), per detection of a frame
+    downscaled to 640 and of a caption strip at 960 (the stages' sizes), models warm. The
+    engines take turns on every item, so a change in the machine's load hits both alike."""
     from vabatch.ocr_engines.line_reading import _cut_line, _pad_quad
 
     cuts = [_cut_line(f, _pad_quad(quad(box), 0.2)) for f, box, _, _ in lines]
-    engine._recognise(cuts[0])
-    started = time.perf_counter()
-    for cut in cuts:
-        engine._recognise(cut)
-    report["recognition_ms_per_line"] = (time.perf_counter() - started) * 1000 / len(cuts)
-    # Detection speed: a 1280x720 frame at 640, and a caption strip at 960 (the stages').
-    for key, side, image in (("detection_ms_frame_640", 640, frame),
-                             ("detection_ms_strip_960", 960, strips[0][0])):
-        timed = create_engine(name, detection_side=side)
-        timed.detect(image)
-        runs = []
-        for _ in range(5):
-            started = time.perf_counter()
-            timed.detect(image)
-            runs.append(time.perf_counter() - started)
-        report[key] = statistics.median(runs) * 1000
+    jobs = {
+        "recognition_ms_per_line": (
+            {name: create_engine(name)._recognise for name in names}, cuts),
+        "detection_ms_frame_640": (
+            {name: create_engine(name, detection_side=640).detect for name in names},
+            [frame] * 9),
+        "detection_ms_strip_960": (
+            {name: create_engine(name, detection_side=960).detect for name in names},
+            [strip for strip, _, _ in strips]),
+    }
+    report = {name: {} for name in names}
+    for key, (calls, items) in jobs.items():
+        times = {name: [] for name in names}
+        for call in calls.values():
+            call(items[0])  # load the models
+        for item in items:
+            for name, call in calls.items():
+                started = time.perf_counter()
+                call(item)
+                times[name].append(time.perf_counter() - started)
+        for name in names:
+            report[name][key] = statistics.median(times[name]) * 1000
+    return report
+
+
+def measure(name: str, lines: list, strips: list) -> dict:
+    """CER of the true line boxes with each set of readings, and of the strips."""
+    looks_ = [line[3] for line in lines]
+    report: dict = {"variants": {}, "strips": {}, "version": create_engine(name).version}
     for variant, options in VARIANTS.items():
         # min_confidence 0: a line read with low confidence still counts, as read.
         reader = create_engine(name, min_confidence=0.0, **options)
@@ -250,7 +267,9 @@ def main() -> None:
         except VabatchError as error:
             print(f"{name}: skipped, {error}")
             continue
-        results[name] = measure(name, lines, strips, frame)
+        results[name] = measure(name, lines, strips)
+    for name, figures in speeds(list(results), lines, strips, frame).items():
+        results[name].update(figures)
     base = results.get("rapidocr")
     for name, report in results.items():
         print(f"\n== {name} {report['version']}")
