@@ -2,10 +2,11 @@
 boxes, detection speed, and what each reading trick is worth.
 
 Makes (once, under bench/media/engines/, git-ignored) short videos in many caption looks
-with testkit/corpus.py (libass, known SRT): English in sans, serif, italics, small and thin,
-large and thick, boxed, dark on light, 360p heavily compressed; Chinese in sans and serif,
-traditional characters, 360p, and bilingual. For each caption's middle frame it renders the
-same subtitles alone over flat grey (libass, no encoding), so the ink of every line is known:
+with testkit/corpus.py (libass, known SRT): English in sans, serif, small and thin, large
+and thick, 360p heavily compressed (``--more``: boxed, dark on light, yellow italics);
+Chinese in sans and serif, traditional characters, 360p, and bilingual. At a third and at
+two thirds of each caption it renders the same subtitles alone over flat grey (libass, no
+encoding), so the ink of every line is known:
 its box is a *true* line box, found without either engine's detector.
 
 Then, per engine (``ppocr6``, the default, and ``rapidocr``, PP-OCRv4, when its package is
@@ -21,7 +22,7 @@ installed: ``pip install --no-deps rapidocr-onnxruntime``):
 Ratios are against the old engine measured in the same run. Numbers go to stdout and
 bench/out/ocr_engines.json.
 
-    .venv/bin/python bench/ocr_engines_bench.py            # all looks
+    .venv/bin/python bench/ocr_engines_bench.py            # 10 looks (--more: 13)
     .venv/bin/python bench/ocr_engines_bench.py --quick    # 3 looks
 """
 
@@ -41,6 +42,7 @@ import numpy as np
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.extract_corpus import make_all  # noqa: E402
 from testkit import scoring  # noqa: E402
 from testkit.corpus import (  # noqa: E402
     Caption,
@@ -72,7 +74,7 @@ VARIANTS = {
 }
 
 
-def looks(quick: bool) -> list[VideoSpec]:
+def looks(quick: bool, more_looks: bool = False) -> list[VideoSpec]:
     def spec(name, seed, language="en", **options):
         font = {"en": "DejaVu Sans"}.get(language, "Noto Sans CJK SC")
         captions = random_captions(20, seed, "zh" if language == "zh-hant" else language)
@@ -89,10 +91,6 @@ def looks(quick: bool) -> list[VideoSpec]:
         spec("en-serif", 304, background="life", font="DejaVu Serif", bold=False),
         spec("en-small-thin", 305, background="photo", font_size=16, outline=1.0),
         spec("en-large-thick", 306, background="gradients", font_size=30, outline=4.0),
-        spec("en-boxed", 307, background="photo", boxed=True, outline=1.5),
-        spec("en-dark-on-light", 308, background="bright", colour="&H00101010",
-             outline_colour="&H00FFFFFF"),
-        spec("en-italic-yellow", 309, background="cuts", italic_every=1, colour=YELLOW),
         spec("zh-serif", 310, language="zh", background="photo", font="Noto Serif CJK SC",
              bold=False),
         spec("zh-hant", 311, language="zh-hant", background="cuts"),
@@ -101,7 +99,13 @@ def looks(quick: bool) -> list[VideoSpec]:
         spec("zh-en-bilingual", 313, language="zh+en", background="photo",
              second_line_size=16),
     ]
-    return every[:3] if quick else every
+    more = [  # --more: three more English looks
+        spec("en-boxed", 307, background="photo", boxed=True, outline=1.5),
+        spec("en-dark-on-light", 308, background="bright", colour="&H00101010",
+             outline_colour="&H00FFFFFF"),
+        spec("en-italic-yellow", 309, background="cuts", italic_every=1, colour=YELLOW),
+    ]
+    return every[:3] if quick else every + (more if more_looks else [])
 
 
 def _frames(command: list[str], width: int, height: int, count: int) -> list[np.ndarray]:
@@ -254,12 +258,15 @@ def measure(name: str, lines: list, strips: list) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 looks")
+    parser.add_argument("--more", action="store_true", help="3 more English looks")
     parser.add_argument("--engines", default="ppocr6,rapidocr")
     args = parser.parse_args()
-    lines, strips, skipped = samples(looks(args.quick))
+    specs = looks(args.quick, args.more)
+    make_all(specs, MEDIA, jobs=2)
+    lines, strips, skipped = samples(specs)
     frame = next(f for f, *_ in lines if f.shape[1] == 1280)
     print(f"{len(lines)} true line boxes and {len(strips)} strips from "
-          f"{len(looks(args.quick))} looks ({skipped} captions skipped: wrapped)")
+          f"{len(specs)} looks ({skipped} captions skipped: wrapped)")
     results = {}
     for name in args.engines.split(","):
         try:
