@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# System packages: libgl1 and libglib2.0-0 (opencv-python needs them to import); for
-# the tests and benchmarks, ffmpeg (test videos, burned-in
-# subtitles through libass) and fonts (DejaVu for Latin, Noto CJK for Chinese).
-# vabatch itself decodes with the FFmpeg inside opencv-python and needs no ffmpeg binary.
+# System packages for the tests and benchmarks: ffmpeg (test videos, burned-in subtitles
+# through libass) and fonts (DejaVu for Latin, Noto CJK for Chinese).
+# vabatch itself needs none: it decodes with the FFmpeg inside opencv-python-headless, whose
+# wheel links only libc, libstdc++ and zlib (no libGL, no GLib, unlike opencv-python).
 set -euo pipefail
-packages=(ffmpeg fonts-dejavu-core fonts-noto-cjk git libgl1 libglib2.0-0)
+packages=(ffmpeg fonts-dejavu-core fonts-noto-cjk git)
 missing=()
 for package in "${packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

@@ -18,7 +18,7 @@ from vabatch.api import run_video, verify_videos
 from vabatch.cli import app
 from vabatch.db import VideoDatabase
 from vabatch.media import Sampling
-from vabatch.stages.captions import CaptionOptions, run_captions
+from vabatch.stages.captions import CaptionOptions, captions_up_to_date, run_captions
 from vabatch.stages.crop import CropOptions, run_crop
 from vabatch.stages.ingest import IngestOptions, ingest_file
 from vabatch.tools.status import collect_status
@@ -170,6 +170,78 @@ def test_a_new_release_makes_stale_only_the_stages_whose_rules_changed(pipeline,
     [status] = collect_status(data_root, [video_dir])
     assert [status.databases[a].freshness for a in ("layout", "cropping", "captions")] == [
         "done", "done", "stale"]
+
+
+def test_a_new_release_of_the_ocr_engine_makes_every_stage_after_it_stale(pipeline,
+                                                                         monkeypatch):
+    from vabatch.ocr_engines.ppocr6 import PpOcr6Engine
+
+    data_root, video_dir, _ = pipeline
+    monkeypatch.setattr(PpOcr6Engine, "version", property(lambda self: "99.0.0"))
+    [status] = collect_status(data_root, [video_dir])
+    assert [status.databases[a].freshness for a in (
+        "fullOCR", "layout", "cropping", "captions")] == ["stale"] * 4
+
+
+def test_other_model_files_make_ocr_and_captions_stale(pipeline, tmp_path):
+    from vabatch.ocr_engines.ppocr6 import RECOGNIZER, PpOcr6Engine, packaged_model
+    from vabatch.stages.ocr import OcrOptions, ocr_up_to_date, run_ocr
+
+    _, source_dir, _ = pipeline
+    video_dir = tmp_path / source_dir.name
+    shutil.copytree(source_dir, video_dir)
+    assert ocr_up_to_date(video_dir) and captions_up_to_date(video_dir)
+    # The same weights under another file name: a model the engine has not read with.
+    other = tmp_path / "PP-OCRv6_rec_small-other.onnx"
+    shutil.copyfile(packaged_model(RECOGNIZER), other)
+    ocr_engine = PpOcr6Engine(recognizer_model=other, detection_side=640, min_confidence=0.5)
+    captions_options = CaptionOptions()
+    engine = PpOcr6Engine(recognizer_model=other, detection_side=960, min_confidence=0.6,
+                          line_padding=captions_options.line_padding,
+                          second_padding=captions_options.second_padding,
+                          stroke_reading=captions_options.stroke_reading)
+    assert not captions_up_to_date(video_dir, captions_options, engine)
+    assert run_ocr(video_dir, OcrOptions(), ocr_engine).status == "rebuilt"
+    assert run_ocr(video_dir, OcrOptions(), ocr_engine).status == "unchanged"
+    assert not ocr_up_to_date(video_dir)  # the wheel's model would read again
+    assert run_captions(video_dir, captions_options, engine).status == "done"
+    assert run_captions(video_dir, captions_options, engine).status == "unchanged"
+    assert not captions_up_to_date(video_dir)
+    with VideoDatabase(video_dir, require=("captions",)) as db:
+        [[recorded]] = db.execute("SELECT parameters FROM captions.captions_run").fetchall()
+    assert json.loads(recorded)["engine"]["models"] == ["PP-OCRv6_det_small.onnx", other.name]
+
+
+def test_results_of_the_pp_ocrv4_engine_are_read_again_with_the_default(pipeline, tmp_path):
+    pytest.importorskip("rapidocr_onnxruntime")  # pip install --no-deps rapidocr-onnxruntime
+    from vabatch.stages.layout import run_layout
+    from vabatch.stages.ocr import OcrOptions, run_ocr
+
+    data_root, source_dir, _ = pipeline
+    video_dir = tmp_path / source_dir.name
+    shutil.copytree(source_dir, video_dir)
+    assert run_ocr(video_dir, OcrOptions(engine="rapidocr")).status == "rebuilt"
+    run_layout(video_dir, data_root)
+    run_crop(video_dir, CropOptions())
+    assert run_captions(video_dir, CaptionOptions(engine="rapidocr")).status == "done"
+    stages = run_video(video_dir, data_root).stages
+    assert (stages["ocr"], stages["layout"], stages["captions"]) == ("rebuilt", "done", "done")
+    assert stages["crop"] in ("done", "unchanged")  # made again only if the band moved
+    assert set(run_video(video_dir, data_root).stages.values()) == {"unchanged"}
+    assert [normalise_text(row[4]) for row in captions_of(video_dir)] == [
+        normalise_text(caption.text) for caption in KNOWN]
+
+
+def test_the_pp_ocrv4_engine_without_its_package_is_one_clear_error(tmp_path):
+    import importlib.util
+
+    from vabatch.errors import VabatchError
+    from vabatch.ocr_engines import create_engine
+
+    if importlib.util.find_spec("rapidocr_onnxruntime") is not None:
+        pytest.skip("rapidocr-onnxruntime is installed here")
+    with pytest.raises(VabatchError, match="pip install --no-deps rapidocr-onnxruntime"):
+        create_engine("rapidocr")
 
 
 def test_export_writes_files_standard_parsers_and_ffmpeg_accept(pipeline, tmp_path):

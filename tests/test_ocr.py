@@ -321,7 +321,7 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path):
 
 
 def test_the_readings_of_a_line_agree_on_letters_and_keep_the_most_spaces():
-    from vabatch.ocr_engines.rapidocr import best_reading
+    from vabatch.ocr_engines.line_reading import best_reading
 
     assert best_reading(["Thecloudschildren", "The clouds children"]) == "The clouds children"
     assert best_reading(["The clouds children", "Thecloudschildren"]) == "The clouds children"
@@ -338,7 +338,7 @@ def test_the_readings_of_a_line_agree_on_letters_and_keep_the_most_spaces():
 def test_a_line_margin_stops_at_the_line_above_and_nowhere_else():
     import numpy as np
 
-    from vabatch.ocr_engines.rapidocr import _below_the_line_above, _pad_quad
+    from vabatch.ocr_engines.line_reading import _below_the_line_above, _pad_quad
 
     def box(left, top, right, bottom):
         return np.float32([[left, top], [right, top], [right, bottom], [left, bottom]])
@@ -366,3 +366,29 @@ def test_the_strokes_reading_is_a_recorded_parameter():
     assert with_strokes.parameters["stroke_reading"] is True
     assert "stroke_reading" not in without.parameters
     assert CaptionOptions().recorded() != CaptionOptions(stroke_reading=False).recorded()
+
+
+def test_the_default_engine_reads_with_the_models_of_its_wheel_and_downloads_nothing():
+    from vabatch.ocr_engines import DEFAULT_ENGINE, create_engine
+    from vabatch.ocr_engines.ppocr6 import DETECTOR, RECOGNIZER, packaged_model
+
+    folder = packaged_model(DETECTOR).parent
+    before = sorted((p.name, p.stat().st_size) for p in folder.iterdir())
+    engine = create_engine(DEFAULT_ENGINE)
+    image = _background()
+    _draw(image, "OPEN SOURCE", 120, 150)
+    assert [box.text.replace(" ", "") for box in engine.read(image)] == ["OPENSOURCE"]
+    assert sorted((p.name, p.stat().st_size) for p in folder.iterdir()) == before
+    assert engine.identity["models"] == [DETECTOR, RECOGNIZER]
+    assert engine.identity["name"] == "ppocr6"
+    assert engine.identity["version"] == __import__("importlib.metadata").metadata.version(
+        "rapidocr")
+
+
+def test_a_missing_model_file_is_one_clear_error(tmp_path):
+    from vabatch.errors import VabatchError
+    from vabatch.ocr_engines.ppocr6 import PpOcr6Engine
+
+    engine = PpOcr6Engine(recognizer_model=tmp_path / "gone.onnx")
+    with pytest.raises(VabatchError, match="gone.onnx is missing"):
+        engine.read(_background())

@@ -116,7 +116,7 @@ def test_the_cycle_finder_finds_a_cycle():
 
 def test_the_layer_check_sees_an_upward_import():
     assert layer_of("vabatch.stages.ocr") < layer_of("vabatch.engine.worker")
-    assert layer_of("vabatch.vision.caption_spans") < layer_of("vabatch.ocr_engines.rapidocr")
+    assert layer_of("vabatch.vision.caption_spans") < layer_of("vabatch.ocr_engines.ppocr6")
     assert "vabatch.stages.base" in GRAPH["vabatch.engine.model"]
 
 

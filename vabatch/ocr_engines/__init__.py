@@ -55,6 +55,17 @@ class OcrEngine(ABC):
         """The engine's version (of its package and models)."""
 
     @property
+    def models(self) -> tuple[str, ...]:
+        """The file names of the models the engine reads with."""
+        return ()
+
+    @property
+    def identity(self) -> dict:
+        """What the engine is: name, package version and model files. Stages that run OCR
+        fingerprint their results with it, so a new model or release makes them stale."""
+        return {"name": self.name, "version": self.version, "models": list(self.models)}
+
+    @property
     @abstractmethod
     def parameters(self) -> dict:
         """Every setting that changes the output, as plain JSON-able values.
@@ -71,8 +82,11 @@ class OcrEngine(ABC):
 # name -> "module:Class"; modules are imported only when the engine is asked for, because
 # engines pull in heavy libraries (onnxruntime, models).
 ENGINES: dict[str, str] = {
+    "ppocr6": "vabatch.ocr_engines.ppocr6:PpOcr6Engine",  # the default
+    # PP-OCRv4, vabatch 0.2's engine: only with `pip install --no-deps rapidocr-onnxruntime`
     "rapidocr": "vabatch.ocr_engines.rapidocr:RapidOcrEngine",
 }
+DEFAULT_ENGINE = "ppocr6"
 
 
 def create_engine(name: str, **options) -> OcrEngine:
@@ -88,4 +102,4 @@ def create_engine(name: str, **options) -> OcrEngine:
     return engine_class(**options)
 
 
-__all__ = ["ENGINES", "OcrBox", "OcrEngine", "Point", "create_engine"]
+__all__ = ["DEFAULT_ENGINE", "ENGINES", "OcrBox", "OcrEngine", "Point", "create_engine"]

@@ -1,69 +1,38 @@
-"""RapidOCR (PP-OCRv4 models on onnxruntime, shipped in the ``rapidocr-onnxruntime`` wheel).
+"""The PP-OCRv4 engine of vabatch 0.2 (``rapidocr-onnxruntime``, models in its wheel).
 
-Reads Chinese and English offline. Two choices make it fast enough for whole frames:
+No longer a dependency: ``ppocr6`` reads better (docs/ocr.md). It stays selectable for
+results made with it; install it without its dependencies, since it pulls ``opencv-python``
+and a second OpenCV beside ``opencv-python-headless`` breaks ``cv2``::
 
-* Detection runs on the frame scaled down so its long side is ``detection_side`` pixels
-  (RapidOCR's default would scale a 1280x720 frame *up* to 736x1312). The detector's cost
-  grows with the pixel count: 0.32 s at 1280x704, 0.06 s at 640x352 on one core.
-* Recognition runs on each line cut from the full-resolution frame, so downscaled
-  detection does not cost accuracy on small glyphs.
-
-The text-direction classifier is off: burned-in captions are never upside down.
+    pip install --no-deps rapidocr-onnxruntime
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from importlib.metadata import PackageNotFoundError, version
 
 import numpy as np
 
 from vabatch.errors import VabatchError
-from vabatch.ocr_engines import OcrBox, OcrEngine
-from vabatch.vision.text_cleanup import has_cjk
+from vabatch.ocr_engines.line_reading import LineReadingEngine
 
 PACKAGE = "rapidocr-onnxruntime"
-DEFAULT_DETECTION_SIDE = 640
-DEFAULT_MIN_CONFIDENCE = 0.5
-# RapidOCR's own detector post-processing defaults, recorded so a change is noticed.
-DETECTOR_SETTINGS = {"thresh": 0.3, "box_thresh": 0.5, "unclip_ratio": 1.6}
-MIN_LINE_PIXELS = 2  # a detected box thinner than this holds no readable text
+INSTALL = f"pip install --no-deps {PACKAGE}"
+MODELS = ("ch_PP-OCRv4_det_infer.onnx", "ch_PP-OCRv4_rec_infer.onnx")
 
 
-class RapidOcrEngine(OcrEngine):
-    """RapidOCR: detection on a downscaled frame, recognition on full-resolution lines."""
+class RapidOcrEngine(LineReadingEngine):
+    """RapidOCR 1.x with the PP-OCRv4 models."""
 
     name = "rapidocr"
 
-    def __init__(
-        self,
-        detection_side: int = DEFAULT_DETECTION_SIDE,
-        min_confidence: float = DEFAULT_MIN_CONFIDENCE,
-        threads: int = 1,
-        line_padding: float = 0.0,
-        second_padding: float | None = None,
-        stroke_reading: bool = False,
-    ) -> None:
-        if detection_side < 32:
-            raise VabatchError(f"detection side must be at least 32 pixels, not {detection_side}")
-        self.detection_side = int(detection_side)
-        self.min_confidence = float(min_confidence)
-        # Margin added around each detected line before recognition, as a share of the
-        # line's height. The recogniser drops the spaces between English words far less
-        # often when the line does not touch the cut's edges (measured in docs/captions.md).
-        self.line_padding = max(0.0, float(line_padding))
-        # Latin lines are read a second time with this margin; when both readings have the
-        # same letters, the one with more spaces wins (the recogniser drops spaces, it
-        # hardly ever invents them).
-        self.second_padding = None if second_padding is None else max(0.0,
-                                                                        float(second_padding))
-        # Latin lines are also read from their strokes alone (dark on white, outline and
-        # background gone), with the same rule: a thick outline narrows the gaps between
-        # words, the strokes alone keep them wide (docs/captions.md).
-        self.stroke_reading = bool(stroke_reading)
-        # One onnxruntime thread: on 2 cores a second intra-op thread made a 640x352 frame
-        # 2.5x slower (0.09 s -> 0.22 s); use the cores with one process per video instead.
-        self.threads = max(1, int(threads))
+    def __init__(self, **options) -> None:
+        if importlib.util.find_spec("rapidocr_onnxruntime") is None:
+            raise VabatchError(f"OCR engine 'rapidocr' needs {PACKAGE}, which is not "
+                               f"installed ({INSTALL})")
+        super().__init__(**options)
         self._ocr = None  # the models load on first use, so building an engine is cheap
 
     @property
@@ -71,89 +40,35 @@ class RapidOcrEngine(OcrEngine):
         try:
             return version(PACKAGE)
         except PackageNotFoundError:
-            raise VabatchError(f"{PACKAGE} is not installed (pip install {PACKAGE})") from None
+            raise VabatchError(f"{PACKAGE} is not installed ({INSTALL})") from None
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        return MODELS
 
     @property
     def parameters(self) -> dict:
-        return {
-            "detection_side": self.detection_side,
-            "min_confidence": self.min_confidence,
-            "detector": "ch_PP-OCRv4_det",
-            "recognizer": "ch_PP-OCRv4_rec",
-            "direction_classifier": False,
-            **DETECTOR_SETTINGS,
-            **({"line_padding": self.line_padding} if self.line_padding else {}),
-            **({"second_padding": self.second_padding}
-               if self.second_padding is not None else {}),
-            **({"stroke_reading": True} if self.stroke_reading else {}),
-        }
+        # The names recorded since 0.1: results made with this engine stay up to date.
+        return {"detector": "ch_PP-OCRv4_det", "recognizer": "ch_PP-OCRv4_rec",
+                **self.reading_parameters()}
 
-    def read(self, image_bgr: np.ndarray) -> list[OcrBox]:
-        """Text lines of one BGR frame, top to bottom, left to right."""
-        import cv2
+    def _detect(self, image_bgr: np.ndarray) -> list[np.ndarray]:
+        detected, _ = self._engine()(image_bgr, use_det=True, use_cls=False, use_rec=False)
+        return [np.asarray(quad, dtype=np.float32) for quad in detected or ()]
 
-        from vabatch.vision.band_signature import stroke_mask
-
-        ocr = self._engine()
-        height, width = image_bgr.shape[:2]
-        scale = min(1.0, self.detection_side / max(height, width))
-        small = image_bgr
-        if scale < 1.0:
-            small = cv2.resize(image_bgr, (max(1, round(width * scale)),
-                                           max(1, round(height * scale))),
-                               interpolation=cv2.INTER_AREA)
-        detected, _ = ocr(small, use_det=True, use_cls=False, use_rec=False)
-        boxes: list[OcrBox] = []
-        quads = []
-        for quad in detected or ():
-            points = np.asarray(quad, dtype=np.float32)
-            points[:, 0] = np.clip(points[:, 0] * (width / small.shape[1]), 0, width)
-            points[:, 1] = np.clip(points[:, 1] * (height / small.shape[0]), 0, height)
-            quads.append(points)
-        for number, points in enumerate(quads):
-            neighbours = quads[:number] + quads[number + 1:]
-
-            def cut(padding: float, points=points, neighbours=neighbours) -> np.ndarray | None:
-                grown = _pad_quad(points, padding)
-                return _cut_line(image_bgr, _below_the_line_above(grown, points, neighbours))
-
-            line = cut(self.line_padding)
-            if line is None:
-                continue
-            recognised, _ = ocr(line, use_det=False, use_cls=False, use_rec=True)
-            if not recognised:
-                continue
-            text, confidence = recognised[0][0].strip(), float(recognised[0][1])
-            if _latin(text):
-                others = []
-                if self.second_padding is not None:
-                    others.append(cut(self.second_padding))
-                if self.stroke_reading:
-                    # Grey, not the brightest channel: lower CER here (docs/captions.md).
-                    strokes = stroke_mask(line, by_value=False)
-                    others.append(cv2.cvtColor(255 - strokes, cv2.COLOR_GRAY2BGR))
-                readings = [text]
-                for other in others:
-                    again, _ = ocr(other, use_det=False, use_cls=False, use_rec=True) \
-                        if other is not None else (None, None)
-                    if again:
-                        readings.append(again[0][0].strip())
-                text = best_reading(readings)
-            if not text or confidence < self.min_confidence:
-                continue
-            # Rounded so that tiny float differences (e.g. thread scheduling) do not show.
-            corners = tuple((round(float(x), 2), round(float(y), 2)) for x, y in points)
-            boxes.append(OcrBox(text, round(confidence, 4), corners))  # type: ignore[arg-type]
-        return boxes
+    def _recognise(self, line_bgr: np.ndarray) -> tuple[str, float] | None:
+        recognised, _ = self._engine()(line_bgr, use_det=False, use_cls=False, use_rec=True)
+        if not recognised:
+            return None
+        return str(recognised[0][0]), float(recognised[0][1])
 
     def _engine(self):
         if self._ocr is None:
             try:
                 from rapidocr_onnxruntime import RapidOCR
             except ImportError as error:
-                raise VabatchError(
-                    f"{PACKAGE} cannot be imported ({error}); pip install {PACKAGE}"
-                ) from None
+                raise VabatchError(f"{PACKAGE} cannot be imported ({error}); {INSTALL}"
+                                   ) from None
             cores = os.cpu_count() or 1
             self._ocr = RapidOCR(
                 # "max": never scale the (already downscaled) frame up again.
@@ -164,88 +79,3 @@ class RapidOcrEngine(OcrEngine):
                 print_verbose=False,
             )
         return self._ocr
-
-
-def best_reading(readings: list[str]) -> str:
-    """One line's text from several readings of it (the first is the main one).
-
-    Letters: the first reading's, unless two others agree on other letters (a letter at
-    the edge of the cut, such as the "l" of "light", comes and goes with the margin).
-    Spaces: the reading of those letters with the most spaces, since the recogniser drops
-    spaces between words and hardly ever invents them.
-    """
-    def letters(text: str) -> str:
-        return text.replace(" ", "")
-
-    chosen = letters(readings[0])
-    others = [letters(text) for text in readings[1:]]
-    for candidate in others:
-        if candidate != chosen and candidate and others.count(candidate) >= 2:
-            chosen = candidate
-            break
-    same = [text for text in readings if letters(text) == chosen]
-    return max(same, key=lambda text: text.count(" "))  # the first of equals
-
-
-def _latin(text: str) -> bool:
-    """Text with Latin letters and no CJK: where words are separated by spaces."""
-    return any("a" <= c.lower() <= "z" for c in text) and not has_cjk(text)
-
-
-def _pad_quad(points: np.ndarray, padding: float) -> np.ndarray:
-    """The quadrilateral grown outwards by ``padding`` x its height on every side."""
-    if padding <= 0:
-        return points
-    height = max(np.linalg.norm(points[0] - points[3]), np.linalg.norm(points[1] - points[2]))
-    centre = points.mean(axis=0)
-    grown = []
-    for point in points:
-        direction = point - centre
-        # Move each corner along both box axes: out by the margin horizontally and vertically.
-        across = (points[1] - points[0]) / max(1e-6, np.linalg.norm(points[1] - points[0]))
-        down = (points[3] - points[0]) / max(1e-6, np.linalg.norm(points[3] - points[0]))
-        sign_across = 1.0 if np.dot(direction, across) >= 0 else -1.0
-        sign_down = 1.0 if np.dot(direction, down) >= 0 else -1.0
-        grown.append(point + padding * height * (sign_across * across + sign_down * down))
-    return np.asarray(grown, dtype=np.float32)
-
-
-def _below_the_line_above(padded: np.ndarray, points: np.ndarray,
-                          neighbours: list[np.ndarray]) -> np.ndarray:
-    """``padded`` (the line ``points`` grown by a margin) kept below the line above it:
-    that line's bottom in the margin made the recogniser drop the tall first letter of the
-    line below ("light" read "ight"). The bottom margin stays: it holds commas' tails.
-    (Measured on the corpus: letters and punctuation CER 0.127% -> 0.099%; painting the
-    line above out instead of cutting it off did not help.)"""
-    top, bottom = points[:, 1].min(), points[:, 1].max()
-    left, right = points[:, 0].min(), points[:, 0].max()
-    highest = -np.inf
-    for other in neighbours:
-        if min(right, other[:, 0].max()) <= max(left, other[:, 0].min()):
-            continue  # beside, not above
-        other_top, other_bottom = other[:, 1].min(), other[:, 1].max()
-        if other_top + other_bottom < top + bottom:  # its centre is higher
-            highest = max(highest, min(other_bottom, top))
-    clipped = padded.copy()  # corners: top left, top right, bottom right, bottom left
-    clipped[[0, 1], 1] = np.maximum(clipped[[0, 1], 1], highest)
-    return clipped
-
-
-def _cut_line(image_bgr: np.ndarray, points: np.ndarray) -> np.ndarray | None:
-    """The quadrilateral ``points`` of the frame, straightened into an upright strip."""
-    import cv2
-
-    line_width = int(max(np.linalg.norm(points[0] - points[1]),
-                         np.linalg.norm(points[2] - points[3])))
-    line_height = int(max(np.linalg.norm(points[0] - points[3]),
-                          np.linalg.norm(points[1] - points[2])))
-    if line_width < MIN_LINE_PIXELS or line_height < MIN_LINE_PIXELS:
-        return None
-    target = np.array([[0, 0], [line_width, 0], [line_width, line_height], [0, line_height]],
-                      dtype=np.float32)
-    transform = cv2.getPerspectiveTransform(points.astype(np.float32), target)
-    line = cv2.warpPerspective(image_bgr, transform, (line_width, line_height),
-                               borderMode=cv2.BORDER_REPLICATE, flags=cv2.INTER_CUBIC)
-    if line_height / line_width >= 1.5:
-        line = np.ascontiguousarray(np.rot90(line))  # vertical text, as RapidOCR does
-    return line

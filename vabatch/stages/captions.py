@@ -36,7 +36,7 @@ from vabatch.db.files import sidecars
 from vabatch.errors import DatabaseError, VabatchError
 from vabatch.fsutil import fsync_path
 from vabatch.media import decode_image
-from vabatch.ocr_engines import OcrEngine, create_engine
+from vabatch.ocr_engines import DEFAULT_ENGINE, OcrEngine, create_engine
 from vabatch.stages.base import Stage, StageContext, StageResult
 from vabatch.vision.band_signature import PackedMasks, mask_iou
 from vabatch.vision.caption_filter import (
@@ -65,7 +65,6 @@ RULES_VERSION = "0.3.0"  # the release that last changed this stage's rules
 # Tables that only other steps write (e.g. `vabatch migrate`'s proof): kept as they are.
 CARRIED_TABLES = ("migration_proof",)
 DAMAGED_SUFFIX = ".damaged"  # an unreadable captions.db set aside by ``captions --force``
-DEFAULT_ENGINE = "rapidocr"
 
 
 @dataclass(frozen=True)
@@ -91,12 +90,11 @@ class CaptionOptions:
     filter: FilterRules = field(default_factory=FilterRules)  # which candidates are captions
     force: bool = False
 
-    def recorded(self) -> dict:
+    def recorded(self, engine: OcrEngine | None = None) -> dict:
+        """The options and the identity of the engine that reads (name, package version,
+        model files): a new engine, release or model makes the captions stale."""
         recorded = {k: v for k, v in asdict(self).items() if k != "force"}
-        if self.engine == DEFAULT_ENGINE:
-            # Recorded only when not the default, so captions made before this option
-            # existed (with that engine) stay up to date.
-            del recorded["engine"]
+        recorded["engine"] = (engine or self.make_engine()).identity
         return recorded
 
     def make_engine(self) -> OcrEngine:
@@ -124,11 +122,11 @@ class CaptionResult(StageResult):
 
 
 
-def _inputs_sha256(db: VideoDatabase, options: CaptionOptions) -> str:
+def _inputs_sha256(db: VideoDatabase, recorded: dict) -> str:
     crop = db.execute("SELECT inputs_sha256 FROM cropping.crop_run").fetchall()
     if not crop:
         raise DatabaseError(f"{db.path('cropping')}: no crop run recorded (run `vabatch crop`)")
-    return hashlib.sha256(json.dumps([crop[0][0], options.recorded(), RULES_VERSION,
+    return hashlib.sha256(json.dumps([crop[0][0], recorded, RULES_VERSION,
                                       _reference(db)],
                                      sort_keys=True, default=str).encode()).hexdigest()
 
@@ -178,25 +176,33 @@ def _migrated_without_video(video_dir: Path, result: CaptionResult) -> bool:
     return True
 
 
-def captions_up_to_date(video_dir: Path, options: CaptionOptions = CaptionOptions()) -> bool:
-    """Whether captions.db was made from the current crop with these options."""
+def captions_up_to_date(video_dir: Path, options: CaptionOptions = CaptionOptions(),
+                        engine: OcrEngine | None = None) -> bool:
+    """Whether captions.db was made from the current crop with these options and this
+    engine (default: the one ``options`` name)."""
+    recorded = options.recorded(engine)
     with VideoDatabase(video_dir, require=("cropping",)) as db:
         if not db.has("captions"):
             return False
         previous = db.execute("SELECT inputs_sha256 FROM captions.captions_run").fetchall()
-        return bool(previous) and previous[0][0] == _inputs_sha256(db, options)
+        return bool(previous) and previous[0][0] == _inputs_sha256(db, recorded)
 
 
 def run_captions(video_dir: Path, options: CaptionOptions = CaptionOptions(),
                  engine: OcrEngine | None = None) -> CaptionResult:
-    """Find caption spans, read them, and write the automatic rows of captions.db."""
+    """Find caption spans, read them, and write the automatic rows of captions.db.
+
+    ``engine`` lets a caller share one loaded engine across videos; it must match
+    ``options`` (its identity is what the results are fingerprinted with)."""
     started = time.monotonic()
     video_dir = Path(video_dir)
     result = CaptionResult(video_dir.name, "done")
     _set_aside_if_unreadable(video_dir, options.force, result)
     if _migrated_without_video(video_dir, result):
         return result
-    if not options.force and captions_up_to_date(video_dir, options):
+    engine = engine or options.make_engine()
+    recorded = options.recorded(engine)
+    if not options.force and captions_up_to_date(video_dir, options, engine):
         result.status = "unchanged"
         with VideoDatabase(video_dir, require=("captions",)) as db:
             result.captions, result.human_kept = db.execute(
@@ -210,7 +216,7 @@ def run_captions(video_dir: Path, options: CaptionOptions = CaptionOptions(),
         return result
 
     with VideoDatabase(video_dir, require=("video", "cropping")) as db:
-        inputs = _inputs_sha256(db, options)
+        inputs = _inputs_sha256(db, recorded)
         band = db.execute("SELECT crop_left, crop_top, crop_right, crop_bottom, frame_count"
                           " FROM cropping.crop_run").fetchall()[0]
         duration_ms = db.execute("SELECT duration_ms FROM video.video_metadata").fetchall()[0][0]
@@ -218,8 +224,7 @@ def run_captions(video_dir: Path, options: CaptionOptions = CaptionOptions(),
             captions, timestamps, spans_read = [], [], 0
             result.status = "no-band"
         else:
-            captions, timestamps, spans, spans_read = _find_captions(
-                db, band, options, engine or options.make_engine())
+            captions, timestamps, spans, spans_read = _find_captions(db, band, options, engine)
             result.spans = spans
         reasons = judge([Candidate(c.text, c.confidence, c.end_frame_index
                                    - c.start_frame_index, lines_of(c)) for c in captions],
@@ -249,7 +254,7 @@ def run_captions(video_dir: Path, options: CaptionOptions = CaptionOptions(),
             rejected)
         db.execute("INSERT OR REPLACE INTO captions.captions_run (id, inputs_sha256,"
                    " parameters, tool_version, spans_read) VALUES (1, ?, ?, ?, ?)",
-                   (inputs, json.dumps(options.recorded(), sort_keys=True, default=str),
+                   (inputs, json.dumps(recorded, sort_keys=True, default=str),
                     f"vabatch {__version__}", spans_read))
         result.captions = len(rows)
         result.rejected = len(rejected)

@@ -32,7 +32,7 @@ import apsw
 from vabatch.db import KINDS, VideoDatabase
 from vabatch.db.files import SIDECAR_SUFFIXES
 from vabatch.errors import DatabaseError
-from vabatch.ocr_engines import OcrBox, OcrEngine, create_engine
+from vabatch.ocr_engines import DEFAULT_ENGINE, OcrBox, OcrEngine, create_engine
 from vabatch.stages.base import ProgressCallback, Stage, StageContext, StageResult
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ FRAMES_PER_TRANSACTION = 16
 class OcrOptions:
     """How frames are chosen, read and reused. All but ``threads``/``force`` are recorded."""
 
-    engine: str = "rapidocr"
+    engine: str = DEFAULT_ENGINE  # a name of vabatch.ocr_engines.ENGINES
     sampling_fps: float | None = DEFAULT_SAMPLING_FPS  # None: every frame of video.db
     detection_side: int = DEFAULT_DETECTION_SIDE
     min_confidence: float = 0.5
@@ -212,6 +212,8 @@ def _plan(video_dir: Path, options: OcrOptions, engine: OcrEngine) -> _Plan:
             ).fetchall())
     content_sha256, sampling_mode, sampling_value, image_format, image_quality = metadata[0]
     parameters = {
+        # Name, package version and settings, with the model files: a new engine, release or
+        # model makes the results stale.
         "engine": {"name": engine.name, "version": engine.version, **engine.parameters},
         "sampling_fps": options.sampling_fps,
         "reuse": None if options.reuse_threshold is None else {
