@@ -378,7 +378,7 @@ def random_look(seed: int, index: int,
         ticker=extras["ticker"], clock=extras["clock"], headline=extras["headline"],
         headline_at="top" if bottom else "bottom",
         signs=_signs(rng, look, duration) if extras["signs"] else (),
-        seed=seed * 100_000 + index)
+        seed=(seed * 100_000 + index) % (2**32 - 1))  # ffmpeg takes 32-bit seeds
     look.pop("sign_fonts")
     spec.extra = {"look": {**look, **extras}, "patterns": patterns, "blank_ms": blanks,
                   "language": look["language"], "summary": describe_look(look, extras)}

@@ -153,3 +153,8 @@ def test_describe_names_the_font_the_background_and_the_size(draws):
     summary = spec.extra["summary"]
     assert spec.font in summary and spec.background in summary
     assert f"{spec.width}x{spec.height}" in summary
+
+
+def test_any_seed_gives_ffmpeg_a_32_bit_seed():
+    # ffmpeg's gradients and cellauto refuse seeds past 2**32 - 1 ("out of range").
+    assert 0 <= looks.random_look(20261202, 29, FONTS).seed < 2**32 - 1
