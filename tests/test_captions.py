@@ -14,7 +14,7 @@ import webvtt
 from typer.testing import CliRunner
 
 from testkit.corpus import Caption, VideoSpec, make_video, random_captions
-from vabatch.api import run_video, verify_videos
+from vabatch.api import export_videos, run_video, verify_videos
 from vabatch.cli import app
 from vabatch.db import VideoDatabase
 from vabatch.media import Sampling
@@ -132,6 +132,12 @@ def test_human_edits_survive_a_forced_rerun(pipeline, tmp_path):
     assert rejected == [(target[0], target[4], "overlaps a caption a person edited")]
     # ... and status and verify say so.
     assert collect_status(tmp_path, [video_dir])[0].databases["captions"].side_rows == 1
+    export_videos([video_dir], "json", tmp_path / "json")
+    exported = json.loads(next((tmp_path / "json").rglob("*.json")).read_text())
+    assert [(c["text"], c["reason"]) for c in exported["not_captions"]] == [
+        (target[4], "overlaps a caption a person edited")]
+    auto = [c for c in exported["captions"] if c["source"] == "auto"]
+    assert auto and all(c["agreement"] == 1.0 and c["readings"] >= 1 for c in auto)
     [report] = verify_videos(tmp_path, [video_dir], False, False)
     assert report.ok and report.notes == [
         "captions.db: 1 read candidates are not captions (each with its reason in"

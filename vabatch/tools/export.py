@@ -33,6 +33,8 @@ class ExportedCaption:
     text: str
     confidence: float | None
     source: str
+    agreement: float | None = None  # share of its readings that gave its text
+    readings: int | None = None  # band strips OCR read for it
 
 
 @dataclass
@@ -75,9 +77,11 @@ def load_captions_checked(video_dir: Path,
     with VideoDatabase(video_dir, require=("video", "captions")) as db:
         source, duration_ms = db.execute(
             "SELECT source_name, duration_ms FROM video.video_metadata").fetchall()[0]
+        columns = {row[1] for row in db.execute("PRAGMA captions.table_info(captions)")}
+        evidence = ", agreement, readings" if "agreement" in columns else ""
         rows = db.execute(
             "SELECT id, start_ms, end_ms, start_frame_index, end_frame_index, text, confidence,"
-            " source FROM captions.captions ORDER BY start_ms, start_frame_index, id"
+            f" source{evidence} FROM captions.captions ORDER BY start_ms, start_frame_index, id"
             ).fetchall()
     captions, dropped = [], []
     for caption_id, start_ms, end_ms, *rest in rows:
@@ -120,9 +124,24 @@ def to_vtt(captions: list[ExportedCaption]) -> str:
     return "WEBVTT\n\n" + "\n\n".join(cues) + ("\n" if cues else "")
 
 
-def to_json(video_id: str, source: str, captions: list[ExportedCaption]) -> str:
+def load_not_captions(video_dir: Path) -> list[dict]:
+    """What the captions stage read but did not keep as captions, each with its reason."""
+    with VideoDatabase(video_dir, require=("captions",)) as db:
+        if not db.execute("SELECT 1 FROM captions.sqlite_master"
+                          " WHERE name = 'rejected_captions'").fetchall():
+            return []
+        cursor = db.execute("SELECT start_ms, end_ms, start_frame_index, end_frame_index, text,"
+                            " confidence, reason FROM captions.rejected_captions"
+                            " ORDER BY start_frame_index, id")
+        names = [column[0] for column in cursor.getdescription()]
+        return [dict(zip(names, row, strict=True)) for row in cursor]
+
+
+def to_json(video_id: str, source: str, captions: list[ExportedCaption],
+            not_captions: list[dict] = ()) -> str:
     return json.dumps({"video_id": video_id, "source_name": source,
-                       "captions": [vars(c) for c in captions]},
+                       "captions": [vars(c) for c in captions],
+                       "not_captions": list(not_captions)},
                       ensure_ascii=False, indent=1) + "\n"
 
 
@@ -197,19 +216,19 @@ def export_videos(video_dirs: list[Path], export_format: str, out_dir: Path,
             target = child_path(target, part)
         target.mkdir(parents=True, exist_ok=True)
         path = child_path(target, f"{stem}.{export_format}")
-        atomic_write(path, _render(export_format, video_dir.name, result.source_name,
+        atomic_write(path, _render(export_format, video_dir, result.source_name,
                                    captions))
         result.path = str(path)
         _judge(result)
     return results
 
 
-def _render(export_format: str, video_id: str, source: str, captions) -> str:
+def _render(export_format: str, video_dir: Path, source: str, captions) -> str:
     if export_format == "srt":
         return to_srt(captions)
     if export_format == "vtt":
         return to_vtt(captions)
-    return to_json(video_id, source, captions)
+    return to_json(video_dir.name, source, captions, load_not_captions(video_dir))
 
 
 def _judge(result: VideoExport) -> None:
