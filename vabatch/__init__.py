@@ -1,3 +1,3 @@
 """vabatch: burned-in captions to a versioned dataset of split SQLite databases."""
 
-__version__ = "0.2.2"
+__version__ = "0.3.0"
