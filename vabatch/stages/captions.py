@@ -397,7 +397,7 @@ def _find_captions(db: VideoDatabase, band, options: CaptionOptions, engine: Ocr
             # split on background noise that moves with the text, e.g. a zooming fractal).
             # The caption read from that strip goes on.
             readings[-1].end_frame_index = span.end
-    captions = merge(readings, options, masks)
+    captions = merge(readings, options, masks, scale)
     for caption in captions:
         caption.agreement = agreement(caption)
     # Where only static text was read, it is still said (as text that is no caption).
@@ -428,10 +428,11 @@ def _read_strip(db: VideoDatabase, engine: OcrEngine, frame_index: int,
     confidences = [box.confidence for number, line in enumerate(lines) if number not in stray
                    for box in line]
     if not confidences:  # static text only: no caption here, but not dropped silently
-        return Reading("", 0.0, (), left_out)
+        return Reading("", 0.0, (), left_out, frame_index)
     return Reading("\n".join(t for n, t in enumerate(texts) if n not in stray),
                    sum(confidences) / len(confidences),
-                   tuple(b for n, b in enumerate(boxes) if n not in stray), left_out)
+                   tuple(b for n, b in enumerate(boxes) if n not in stray), left_out,
+                   frame_index)
 
 
 def _with_stray_lines(captions: list[Caption], reasons: list[str | None]):

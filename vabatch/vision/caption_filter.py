@@ -38,10 +38,11 @@ class FilterRules:
     sure_chars: int = 6  # with at least this many letters (CJK characters count 2),
     sure_frames: int = 15  # for at least this many frames
     min_sure: int = 2  # fewer sure captions than this: no geometry to compare with
-    height_tolerance: float = 0.4  # line height within this share of the sure captions'
+    height_tolerance: float = 0.5  # line height within this share of the sure captions'
     row_margin: float = 0.6  # line centres within this many line heights of their rows
     stack_gap: float = 0.8  # a line this close (in line heights) to a caption line is one
     static_overlap: float = 0.5  # a line on this much of a noise box, with its text, is it
+    static_frames: int = 3  # ... when the layout saw that text there in this many frames
     short_chars: int = 4  # a text this short (letters; CJK characters count 2) ...
     short_min_confidence: float = 0.85  # ... needs this confidence
     short_min_frames: int = 6  # ... and this many frames
@@ -54,7 +55,8 @@ class Reference:
 
     height: float
     rows: tuple[float, ...]
-    # Static text the layout labelled noise (a sign, a logo): (normalised text, box).
+    # Text the layout labelled noise (a sign, a logo): (normalised text, box), one per
+    # sampled frame it was seen in.
     noise: tuple[tuple[str, Line], ...] = ()
 
     @classmethod
@@ -65,7 +67,7 @@ class Reference:
             return None
         return cls(float(statistics.median(line[1] for line in lines)),
                    tuple(sorted({line[0] + line[1] / 2 for line in lines})),
-                   tuple(sorted(set(noise))))
+                   tuple(sorted(noise)))
 
 
 @dataclass(frozen=True)
@@ -159,20 +161,20 @@ STATIC_REASON = "static text the layout labelled noise (a sign or a logo), where
 
 def is_static(text: str, box: Line, reference: Reference | None,
               rules: FilterRules = FilterRules()) -> bool:
-    """Whether an OCR box shows static text the layout labelled noise, where it saw it
-    (checked box by box, before boxes are joined into lines: a sign may share a row with
-    the caption)."""
+    """Whether an OCR box shows static text: text the layout labelled noise where it saw
+    it, in ``static_frames`` sampled frames or more (a caption the layout misjudged once
+    is not static). Checked box by box, before boxes are joined into lines: a sign may
+    share a row with the caption."""
     if reference is None:
         return False
     own = "".join(char for char in text.lower() if char.isalnum())
     if not own:
         return False
-    for noise_text, noise_box in reference.noise:
-        if _overlap(box, noise_box) >= rules.static_overlap and (
-                own == noise_text or (min(len(own), len(noise_text)) >= 3
-                                      and (own in noise_text or noise_text in own))):
-            return True
-    return False
+    seen = sum(1 for noise_text, noise_box in reference.noise
+               if _overlap(box, noise_box) >= rules.static_overlap and (
+                   own == noise_text or (min(len(own), len(noise_text)) >= 3
+                                         and (own in noise_text or noise_text in own))))
+    return seen >= rules.static_frames
 
 
 def _edge_gap(first: tuple[int, int], second: tuple[int, int]) -> float:

@@ -44,6 +44,7 @@ class Reading:
     confidence: float
     lines: tuple[Line, ...]
     stray: tuple[tuple[str, str], ...] = ()  # text left out of it: (text, reason)
+    frame_index: int = -1  # the strip's frame
 
 
 @dataclass
@@ -88,24 +89,36 @@ def _similar(first: str, second: str, threshold: float) -> bool:
 
 
 def merge(readings: list[Caption], options: MergeRules,
-          masks: Sequence[np.ndarray]) -> list[Caption]:
+          masks: Sequence[np.ndarray], scale: int = 4) -> list[Caption]:
     """Join consecutive readings of one caption that the image evidence split.
 
     The same text (normalised) is one caption. Texts that are only similar (OCR read the
     same caption a little differently) are one caption when their spans' stable strokes
     match too; within one span they were split because they read differently, so they stay
     apart. The same text after a real blank (its strokes gone for ``min_blank_frames`` or
-    more) is shown twice: two captions.
+    more) is shown twice: two captions. Touching readings where one has lines of the other
+    missing while their strokes were on screen (``scale``: strip pixels per mask cell) are
+    one caption with the fuller text: detection missed a line over a busy background.
     """
     readings = _absorb_misreadings(_absorb_fragments(readings, options), options)
     merged: list[Caption] = []
     for caption in readings:
         previous = merged[-1] if merged else None
-        if previous is not None and caption.start_frame_index - previous.end_frame_index \
-                <= options.max_merge_gap_frames and _one_caption(previous, caption, options) \
-                and not _blank_between(previous, caption, masks, options):
+        if previous is None:
+            fuller = None
+        elif caption.start_frame_index == previous.end_frame_index:
+            fuller = _with_missed_lines(previous, caption, masks, scale) \
+                or _with_missed_lines(caption, previous, masks, scale)
+        else:
+            fuller = None
+        if fuller is not None or (
+                previous is not None and caption.start_frame_index - previous.end_frame_index
+                <= options.max_merge_gap_frames and _one_caption(previous, caption, options)
+                and not _blank_between(previous, caption, masks, options)):
             previous.end_frame_index = caption.end_frame_index
-            if caption.confidence > previous.confidence:
+            if fuller is not None:
+                previous.text, previous.confidence = fuller.text, fuller.confidence
+            elif caption.confidence > previous.confidence:
                 previous.text, previous.confidence = caption.text, caption.confidence
             previous.span = caption.span
             previous.readings = previous.readings + caption.readings
@@ -229,3 +242,34 @@ def _contained(part: np.ndarray, whole: np.ndarray) -> float:
     """Share of ``part``'s cells that ``whole`` has (one cell of jitter allowed)."""
     ink = int(np.count_nonzero(part))
     return 1.0 if ink == 0 else int(np.count_nonzero(part & grow(whole))) / ink
+
+
+def _with_missed_lines(short: Caption, full: Caption, masks: Sequence[np.ndarray],
+                       scale: int) -> Caption | None:
+    """``full`` when ``short`` reads as ``full`` with lines missing whose strokes were in
+    ``short``'s strips too (at least half as much ink in those rows), else None."""
+    short_lines = [normalise_text(t) for t in short.text.split("\n") if normalise_text(t)]
+    full_lines = [normalise_text(t) for t in full.text.split("\n")]
+    if not short_lines or len(short_lines) >= len(full_lines):
+        return None
+    unmatched = list(range(len(full_lines)))
+    for line in short_lines:
+        match = next((n for n in unmatched if full_lines[n] == line
+                      or _one_letter_apart(full_lines[n], line)), None)
+        if match is None:
+            return None
+        unmatched.remove(match)
+    boxes = lines_of(full)
+    full_frames = [r.frame_index for r in full.readings if r.frame_index >= 0
+                   and normalise_text(r.text) == normalise_text(full.text)]
+    short_frames = [r.frame_index for r in short.readings if r.frame_index >= 0]
+    if len(boxes) != len(full_lines) or not full_frames or not short_frames:
+        return None
+    for number in unmatched:
+        top, height = boxes[number][:2]
+        rows = slice(max(0, top // scale), (top + height) // scale + 1)
+        there = int(np.count_nonzero(masks[full_frames[0]][rows]))
+        kept = min(int(np.count_nonzero(masks[f][rows])) for f in short_frames)
+        if there == 0 or kept < 0.5 * there:
+            return None
+    return full
