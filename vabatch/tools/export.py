@@ -130,11 +130,11 @@ def load_not_captions(video_dir: Path) -> list[dict]:
         if not db.execute("SELECT 1 FROM captions.sqlite_master"
                           " WHERE name = 'rejected_captions'").fetchall():
             return []
-        cursor = db.execute("SELECT start_ms, end_ms, start_frame_index, end_frame_index, text,"
-                            " confidence, reason FROM captions.rejected_captions"
-                            " ORDER BY start_frame_index, id")
-        names = [column[0] for column in cursor.getdescription()]
-        return [dict(zip(names, row, strict=True)) for row in cursor]
+        names = ("start_ms", "end_ms", "start_frame_index", "end_frame_index", "text",
+                 "confidence", "reason")
+        rows = db.execute(f"SELECT {', '.join(names)} FROM captions.rejected_captions"
+                          " ORDER BY start_frame_index, id").fetchall()
+        return [dict(zip(names, row, strict=True)) for row in rows]
 
 
 def to_json(video_id: str, source: str, captions: list[ExportedCaption],
