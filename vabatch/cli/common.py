@@ -27,10 +27,28 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from typer.core import TyperGroup
 
 from vabatch.errors import VabatchError
 
+# Commands of two words that are not a group of their own: `vabatch layout show` is the
+# hidden command `layout-show` (so `layout show --help` is its help), while `vabatch layout
+# VIDEO...` stays the layout stage.
+TWO_WORD_COMMANDS = {("layout", "show"): "layout-show"}
+
+
+class VabatchGroup(TyperGroup):
+    """The top-level group: resolves the two-word commands."""
+
+    def resolve_command(self, ctx, args: list[str]):
+        hidden = TWO_WORD_COMMANDS.get(tuple(args[:2]))
+        if hidden is not None and hidden in self.commands:
+            return " ".join(args[:2]), self.commands[hidden], args[2:]
+        return super().resolve_command(ctx, args)
+
+
 app = typer.Typer(
+    cls=VabatchGroup,
     name="vabatch",
     help="Turn videos with burned-in captions into a versioned dataset of SQLite databases.",
     no_args_is_help=True,

@@ -189,11 +189,6 @@ def ocr(
 def layout(
     videos: VideosArgument = None,
     data: DataOption = None,
-    out_png: Annotated[Path | None, typer.Option(
-        "--out", help="With `layout show VIDEO`: the PNG to write.")] = None,
-    frame: Annotated[int | None, typer.Option(
-        "--frame", help="With `layout show`: the frame to draw (default: the most telling).")]
-    = None,
     force: Annotated[bool, typer.Option("--force", help="Analyse again even if unchanged.")]
     = False,
     at: Annotated[str | None, typer.Option(
@@ -207,9 +202,6 @@ def layout(
     FILE.png` draws one frame with the band and the labelled boxes)."""
     from vabatch.stages.layout import ANCHORS, LayoutOptions
 
-    if videos and videos[0] == "show":
-        _layout_show(data, videos, out_png, frame)
-        return
     if at is not None and at not in (*ANCHORS, "auto"):
         raise typer.BadParameter(f"--at {at!r}: expected {', '.join(ANCHORS)} or auto")
     data_root, video_dirs = selected_videos(data, videos)
@@ -239,14 +231,22 @@ def _layout_row(r) -> tuple[str, ...]:
             f"{r.caption_boxes} / {r.noise_boxes}", r.error or r.message)
 
 
-def _layout_show(data: Path | None, videos: list[str], out_png: Path | None,
-                 frame: int | None) -> None:
+def layout_show(
+    video: Annotated[str, typer.Argument(help="The video (id, prefix, directory or source "
+                                              "name).", show_default=False)],
+    out_png: Annotated[Path, typer.Option("--out", help="The PNG to write.",
+                                          show_default=False)],
+    frame: Annotated[int | None, typer.Option(
+        "--frame", show_default="the frame with the most caption boxes",
+        help="The stored frame to draw.")] = None,
+    data: DataOption = None,
+) -> None:
+    """Draw one frame with the caption band (green) and the OCR boxes (caption blue, noise
+    red) with their text; the legend goes under the frame."""
     from vabatch.api import render_layout
     from vabatch.cli.common import one_video
 
-    if len(videos) != 2 or out_png is None:
-        raise typer.BadParameter("usage: vabatch layout show VIDEO --out FILE.png")
-    _, video_dir = one_video(data, videos[1])
+    _, video_dir = one_video(data, video)
     written = render_layout(video_dir, out_png, frame)
     err.print(f"wrote {written}")
 
