@@ -82,8 +82,8 @@ def ingest(
     every: Annotated[int | None, typer.Option(
         "--every", min=1, help="Keep every N-th frame.")] = None,
     fps: Annotated[float | None, typer.Option(
-        "--fps", min=0.001, help="Keep F frames per second of video time [default: "
-                                 f"{INGEST_DEFAULTS.sampling.value:g}].")] = None,
+        "--fps", min=0.001, show_default=f"{INGEST_DEFAULTS.sampling.value:g}",
+        help="Keep F frames per second of video time.")] = None,
     image_format: Annotated[str, typer.Option(
         "--format", help="Frame image format: jpeg or png.")] = INGEST_DEFAULTS.image_format,
     quality: Annotated[int, typer.Option(
