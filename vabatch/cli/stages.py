@@ -27,6 +27,7 @@ from vabatch.cli.common import (
 )
 from vabatch.cli.display import EngineFlags, engine_options, on_engine
 from vabatch.stages.ingest import IngestOptions
+from vabatch.stages.ocr import RECORDED_SETTINGS as RECORDED_OCR_SETTINGS
 from vabatch.stages.ocr import OcrOptions
 
 OCR_DEFAULTS = OcrOptions()
@@ -132,40 +133,49 @@ def ingest(
 def ocr(
     videos: VideosArgument = None,
     data: DataOption = None,
-    fps: Annotated[float, typer.Option(
-        "--fps", min=0.0,
+    fps: Annotated[float | None, typer.Option(
+        "--fps", min=0.0, show_default=f"{OCR_DEFAULTS.sampling_fps:g}",
         help="Frames read per second of video time, among the frames ingest stored; "
-             "0 reads every stored frame.")] = OCR_DEFAULTS.sampling_fps,
-    detection_side: Annotated[int, typer.Option(
-        "--detection-side", min=32,
+             "0 reads every stored frame.")] = None,
+    detection_side: Annotated[int | None, typer.Option(
+        "--detection-side", min=32, show_default=str(OCR_DEFAULTS.detection_side),
         help="Long side, in pixels, of the downscaled frame the text detector sees.")]
-    = OCR_DEFAULTS.detection_side,
-    min_confidence: Annotated[float, typer.Option(
-        "--min-confidence", min=0.0, max=1.0, help="Drop lines read with less confidence.")]
-    = OCR_DEFAULTS.min_confidence,
-    reuse_threshold: Annotated[int, typer.Option(
-        "--reuse-threshold", min=0, max=255,
+    = None,
+    min_confidence: Annotated[float | None, typer.Option(
+        "--min-confidence", min=0.0, max=1.0, show_default=f"{OCR_DEFAULTS.min_confidence:g}",
+        help="Drop lines read with less confidence.")] = None,
+    reuse_threshold: Annotated[int | None, typer.Option(
+        "--reuse-threshold", min=0, max=255, show_default=str(OCR_DEFAULTS.reuse_threshold),
         help="A frame whose grey thumbnail differs from the last frame read by at most this "
-             "many levels anywhere reuses that frame's boxes.")] = OCR_DEFAULTS.reuse_threshold,
+             "many levels anywhere reuses that frame's boxes.")] = None,
     no_reuse: Annotated[bool, typer.Option(
         "--no-reuse", help="Read every selected frame, even (near-)identical ones.")] = False,
     threads: Annotated[int, typer.Option(
         "--threads", min=1, help="onnxruntime threads per video (1 is fastest on 2 cores).")]
     = OCR_DEFAULTS.threads,
-    commit_every: Annotated[int, typer.Option(
+    commit_every: Annotated[int | None, typer.Option(
         "--commit-every", min=1, hidden=True,
         help="Frames per transaction (a killed run resumes after the last one).")]
-    = OCR_DEFAULTS.frames_per_transaction,
+    = None,
     force: Annotated[bool, typer.Option(
         "--force", help="Delete fullOCR.db and read everything again.")] = False,
     flags: EngineFlags = NO_FLAGS,
 ) -> None:
-    """Read the text of sampled frames into fullOCR.db (resumes; skips unchanged work)."""
-    options = OcrOptions(
-        sampling_fps=fps or None, detection_side=detection_side,
-        min_confidence=min_confidence, reuse_threshold=None if no_reuse else reuse_threshold,
-        threads=threads, force=force, frames_per_transaction=commit_every,
-    )
+    """Read the text of sampled frames into fullOCR.db (resumes; skips unchanged work).
+
+    A setting not given keeps the value the video's last OCR run used (the default for a
+    video not read yet), so `vabatch run` later reads it the same way."""
+    given = {"sampling_fps": None if fps is None else fps or None,  # 0: every stored frame
+             "detection_side": detection_side, "min_confidence": min_confidence,
+             "reuse_threshold": None if no_reuse else reuse_threshold,
+             "frames_per_transaction": commit_every}
+    named = {"sampling_fps": fps is not None, "reuse_threshold": no_reuse
+             or reuse_threshold is not None}  # the others: given when not None
+    given = {name: value for name, value in given.items()
+             if named.get(name, value is not None)}
+    options = OcrOptions(threads=threads, force=force,
+                         keep=tuple(n for n in RECORDED_OCR_SETTINGS if n not in given),
+                         **given)
     data_root, video_dirs = selected_videos(data, videos)
     if not video_dirs:
         return
