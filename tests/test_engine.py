@@ -507,3 +507,18 @@ def test_a_dask_cluster_run_equals_a_local_run(ingested_root, reference_root, tm
     assert len(attempts) == 8 and {a["outcome"] for a in attempts} == {"ok"}
     assert {a["worker"] for a in attempts} == cluster_workers
     _verify(root)
+
+
+def test_the_demo_records_its_pipeline_run_beside_its_ingest(tmp_path):
+    data_root = tmp_path / "data"
+    demo = runner.invoke(app, ["demo", "--data", str(data_root)])
+    assert demo.exit_code == 0, demo.output
+    listed = runner.invoke(app, ["runs", "--data", str(data_root), "--json"])
+    assert listed.exit_code == 0, listed.output
+    run, ingest = json.loads(listed.stdout)
+    assert (ingest["command"], ingest["status"], ingest["tasks_done"]) == ("ingest", "done", 1)
+    assert (run["command"], run["status"]) == ("run", "done")
+    [video_dir] = list_video_dirs(data_root)
+    stages = [t["stage"] for t in run_tasks_of(data_root, run["run_id"])]
+    assert stages == ["ocr", "layout", "crop", "captions"]
+    assert {t["video_id"] for t in run_tasks_of(data_root, run["run_id"])} == {video_dir.name}
