@@ -191,8 +191,8 @@ def test_layout_show_draws_band_boxes_and_text_with_the_legend_off_the_frame(
     # The legend is written in the strip under the frame, not over the frame's bottom.
     legend = image[360:]
     assert np.mean(legend.max(axis=2) > 200) > 0.02
-    # Each box's OCR text is written above it: ink right of the "caption: " prefix, where
-    # the stored frame has none of that ink.
+    # Each box's OCR text is written above it, in the box's colour on black: ink right of
+    # the "caption: " prefix.
     counts: dict[int, int] = {}
     for frame_index, *_ in boxes:
         counts[frame_index] = counts.get(frame_index, 0) + 1
@@ -210,8 +210,9 @@ def test_layout_show_draws_band_boxes_and_text_with_the_legend_off_the_frame(
     whole, _ = cv2.getTextSize(f"{label}: {drawable(text)}", cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
     baseline = max(12, y - 4)
     region = (slice(baseline - whole[1], baseline), slice(x + prefix[0], x + whole[0]))
-    changed = np.abs(image[region].astype(int) - frame[region].astype(int)).max(axis=2) > 60
-    assert np.mean(changed) > 0.1
+    assert np.abs(image[region].astype(int) - frame[region].astype(int)).max() > 60
+    ink = image[region].max(axis=2) > 100  # blue text on the black patch
+    assert 0.05 < np.mean(ink) < 0.6
     # A frame that is not stored: one line naming the nearest stored frames.
     missing = (frames[0] + frames[1]) // 2
     result = runner.invoke(app, ["layout", "show", video_dir.name, "--out", str(picture),

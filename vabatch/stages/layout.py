@@ -511,14 +511,14 @@ def render_layout(video_dir: Path, out: Path, frame_index: int | None = None) ->
         raise DatabaseError(f"frame {frame_index}: stored image does not decode")
     for x, y, width, height, label, text in boxes:
         cv2.rectangle(image, (x, y), (x + width - 1, y + height - 1), BOX_COLOURS.get(label), 2)
-        _outlined_text(image, f"{label or '?'}: {drawable(text)}", (x, max(12, y - 4)),
-                       BOX_COLOURS.get(label))
+        _label(image, f"{label or '?'}: {drawable(text)}", (x, max(12, y - 4)),
+               BOX_COLOURS.get(label))
     if band:
         left, top, right, bottom = band[0]
         cv2.rectangle(image, (left, top), (right - 1, bottom - 1), (0, 220, 0), 3)
     legend = np.zeros((LEGEND_HEIGHT, image.shape[1], 3), dtype=image.dtype)
-    _outlined_text(legend, f"frame {frame_index}: band green, caption boxes blue, noise red",
-                   (10, LEGEND_HEIGHT - 9), (255, 255, 255))
+    _label(legend, f"frame {frame_index}: band green, caption boxes blue, noise red",
+           (10, LEGEND_HEIGHT - 9), (255, 255, 255))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     ok, png = cv2.imencode(".png", np.vstack([image, legend]))
@@ -533,13 +533,15 @@ def drawable(text: str) -> str:
     return "".join(c if " " <= c <= "~" else "?" for c in text)
 
 
-def _outlined_text(image, text: str, origin: tuple[int, int], colour) -> None:
-    """``text`` in ``colour`` with a black outline, readable on any background."""
+def _label(image, text: str, origin: tuple[int, int], colour) -> None:
+    """``text`` in ``colour`` on a black patch just its size, readable on any background."""
     import cv2
 
-    for thickness, ink in ((3, (0, 0, 0)), (1, colour)):
-        cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.5, ink, thickness,
-                    cv2.LINE_AA)
+    (width, height), descent = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
+    x, baseline = origin
+    cv2.rectangle(image, (x - 1, baseline - height - 2), (x + width, baseline + descent - 1),
+                  (0, 0, 0), cv2.FILLED)
+    cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA)
 
 
 def _nearest_frames(db: VideoDatabase, frame_index: int) -> str:
