@@ -507,3 +507,44 @@ def test_a_dask_cluster_run_equals_a_local_run(ingested_root, reference_root, tm
     assert len(attempts) == 8 and {a["outcome"] for a in attempts} == {"ok"}
     assert {a["worker"] for a in attempts} == cluster_workers
     _verify(root)
+
+
+def test_the_demo_records_its_pipeline_run_beside_its_ingest(tmp_path):
+    data_root = tmp_path / "data"
+    demo = runner.invoke(app, ["demo", "--data", str(data_root)])
+    assert demo.exit_code == 0, demo.output
+    listed = runner.invoke(app, ["runs", "--data", str(data_root), "--json"])
+    assert listed.exit_code == 0, listed.output
+    run, ingest = json.loads(listed.stdout)
+    assert (ingest["command"], ingest["status"], ingest["tasks_done"]) == ("ingest", "done", 1)
+    assert (run["command"], run["status"]) == ("run", "done")
+    [video_dir] = list_video_dirs(data_root)
+    stages = [t["stage"] for t in run_tasks_of(data_root, run["run_id"])]
+    assert stages == ["ocr", "layout", "crop", "captions"]
+    assert {t["video_id"] for t in run_tasks_of(data_root, run["run_id"])} == {video_dir.name}
+
+
+def test_the_live_display_counts_the_frames_of_running_tasks(ingested, data_root):
+    # The bars (and so rich's ETA) move with each frame read, not only when a task ends.
+    from vabatch.cli.display import LiveDisplay
+    from vabatch.engine import Observers
+    from vabatch.stages.ocr import OcrOptions
+
+    display = LiveDisplay("ocr", enabled=False)
+    seen: list[tuple[int, int, float, float | None]] = []
+
+    class Watch(Observer):
+        def task_progress(self, task, done, total, note=""):
+            [bar] = display.progress.tasks  # one stage: the overall bar only
+            seen.append((done, total, bar.completed, bar.time_remaining))
+
+    settings = EngineSettings(backend="inprocess", record=False,
+                              observer=Observers(display, Watch()))
+    report = run_stages([ingested], ["ocr"], data_root,
+                        {"ocr": OcrOptions(sampling_fps=None, reuse_threshold=None)}, settings)
+    assert report.ok
+    assert len(seen) >= 5
+    assert [completed for _, _, completed, _ in seen] == [done / total
+                                                          for done, total, _, _ in seen]
+    assert seen[-2][2] < 1 and seen[-2][3] is not None  # an ETA before any task ended
+    assert display.progress.tasks[0].completed == 1

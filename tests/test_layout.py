@@ -18,7 +18,7 @@ from vabatch.cli import app
 from vabatch.db import VideoDatabase
 from vabatch.media import Sampling, decode_image
 from vabatch.stages.ingest import IngestOptions, ingest_file
-from vabatch.stages.layout import run_layout
+from vabatch.stages.layout import LEGEND_HEIGHT, drawable, run_layout
 from vabatch.stages.ocr import OcrOptions, run_ocr
 from vabatch.vision.layout_analysis import Band, normalise_text
 
@@ -172,7 +172,10 @@ def test_label_import_refuses_bad_files_with_one_line(media, data_root, engine):
     assert (video_dir / "layout.db").read_bytes() == before
 
 
-def test_layout_show_draws_the_band(media, data_root, engine, tmp_path):
+def test_layout_show_draws_band_boxes_and_text_with_the_legend_off_the_frame(
+        media, data_root, engine, tmp_path):
+    import cv2
+
     spec = small_spec("layout-show", seed=6)
     video_dir = prepare(spec, media, data_root, engine)
     picture = tmp_path / "layout.png"
@@ -180,11 +183,52 @@ def test_layout_show_draws_the_band(media, data_root, engine, tmp_path):
                                  "--data", str(data_root)])
     assert result.exit_code == 0, result.output
     image = decode_image(picture.read_bytes())
-    assert image.shape == (360, 640, 3)
-    _, [(left, top, right, bottom, _)] = boxes_and_layout(video_dir)
+    assert image.shape == (360 + LEGEND_HEIGHT, 640, 3)
+    boxes, [(left, top, right, bottom, _)] = boxes_and_layout(video_dir)
     # The band's outline is drawn in pure green along its top edge.
     edge = image[top + 1, left + 5:right - 5]
     assert np.mean((edge[:, 1] > 200) & (edge[:, 0] < 40) & (edge[:, 2] < 40)) > 0.9
+    # The legend is written in the strip under the frame, not over the frame's bottom.
+    legend = image[360:]
+    assert np.mean(legend.max(axis=2) > 200) > 0.02
+    # Each box's OCR text is written above it, in the box's colour on black: ink right of
+    # the "caption: " prefix.
+    counts: dict[int, int] = {}
+    for frame_index, *_ in boxes:
+        counts[frame_index] = counts.get(frame_index, 0) + 1
+    with VideoDatabase(video_dir, require=("video",)) as db:
+        shown = max(counts, key=lambda f: (sum(1 for b in boxes if b[0] == f and
+                                                b[7] == "caption"), counts[f], -f))
+        [(stored,)] = db.execute("SELECT image_data FROM video.full_frames WHERE"
+                                 " frame_index = ?", (shown,)).fetchall()
+        frames = [row[0] for row in db.execute(
+            "SELECT frame_index FROM video.full_frames ORDER BY frame_index").fetchall()]
+    frame = decode_image(stored)
+    [box] = [b for b in boxes if b[0] == shown and b[7] == "caption"][:1]
+    _, _, text, x, y, _, _, label, _ = box
+    prefix, _ = cv2.getTextSize(f"{label}: ", cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
+    whole, _ = cv2.getTextSize(f"{label}: {drawable(text)}", cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
+    baseline = max(12, y - 4)
+    region = (slice(baseline - whole[1], baseline), slice(x + prefix[0], x + whole[0]))
+    assert np.abs(image[region].astype(int) - frame[region].astype(int)).max() > 60
+    ink = image[region].max(axis=2) > 100  # blue text on the black patch
+    assert 0.05 < np.mean(ink) < 0.6
+    # A frame that is not stored: one line naming the nearest stored frames.
+    missing = (frames[0] + frames[1]) // 2
+    result = runner.invoke(app, ["layout", "show", video_dir.name, "--out", str(picture),
+                                 "--frame", str(missing), "--data", str(data_root)])
+    assert result.exit_code != 0
+    assert result.output.strip().splitlines() == [
+        f"error: frame {missing} is not among the stored frames; the nearest stored frames"
+        f" are {', '.join(str(f) for f in frames[:3])}"]
+
+
+def test_layout_show_help_is_its_own():
+    result = runner.invoke(app, ["layout", "show", "--help"])
+    assert result.exit_code == 0
+    assert "layout show" in result.output and "--out" in result.output
+    assert "--force" not in result.output and "--at" not in result.output
+    assert "--frame" not in runner.invoke(app, ["layout", "--help"]).output
 
 
 def label_accuracy(video_dirs: list[Path], specs: list[VideoSpec]) -> float:

@@ -20,7 +20,12 @@ from typer.testing import CliRunner
 
 from vabatch.cli import app
 from vabatch.db import VideoDatabase
-from vabatch.stages.ocr import frame_thumbnail, select_frames, thumbnail_difference
+from vabatch.stages.ocr import (
+    OcrOptions,
+    frame_thumbnail,
+    select_frames,
+    thumbnail_difference,
+)
 
 NOTO_CJK = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
 FONT = cv2.FONT_HERSHEY_DUPLEX
@@ -262,6 +267,40 @@ def test_changed_parameters_rebuild(ingested, tmp_path):
     assert json.loads(result.stdout)[0]["status"] == "rebuilt"
     assert json.loads(_rows(_video_dir(root, ids["chinese"]))["ocr_run"][0][3])[
         "engine"]["min_confidence"] == 0.6
+
+
+def test_a_videos_settings_persist_until_changed(ingested, tmp_path):
+    source, ids = ingested
+    root = tmp_path / "data"
+    shutil.copytree(source, root)
+    video_id = ids["english"]
+    database = _video_dir(root, video_id) / "fullOCR.db"
+    result = _ocr(root, video_id, "--fps", "0.25", "--min-confidence", "0.6")
+    assert result.exit_code == 0, result.output
+    before = _md5(database)
+
+    def recorded() -> dict:
+        parameters = json.loads(_rows(_video_dir(root, video_id))["ocr_run"][0][3])
+        return {"fps": parameters["sampling_fps"],
+                "confidence": parameters["engine"]["min_confidence"]}
+
+    # status calls it done, `run` and `ocr` without settings leave it as it is
+    status = runner.invoke(app, ["status", video_id, "--json", "--data", str(root)])
+    assert json.loads(status.stdout)[0]["databases"]["fullOCR"]["summary"] == "done"
+    run = runner.invoke(app, ["run", video_id, "--json", "--quiet", "--data", str(root)])
+    assert run.exit_code == 0, run.output
+    assert json.loads(run.stdout)[0]["stages"]["ocr"] == "unchanged"
+    assert json.loads(_ocr(root, video_id).stdout)[0]["status"] == "unchanged"
+    assert _md5(database) == before and recorded() == {"fps": 0.25, "confidence": 0.6}
+    # a setting given changes that setting only
+    changed = _ocr(root, video_id, "--fps", "0.5")
+    assert json.loads(changed.stdout)[0]["status"] == "rebuilt"
+    assert recorded() == {"fps": 0.5, "confidence": 0.6}
+    # a video never read gets the defaults
+    other = _ocr(root, ids["chinese"])
+    assert json.loads(other.stdout)[0]["status"] == "done"
+    assert json.loads(_rows(_video_dir(root, ids["chinese"]))["ocr_run"][0][3])[
+        "sampling_fps"] == OcrOptions().sampling_fps
 
 
 def test_missing_video_db_is_one_clear_error(ingested, tmp_path):

@@ -45,6 +45,7 @@ from vabatch.stages.layout import (
     settle_orphan_labels,
     train_layout,
 )
+from vabatch.stages.ocr import RECORDED_SETTINGS as RECORDED_OCR_SETTINGS
 from vabatch.stages.registry import PIPELINE, STAGES, get_stage
 from vabatch.tools.dvc import (
     ingest_missing,
@@ -139,8 +140,11 @@ class PipelineResult:
 
 
 def pipeline_options(force: bool = False) -> dict[str, Any]:
-    """The options of every stage of ``vabatch run``: the defaults, with ``force``."""
-    return {name: replace(STAGES[name].options(), force=force) for name in PIPELINE}
+    """The options of every stage of ``vabatch run``: the defaults, with ``force``; OCR
+    keeps the settings each video's last OCR run recorded (they persist until changed)."""
+    options = {name: replace(STAGES[name].options(), force=force) for name in PIPELINE}
+    options["ocr"] = replace(options["ocr"], keep=RECORDED_OCR_SETTINGS)
+    return options
 
 
 def pipeline_result(tasks: list[Task]) -> PipelineResult:

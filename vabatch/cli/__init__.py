@@ -37,6 +37,7 @@ SUBCOMMANDS = (
 
 for name, function in COMMANDS:
     app.command(name)(reports_errors(function))
+app.command("layout-show", hidden=True)(reports_errors(stages.layout_show))  # `layout show`
 for parent, name, function in SUBCOMMANDS:
     parent.command(name)(reports_errors(function))
 annotate_app.add_typer(labels_app, name="labels")

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -27,10 +28,55 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from typer.core import TyperGroup
+
+try:  # typer 0.29 carries click inside as typer._click; older typer used click itself
+    from typer._click.exceptions import ClickException
+except ImportError:  # pragma: no cover
+    from click.exceptions import ClickException
 
 from vabatch.errors import VabatchError
 
+# Commands of two words that are not a group of their own: `vabatch layout show` is the
+# hidden command `layout-show` (so `layout show --help` is its help), while `vabatch layout
+# VIDEO...` stays the layout stage.
+TWO_WORD_COMMANDS = {("layout", "show"): "layout-show"}
+
+
+class VabatchGroup(TyperGroup):
+    """The top-level group: resolves the two-word commands."""
+
+    def resolve_command(self, ctx, args: list[str]):
+        hidden = TWO_WORD_COMMANDS.get(tuple(args[:2]))
+        if hidden is not None and hidden in self.commands:
+            return " ".join(args[:2]), self.commands[hidden], args[2:]
+        return super().resolve_command(ctx, args)
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True,
+             **extra):
+        """typer's main, but a usage error (unknown option, missing argument, a bad value,
+        typer.BadParameter) prints one ``error:`` line naming the command's --help instead
+        of a boxed panel."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            result = super().main(args, prog_name, complete_var, False, **extra)
+        except ClickException as error:
+            if type(error).__name__ == "NoArgsIsHelpError":  # the help was printed already
+                sys.exit(error.exit_code)
+            context = getattr(error, "ctx", None)
+            hint = f" (see `{context.command_path} --help`)" if context is not None else ""
+            err.print(f"[red]error:[/red] {escape(error.format_message())}{hint}",
+                      highlight=False)
+            sys.exit(error.exit_code)
+        except typer.Abort:
+            err.print("[yellow]aborted[/yellow]")
+            sys.exit(1)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
 app = typer.Typer(
+    cls=VabatchGroup,
     name="vabatch",
     help="Turn videos with burned-in captions into a versioned dataset of SQLite databases.",
     no_args_is_help=True,

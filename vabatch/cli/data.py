@@ -255,6 +255,7 @@ def _print_run(data_root: Path, run_id: int, as_json: bool) -> None:
 def demo(data: DataOption = None) -> None:
     """Make the built-in sample video, run the whole pipeline on it, print its captions."""
     from vabatch import api
+    from vabatch.cli.display import EngineFlags, on_engine
     from vabatch.cli.stages import ingest
     from vabatch.media import sha256_of_file
     from vabatch.sample import sample_video_path
@@ -264,7 +265,11 @@ def demo(data: DataOption = None) -> None:
     err.print(f"sample video: {sample}")
     ingest([sample], data=data_root, as_json=False, quiet=False)
     video_dir = api.video_dir_for(data_root, sha256_of_file(sample)[:16])
-    result = api.run_video(video_dir, data_root)
+    # Through the engine like `vabatch run`: the live display, and the run in runs.db.
+    report = on_engine("run", lambda settings: api.run_pipeline(
+        [video_dir], data_root, False, settings), EngineFlags(), {"force": False,
+                                                               "videos": [video_dir.name]})
+    [result] = api.pipeline_results(report)
     if not result.ok:
         raise VabatchError(f"the pipeline failed on the sample: {result.error}")
     status(None, data=data_root, as_json=False)

@@ -43,6 +43,10 @@ class LiveDisplay:
         self.live: Live | None = None
         self.retries = 0
         self.report = None
+        # The bars count tasks, with the running ones' share of their frames done: the ETA
+        # follows the frames as they are read, not only the tasks that ended.
+        self.shares: dict[int, tuple[str, float]] = {}  # running task -> stage, share done
+        self.finished: dict[str, int] = {}  # bar key -> tasks finished
 
     # rich calls this from its refresh thread
     def __rich__(self):
@@ -75,11 +79,21 @@ class LiveDisplay:
         return f"{task.completed / elapsed * 60:.1f}/min" if elapsed > 0 and task.completed \
             else ""
 
-    def _advance(self, key: str) -> None:
+    def _refresh(self, key: str) -> None:
+        """Set bar ``key`` (a stage, or '*': all) to its finished tasks plus the shares of
+        its running tasks done."""
         bar = self.bars.get(key)
-        if bar is not None:
-            self.progress.advance(bar)
-            self.progress.update(bar, rate=self._rate(bar))
+        if bar is None:
+            return
+        with self.lock:
+            running = sum(share for stage, share in self.shares.values()
+                          if key in ("*", stage))
+        self.progress.update(bar, completed=self.finished.get(key, 0) + running)
+        self.progress.update(bar, rate=self._rate(bar))
+
+    def _refresh_stage(self, stage: str) -> None:
+        self._refresh("*")
+        self._refresh(stage)
 
     # -- engine hooks ------------------------------------------------------------------------
     def run_started(self, run_id, tasks, backend) -> None:
@@ -105,19 +119,27 @@ class LiveDisplay:
                 worker, video, stage, _ = self.running[task.number]
                 share = f"{done}/{total}" if total else str(done)
                 self.running[task.number] = (worker, video, stage, share)
+            if total:
+                self.shares[task.number] = (task.stage_name, min(1.0, done / total))
+        if total:
+            self._refresh_stage(task.stage_name)
 
     def task_retrying(self, task, failure, delay_s: float) -> None:
         self.retries += 1
         with self.lock:
             self.running.pop(task.number, None)
+            self.shares.pop(task.number, None)
+        self._refresh_stage(task.stage_name)
         err.print(f"[yellow]retry[/yellow] {task.video_id} {task.stage_name} in {delay_s:.1f} s: "
                   f"{failure.message}", highlight=False)
 
     def task_finished(self, task) -> None:
         with self.lock:
             self.running.pop(task.number, None)
-        self._advance("*")
-        self._advance(task.stage_name)
+            self.shares.pop(task.number, None)
+            for key in ("*", task.stage_name):
+                self.finished[key] = self.finished.get(key, 0) + 1
+        self._refresh_stage(task.stage_name)
 
     def run_finished(self, report) -> None:
         self.report = report

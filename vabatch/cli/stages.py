@@ -27,6 +27,7 @@ from vabatch.cli.common import (
 )
 from vabatch.cli.display import EngineFlags, engine_options, on_engine
 from vabatch.stages.ingest import IngestOptions
+from vabatch.stages.ocr import RECORDED_SETTINGS as RECORDED_OCR_SETTINGS
 from vabatch.stages.ocr import OcrOptions
 
 OCR_DEFAULTS = OcrOptions()
@@ -82,8 +83,8 @@ def ingest(
     every: Annotated[int | None, typer.Option(
         "--every", min=1, help="Keep every N-th frame.")] = None,
     fps: Annotated[float | None, typer.Option(
-        "--fps", min=0.001, help="Keep F frames per second of video time [default: "
-                                 f"{INGEST_DEFAULTS.sampling.value:g}].")] = None,
+        "--fps", min=0.001, show_default=f"{INGEST_DEFAULTS.sampling.value:g}",
+        help="Keep F frames per second of video time.")] = None,
     image_format: Annotated[str, typer.Option(
         "--format", help="Frame image format: jpeg or png.")] = INGEST_DEFAULTS.image_format,
     quality: Annotated[int, typer.Option(
@@ -132,40 +133,49 @@ def ingest(
 def ocr(
     videos: VideosArgument = None,
     data: DataOption = None,
-    fps: Annotated[float, typer.Option(
-        "--fps", min=0.0,
+    fps: Annotated[float | None, typer.Option(
+        "--fps", min=0.0, show_default=f"{OCR_DEFAULTS.sampling_fps:g}",
         help="Frames read per second of video time, among the frames ingest stored; "
-             "0 reads every stored frame.")] = OCR_DEFAULTS.sampling_fps,
-    detection_side: Annotated[int, typer.Option(
-        "--detection-side", min=32,
+             "0 reads every stored frame.")] = None,
+    detection_side: Annotated[int | None, typer.Option(
+        "--detection-side", min=32, show_default=str(OCR_DEFAULTS.detection_side),
         help="Long side, in pixels, of the downscaled frame the text detector sees.")]
-    = OCR_DEFAULTS.detection_side,
-    min_confidence: Annotated[float, typer.Option(
-        "--min-confidence", min=0.0, max=1.0, help="Drop lines read with less confidence.")]
-    = OCR_DEFAULTS.min_confidence,
-    reuse_threshold: Annotated[int, typer.Option(
-        "--reuse-threshold", min=0, max=255,
+    = None,
+    min_confidence: Annotated[float | None, typer.Option(
+        "--min-confidence", min=0.0, max=1.0, show_default=f"{OCR_DEFAULTS.min_confidence:g}",
+        help="Drop lines read with less confidence.")] = None,
+    reuse_threshold: Annotated[int | None, typer.Option(
+        "--reuse-threshold", min=0, max=255, show_default=str(OCR_DEFAULTS.reuse_threshold),
         help="A frame whose grey thumbnail differs from the last frame read by at most this "
-             "many levels anywhere reuses that frame's boxes.")] = OCR_DEFAULTS.reuse_threshold,
+             "many levels anywhere reuses that frame's boxes.")] = None,
     no_reuse: Annotated[bool, typer.Option(
         "--no-reuse", help="Read every selected frame, even (near-)identical ones.")] = False,
     threads: Annotated[int, typer.Option(
         "--threads", min=1, help="onnxruntime threads per video (1 is fastest on 2 cores).")]
     = OCR_DEFAULTS.threads,
-    commit_every: Annotated[int, typer.Option(
+    commit_every: Annotated[int | None, typer.Option(
         "--commit-every", min=1, hidden=True,
         help="Frames per transaction (a killed run resumes after the last one).")]
-    = OCR_DEFAULTS.frames_per_transaction,
+    = None,
     force: Annotated[bool, typer.Option(
         "--force", help="Delete fullOCR.db and read everything again.")] = False,
     flags: EngineFlags = NO_FLAGS,
 ) -> None:
-    """Read the text of sampled frames into fullOCR.db (resumes; skips unchanged work)."""
-    options = OcrOptions(
-        sampling_fps=fps or None, detection_side=detection_side,
-        min_confidence=min_confidence, reuse_threshold=None if no_reuse else reuse_threshold,
-        threads=threads, force=force, frames_per_transaction=commit_every,
-    )
+    """Read the text of sampled frames into fullOCR.db (resumes; skips unchanged work).
+
+    A setting not given keeps the value the video's last OCR run used (the default for a
+    video not read yet), so `vabatch run` later reads it the same way."""
+    given = {"sampling_fps": None if fps is None else fps or None,  # 0: every stored frame
+             "detection_side": detection_side, "min_confidence": min_confidence,
+             "reuse_threshold": None if no_reuse else reuse_threshold,
+             "frames_per_transaction": commit_every}
+    named = {"sampling_fps": fps is not None, "reuse_threshold": no_reuse
+             or reuse_threshold is not None}  # the others: given when not None
+    given = {name: value for name, value in given.items()
+             if named.get(name, value is not None)}
+    options = OcrOptions(threads=threads, force=force,
+                         keep=tuple(n for n in RECORDED_OCR_SETTINGS if n not in given),
+                         **given)
     data_root, video_dirs = selected_videos(data, videos)
     if not video_dirs:
         return
@@ -189,11 +199,6 @@ def ocr(
 def layout(
     videos: VideosArgument = None,
     data: DataOption = None,
-    out_png: Annotated[Path | None, typer.Option(
-        "--out", help="With `layout show VIDEO`: the PNG to write.")] = None,
-    frame: Annotated[int | None, typer.Option(
-        "--frame", help="With `layout show`: the frame to draw (default: the most telling).")]
-    = None,
     force: Annotated[bool, typer.Option("--force", help="Analyse again even if unchanged.")]
     = False,
     at: Annotated[str | None, typer.Option(
@@ -207,9 +212,6 @@ def layout(
     FILE.png` draws one frame with the band and the labelled boxes)."""
     from vabatch.stages.layout import ANCHORS, LayoutOptions
 
-    if videos and videos[0] == "show":
-        _layout_show(data, videos, out_png, frame)
-        return
     if at is not None and at not in (*ANCHORS, "auto"):
         raise typer.BadParameter(f"--at {at!r}: expected {', '.join(ANCHORS)} or auto")
     data_root, video_dirs = selected_videos(data, videos)
@@ -239,14 +241,22 @@ def _layout_row(r) -> tuple[str, ...]:
             f"{r.caption_boxes} / {r.noise_boxes}", r.error or r.message)
 
 
-def _layout_show(data: Path | None, videos: list[str], out_png: Path | None,
-                 frame: int | None) -> None:
+def layout_show(
+    video: Annotated[str, typer.Argument(help="The video (id, prefix, directory or source "
+                                              "name).", show_default=False)],
+    out_png: Annotated[Path, typer.Option("--out", help="The PNG to write.",
+                                          show_default=False)],
+    frame: Annotated[int | None, typer.Option(
+        "--frame", show_default="the frame with the most caption boxes",
+        help="The stored frame to draw.")] = None,
+    data: DataOption = None,
+) -> None:
+    """Draw one frame with the caption band (green) and the OCR boxes (caption blue, noise
+    red) with their text; the legend goes under the frame."""
     from vabatch.api import render_layout
     from vabatch.cli.common import one_video
 
-    if len(videos) != 2 or out_png is None:
-        raise typer.BadParameter("usage: vabatch layout show VIDEO --out FILE.png")
-    _, video_dir = one_video(data, videos[1])
+    _, video_dir = one_video(data, video)
     written = render_layout(video_dir, out_png, frame)
     err.print(f"wrote {written}")
 

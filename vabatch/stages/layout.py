@@ -469,8 +469,13 @@ def train_layout(video_dirs: list[Path], data_root: Path, scope: str) -> Trainin
 
 
 # -- a picture of the layout -------------------------------------------------------------
+LEGEND_HEIGHT = 28  # the strip under the frame that holds the legend (never over the frame)
+BOX_COLOURS = {"caption": (255, 120, 0), "noise": (0, 0, 255), None: (160, 160, 160)}
+
+
 def render_layout(video_dir: Path, out: Path, frame_index: int | None = None) -> Path:
-    """Draw the band (green) and labelled boxes (caption blue, noise red) on one frame.
+    """Draw the band (green) and labelled boxes (caption blue, noise red) with their OCR
+    text on one frame; the legend goes in a strip under the frame, off the band.
 
     Without ``frame_index``: the frame with the most caption boxes (else the most boxes).
     """
@@ -493,32 +498,59 @@ def render_layout(video_dir: Path, out: Path, frame_index: int | None = None) ->
         image_rows = db.execute("SELECT image_data FROM video.full_frames WHERE frame_index = ?",
                                 (frame_index,)).fetchall()
         if not image_rows:
-            raise InputError(f"frame {frame_index} is not among the stored frames")
+            raise InputError(f"frame {frame_index} is not among the stored frames; "
+                             f"{_nearest_frames(db, frame_index)}")
         boxes = db.execute(
-            f"SELECT o.x, o.y, o.width, o.height, {label_column} FROM fullOCR.full_frame_ocr o"
-            f" {label_join} WHERE o.frame_index = ?", (frame_index,)).fetchall()
+            f"SELECT o.x, o.y, o.width, o.height, {label_column}, o.text FROM"
+            f" fullOCR.full_frame_ocr o {label_join} WHERE o.frame_index = ?"
+            " ORDER BY o.box_index", (frame_index,)).fetchall()
         band = db.execute("SELECT crop_left, crop_top, crop_right, crop_bottom FROM"
                           " layout.video_layout_config").fetchall() if has_layout else []
     image = decode_image(image_rows[0][0])
     if image is None:
         raise DatabaseError(f"frame {frame_index}: stored image does not decode")
-    colours = {"caption": (255, 120, 0), "noise": (0, 0, 255), None: (160, 160, 160)}
-    for x, y, width, height, label in boxes:
-        cv2.rectangle(image, (x, y), (x + width - 1, y + height - 1), colours.get(label), 2)
-        cv2.putText(image, label or "?", (x, max(12, y - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
-                    colours.get(label), 1, cv2.LINE_AA)
+    for x, y, width, height, label, text in boxes:
+        cv2.rectangle(image, (x, y), (x + width - 1, y + height - 1), BOX_COLOURS.get(label), 2)
+        _label(image, f"{label or '?'}: {drawable(text)}", (x, max(12, y - 4)),
+               BOX_COLOURS.get(label))
     if band:
         left, top, right, bottom = band[0]
         cv2.rectangle(image, (left, top), (right - 1, bottom - 1), (0, 220, 0), 3)
-    caption = f"frame {frame_index}: band green, caption boxes blue, noise red"
-    cv2.putText(image, caption, (10, image.shape[0] - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.6,
-                (0, 0, 0), 3, cv2.LINE_AA)
-    cv2.putText(image, caption, (10, image.shape[0] - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.6,
-                (255, 255, 255), 1, cv2.LINE_AA)
+    legend = np.zeros((LEGEND_HEIGHT, image.shape[1], 3), dtype=image.dtype)
+    _label(legend, f"frame {frame_index}: band green, caption boxes blue, noise red",
+           (10, LEGEND_HEIGHT - 9), (255, 255, 255))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    ok, png = cv2.imencode(".png", image)
+    ok, png = cv2.imencode(".png", np.vstack([image, legend]))
     if not ok:
         raise InputError(f"{out}: cannot encode the picture")
     atomic_write(out, png.tobytes())
     return out
+
+
+def drawable(text: str) -> str:
+    """The text as OpenCV's font can draw it: other characters become '?'."""
+    return "".join(c if " " <= c <= "~" else "?" for c in text)
+
+
+def _label(image, text: str, origin: tuple[int, int], colour) -> None:
+    """``text`` in ``colour`` on a black patch just its size, readable on any background."""
+    import cv2
+
+    (width, height), descent = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
+    x, baseline = origin
+    cv2.rectangle(image, (x - 1, baseline - height - 2), (x + width, baseline + descent - 1),
+                  (0, 0, 0), cv2.FILLED)
+    cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA)
+
+
+def _nearest_frames(db: VideoDatabase, frame_index: int) -> str:
+    """'the nearest stored frames are 40, 60' (or that none are stored)."""
+    below = db.execute("SELECT frame_index FROM video.full_frames WHERE frame_index < ?"
+                       " ORDER BY frame_index DESC LIMIT 2", (frame_index,)).fetchall()
+    above = db.execute("SELECT frame_index FROM video.full_frames WHERE frame_index > ?"
+                       " ORDER BY frame_index LIMIT 2", (frame_index,)).fetchall()
+    nearest = sorted(row[0] for row in below + above)
+    if not nearest:
+        return "the video has no stored frames"
+    return "the nearest stored frames are " + ", ".join(str(i) for i in nearest)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -58,11 +58,43 @@ class OcrOptions:
     threads: int = 1
     force: bool = False
     frames_per_transaction: int = FRAMES_PER_TRANSACTION
+    # Settings (names of RECORDED_SETTINGS) taken from the video's last run when it has one,
+    # instead of the values above: what `vabatch run` and options not given on the command
+    # line use, so a video's settings persist until changed.
+    keep: tuple[str, ...] = ()
 
     def make_engine(self) -> OcrEngine:
         """The engine these options describe (models load on its first read)."""
         return create_engine(self.engine, detection_side=self.detection_side,
                              min_confidence=self.min_confidence, threads=self.threads)
+
+
+RECORDED_SETTINGS = ("sampling_fps", "detection_side", "min_confidence", "reuse_threshold",
+                     "frames_per_transaction")
+
+
+def with_recorded(video_dir: Path, options: OcrOptions) -> OcrOptions:
+    """``options`` with each setting named in ``options.keep`` as the video's last OCR run
+    recorded it (``ocr_run.parameters``); unchanged when there is no such run (or the boxes
+    came from the old tool)."""
+    if not options.keep:
+        return options
+    with VideoDatabase(Path(video_dir)) as db:
+        rows = (db.execute("SELECT parameters, engine FROM fullOCR.ocr_run").fetchall()
+                if db.has("fullOCR") else [])
+    if not rows or rows[0][1] == "legacy":
+        return options
+    try:
+        recorded = json.loads(rows[0][0])
+        reuse = recorded.get("reuse", {})
+        found = {"sampling_fps": recorded["sampling_fps"],
+                 "detection_side": recorded["engine"]["detection_side"],
+                 "min_confidence": recorded["engine"]["min_confidence"],
+                 "reuse_threshold": None if reuse is None else reuse["threshold"],
+                 "frames_per_transaction": recorded["frames_per_transaction"]}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return options  # not a record of ours: its run is stale and is read again
+    return replace(options, **{name: found[name] for name in options.keep if name in found})
 
 
 @dataclass
@@ -328,10 +360,12 @@ def _remove_database(video_dir: Path) -> None:
 
 
 def _up_to_date(video_dir: Path, _data_root: Path | None) -> bool:
-    return ocr_up_to_date(video_dir)
+    return ocr_up_to_date(video_dir, with_recorded(video_dir,
+                                                   OcrOptions(keep=RECORDED_SETTINGS)))
 
 
 def _run_stage(context: StageContext, options: OcrOptions) -> OcrResult:
+    options = with_recorded(context.target, options)
     # Each worker loads the OCR models once and keeps them for all its videos.
     return run_ocr(context.target, options, context.ocr_engine("ocr", options),
                    context.progress)

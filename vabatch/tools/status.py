@@ -117,8 +117,9 @@ def _legacy_status(video_dir: Path, status: VideoStatus) -> None:
 
 
 def stage_freshness(video_dir: Path, alias: str, data_root: Path | None) -> str:
-    """'done' when the database was made from its current inputs with the default
-    options, 'stale' when a re-run would change it."""
+    """'done' when the database was made from its current inputs with the options `vabatch
+    run` uses (the defaults; for OCR the video's own recorded settings), 'stale' when a
+    re-run would change it."""
     from vabatch.stages.registry import stage_writing
 
     stage = stage_writing(alias)
