@@ -112,10 +112,11 @@ def verify(
                 rows.append((r.video_id, ", ".join(r.checked), "[green]ok[/green]", "", ""))
             rows += [(r.video_id, ", ".join(r.checked), "[red]problem[/red]",
                       Path(p.file).name, p.message) for p in r.problems]
-            rows += [(r.video_id, "", "[yellow]note[/yellow]", "", note) for note in r.notes]
         out.print(table(f"verify: {len(reports)} videos, {problems} problems", (
-            "video id", "checked", "result", "file", "problem or note"), rows,
-            overflow="fold"))
+            "video id", "checked", "result", "file", "problem"), rows, overflow="fold"))
+        for r in reports:
+            for note in r.notes:
+                err.print(f"note: {r.video_id}: {note}", highlight=False)
     if problems:
         raise typer.Exit(1)
 
