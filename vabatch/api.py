@@ -47,6 +47,11 @@ from vabatch.stages.layout import (
 )
 from vabatch.stages.ocr import RECORDED_SETTINGS as RECORDED_OCR_SETTINGS
 from vabatch.stages.registry import PIPELINE, STAGES, get_stage
+from vabatch.tools.backup import CopyResult
+from vabatch.tools.backup import backup as backup_data
+from vabatch.tools.backup import restore as restore_data
+from vabatch.tools.dataset import CaptionSamples, FrameSamples, Sample, split_of
+from vabatch.tools.dataset_export import DatasetExport, dataset_hash, export_dataset
 from vabatch.tools.dvc import (
     ingest_missing,
     setup_tracking,
@@ -68,7 +73,7 @@ from vabatch.tools.verify import verify_videos
 
 # Operations that are one library function each, named here so that callers need only
 # this module: status, verify, export, DVC, migrate, people's box labels, the layout
-# picture; scoring against reference subtitles.
+# picture; scoring against reference subtitles; training samples, their export; backups.
 __all__ = [
     "EXPORT_FORMATS", "PROOF_ALGORITHMS", "collect_status", "directory_state", "EngineSettings",
     "expand_arguments", "export_labels", "export_videos", "failed_tasks", "find_legacy_dirs",
@@ -79,6 +84,8 @@ __all__ = [
     "select_video_dirs", "setup_tracking", "sync_video_list", "to_srt", "train_layout",
     "verify_videos", "video_dir_for",
     "DEFAULT_IOU", "read_subtitles", "score_videos", "ScoreReport",
+    "backup_data", "restore_data", "CopyResult", "CaptionSamples", "FrameSamples", "Sample",
+    "split_of", "DatasetExport", "dataset_hash", "export_dataset",
 ]
 
 IN_PROCESS = EngineSettings(backend="inprocess", record=False)

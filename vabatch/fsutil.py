@@ -140,6 +140,29 @@ def remove_tree_entry(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
+# -- folders built whole, then renamed into place ----------------------------------------------
+def check_destination(out_dir: Path, force: bool) -> None:
+    """Refuse a ``DIR`` that is a file, or a non-empty folder without ``force``."""
+    if os.path.lexists(out_dir) and (out_dir.is_symlink() or not out_dir.is_dir()):
+        raise InputError(f"{out_dir}: exists and is not a folder")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not force:
+        raise InputError(f"{out_dir}: not empty (give --force to replace it)")
+
+
+def install_folder(built: Path, out_dir: Path) -> None:
+    """Rename the finished folder ``built`` to ``out_dir``; an existing ``out_dir`` (checked
+    by ``check_destination``) is moved aside first and removed once the new one is in."""
+    parent = out_dir.parent
+    aside = None
+    if os.path.lexists(out_dir):
+        aside = temporary_name(out_dir, ".tmp-old")
+        os.replace(out_dir, aside)
+    os.replace(built, out_dir)
+    fsync_path(parent)
+    if aside is not None:
+        remove_tree_entry(aside)
+
+
 # -- durable writes -------------------------------------------------------------------------
 def fsync_path(path: Path) -> None:
     """Flush a file's bytes, or a folder's entries (a rename inside it), to disk."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import typer
 
-from vabatch.cli import annotate, data, dvc, migrate, score, stages
+from vabatch.cli import annotate, data, dataset, dvc, migrate, score, stages
 from vabatch.cli.common import app, reports_errors
 
 COMMANDS = (
@@ -18,7 +18,7 @@ COMMANDS = (
     ("demo", data.demo), ("ocr", stages.ocr), ("layout", stages.layout),
     ("crop", stages.crop), ("captions", stages.captions), ("run", stages.run),
     ("export", data.export), ("score", score.score), ("migrate", migrate.migrate),
-    ("runs", data.runs),
+    ("runs", data.runs), ("backup", dataset.backup), ("restore", dataset.restore),
 )
 annotate_app = typer.Typer(help="Human annotations: export and import labels.",
                            no_args_is_help=True)
@@ -38,6 +38,8 @@ SUBCOMMANDS = (
 for name, function in COMMANDS:
     app.command(name)(reports_errors(function))
 app.command("layout-show", hidden=True)(reports_errors(stages.layout_show))  # `layout show`
+app.command("export-dataset", hidden=True)(reports_errors(dataset.export_dataset))  # `export
+# dataset`: the subtitle formats stay `export srt|vtt|json`
 for parent, name, function in SUBCOMMANDS:
     parent.command(name)(reports_errors(function))
 annotate_app.add_typer(labels_app, name="labels")

@@ -39,8 +39,9 @@ from vabatch.errors import VabatchError
 
 # Commands of two words that are not a group of their own: `vabatch layout show` is the
 # hidden command `layout-show` (so `layout show --help` is its help), while `vabatch layout
-# VIDEO...` stays the layout stage.
-TWO_WORD_COMMANDS = {("layout", "show"): "layout-show"}
+# VIDEO...` stays the layout stage; `vabatch export dataset` likewise, beside `export srt`.
+TWO_WORD_COMMANDS = {("layout", "show"): "layout-show",
+                     ("export", "dataset"): "export-dataset"}
 
 
 class VabatchGroup(TyperGroup):

@@ -137,7 +137,8 @@ def export(
     quiet: QuietOption = False,
 ) -> None:
     """Write one subtitle file per video, named after its source file's stem, in the
-    folders the videos came from; every caption not written is reported with its reason."""
+    folders the videos came from; every caption not written is reported with its reason.
+    (Training samples as files: `vabatch export dataset --help`.)"""
     from vabatch.api import EXPORT_FORMATS as FORMATS
     from vabatch.api import export_videos
 
