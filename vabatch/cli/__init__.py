@@ -38,8 +38,8 @@ SUBCOMMANDS = (
 for name, function in COMMANDS:
     app.command(name)(reports_errors(function))
 app.command("layout-show", hidden=True)(reports_errors(stages.layout_show))  # `layout show`
-app.command("export-dataset", hidden=True)(reports_errors(dataset.export_dataset))  # `export
-# dataset`: the subtitle formats stay `export srt|vtt|json`
+# `export dataset` (beside the subtitle formats of `export srt|vtt|json`)
+app.command("export-dataset", hidden=True)(reports_errors(dataset.export_dataset))
 for parent, name, function in SUBCOMMANDS:
     parent.command(name)(reports_errors(function))
 annotate_app.add_typer(labels_app, name="labels")

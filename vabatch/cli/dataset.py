@@ -35,6 +35,33 @@ def _fractions(text: str) -> tuple[float, ...]:
             from None
 
 
+class _Progress:
+    """A progress bar that appears with the first file: checks that fail at once (a
+    non-empty destination, say) print their one error line alone."""
+
+    def __init__(self, description: str, quiet: bool) -> None:
+        self.description, self.quiet = description, quiet
+        self.display = None
+        self.task = None
+
+    def update(self, completed: int | None = None, total: int | None = None) -> None:
+        if self.display is None:
+            self.display = progress_display(self.quiet)
+            self.display.start()
+            self.task = self.display.add_task(self.description, total=total, rate="")
+        if completed is None:
+            self.display.update(self.task, advance=1)
+        else:
+            self.display.update(self.task, completed=completed, total=total)
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.display is not None:
+            self.display.stop()
+
+
 # -- export dataset ----------------------------------------------------------------------
 def export_dataset(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder to create (must be empty "
@@ -61,12 +88,9 @@ def export_dataset(
     from vabatch.api import resolve_data_root
 
     data_root = resolve_data_root(data)
-    with progress_display(quiet or as_json) as progress:
-        task = progress.add_task("export dataset", total=None, rate="")
+    with _Progress("export dataset", quiet or as_json) as progress:
         result = run_export(data_root, out_dir, videos, kind, split, seed,
-                            _fractions(fractions), force,
-                            lambda done, total: progress.update(task, completed=done,
-                                                                total=total))
+                            _fractions(fractions), force, progress.update)
     if as_json:
         print_json(result.to_json())
     for skipped in result.skipped:
@@ -101,10 +125,9 @@ def backup(
     from vabatch.api import backup_data, resolve_data_root
 
     data_root = resolve_data_root(data)
-    with progress_display(quiet or as_json) as progress:
-        task = progress.add_task("backup", total=None, rate="")
+    with _Progress("backup (files)", quiet or as_json) as progress:
         result = backup_data(data_root, destination, videos, force, not copy_videos,
-                             lambda path: progress.update(task, advance=1))
+                             lambda path: progress.update())
     _report_copy(result, "backed up", as_json)
 
 
@@ -123,10 +146,9 @@ def restore(
     from vabatch.api import resolve_data_root, restore_data
 
     data_root = resolve_data_root(data)
-    with progress_display(quiet or as_json) as progress:
-        task = progress.add_task("restore", total=None, rate="")
+    with _Progress("restore (files)", quiet or as_json) as progress:
         result = restore_data(backup_dir, data_root, videos, force,
-                              lambda path: progress.update(task, advance=1))
+                              lambda path: progress.update())
     _report_copy(result, "restored", as_json)
 
 
