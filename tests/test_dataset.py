@@ -198,7 +198,8 @@ def test_export_dataset_is_stable_and_equal_to_the_rows(root, tmp_path):
                                       " video.full_frames WHERE frame_index = ?",
                                       (entry["frame_index"],))
         assert (tmp_path / "a" / entry["image"]).read_bytes() == blob  # not re-encoded
-        assert entry["image_format"] == image_format and entry["split"] == "train"
+        assert entry["image_format"] == image_format
+        assert entry["split"] == split_of(entry["video_id"])
     edited_10 = next(e for e in entries if e["video_id"] == edited.name
                      and e["frame_index"] == 10)
     assert edited_10["caption_text"] == "a person's words"
@@ -223,7 +224,8 @@ def test_export_refuses_a_non_empty_folder_unless_forced(root, tmp_path):
     assert refused.exit_code == 2
     assert refused.stderr.strip() == f"error: {out}: not empty (give --force to replace it)"
     assert (out / "keep.txt").read_text() == "mine"
-    empty = export("--data", data, "--out", out, "--split", "test", "--force", "-q")
+    empty = export("--data", data, "--out", out, "--split", "test", "--fractions", "1,0,0",
+                   "--force", "-q")
     assert empty.exit_code == 2 and "left as it was" in empty.stderr
     assert (out / "keep.txt").exists()
     forced = export("--data", data, "--out", out, "--kind", "captions", "--force", "--json",

@@ -163,6 +163,25 @@ def install_folder(built: Path, out_dir: Path) -> None:
         remove_tree_entry(aside)
 
 
+def sync_filesystem(path: Path) -> None:
+    """Flush every written file of the file system holding ``path`` to disk at once (Linux
+    ``syncfs``; ``sync`` elsewhere): one call instead of an fsync per file of a folder built
+    whole (an exported dataset), before it is renamed into place."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            if libc.syncfs(fd) == 0:
+                return
+        finally:
+            os.close(fd)
+    except (AttributeError, OSError):
+        pass
+    os.sync()
+
+
 # -- durable writes -------------------------------------------------------------------------
 def fsync_path(path: Path) -> None:
     """Flush a file's bytes, or a folder's entries (a rename inside it), to disk."""

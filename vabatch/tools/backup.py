@@ -134,18 +134,19 @@ def is_sqlite_file(path: Path) -> bool:
         return False
 
 
+def is_transient(name: str) -> bool:
+    """SQLite sidecars, temporary files and the staging folder: never copied. Whatever they
+    hold that is committed is in the copy of their database (read through SQLite)."""
+    return name == STAGING_DIR or name.endswith(SIDECAR_SUFFIXES) or (
+        name.startswith(".") and ".tmp" in name)
+
+
 def _skip_reason(entry: Path) -> str | None:
-    """Why an entry of a data root is not copied (None: it is)."""
-    name = entry.name
+    """Why an entry of a data root is not copied (None: it is copied)."""
     if entry.is_symlink():
         return "a symbolic link: vabatch copies nothing through links"
-    if name == STAGING_DIR or (name.startswith(".") and ".tmp" in name):
-        return None if not entry.exists() else "a temporary file or folder of a running write"
-    if name.endswith(SIDECAR_SUFFIXES):
-        return None if not entry.exists() else "an SQLite sidecar: its committed content is " \
-                                               "in the copy of its database"
     if not entry.is_dir() and not entry.is_file():
-        return "not a regular file"
+        return "not a regular file or folder"
     return None
 
 
@@ -154,14 +155,13 @@ def copy_tree(source: Path, target: Path, result: CopyResult, link_videos: bool,
     """Copy the folder ``source`` into the existing empty folder ``target``: SQLite files
     with the backup API, source videos linked (or copied), other files copied. Skipped
     entries are recorded with their reason (temporaries and sidecars silently, as they
-    carry nothing that is not in the copy)."""
+    carry nothing committed that is not in the copy)."""
     for entry in sorted(source.iterdir()):
+        if is_transient(entry.name):
+            continue
         reason = _skip_reason(entry)
-        quiet = entry.name == STAGING_DIR or entry.name.endswith(SIDECAR_SUFFIXES) or (
-            entry.name.startswith(".") and ".tmp" in entry.name)
-        if reason is not None or quiet:
-            if reason is not None and not quiet:
-                result.skipped.append({"path": str(entry), "reason": reason})
+        if reason is not None:
+            result.skipped.append({"path": str(entry), "reason": reason})
             continue
         destination = proven_inside(target, child_path(target, entry.name))
         if entry.is_dir():
@@ -197,8 +197,9 @@ def _refuse_overlap(data_root: Path, destination: Path) -> None:
 
 def backup(data_root: Path, destination: Path, videos: Sequence[str] | None = None,
            force: bool = False, link_videos: bool = True,
-           on_file: Callable[[Path], None] | None = None) -> CopyResult:
-    """Copy the data root (or only the named videos) to ``destination``; then verify it."""
+           on_file: Callable[[Path], None] | None = None, verify: bool = True) -> CopyResult:
+    """Copy the data root (or only the named videos) to ``destination``; then verify it
+    (``verify=False``: not, for measuring the copy alone)."""
     started = time.monotonic()
     data_root, destination = Path(data_root).absolute(), Path(destination).absolute()
     if not videos_root(data_root).is_dir():
@@ -230,7 +231,7 @@ def backup(data_root: Path, destination: Path, videos: Sequence[str] | None = No
         remove_tree_entry(built)
         raise
     result.reports = verify_videos(destination, list_video_dirs(destination)) \
-        if result.videos else []
+        if result.videos and verify else []
     result.seconds = round(time.monotonic() - started, 3)
     return result
 
@@ -330,7 +331,8 @@ def _restore_root_files(backup_dir: Path, data_root: Path, result: CopyResult,
                         force: bool) -> None:
     """The data-root entries of a whole backup other than videos/ and backup.json."""
     for entry in sorted(backup_dir.iterdir()):
-        if entry.name in ("videos", MANIFEST) or _skip_reason(entry) is not None:
+        if entry.name in ("videos", MANIFEST) or is_transient(entry.name) \
+                or _skip_reason(entry) is not None:
             continue
         target = proven_inside(data_root, child_path(data_root, entry.name))
         if os.path.lexists(target) and not force:

@@ -13,6 +13,7 @@ one open connection per video (reopened after a fork, never shared across one).
 
 from __future__ import annotations
 
+import bisect
 import os
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
@@ -87,6 +88,9 @@ class _Reader:
         self.has_labels = self.db.has("layout")
         self.has_strips = self.db.has("cropping")
         self._captions: list[dict] | None = None
+        self._starts: list[int] = []  # start_frame_index of each caption, ascending
+        self._longest = 0  # frames of the longest caption: how far back a cover can start
+        self._by_id: dict[int, dict] = {}
 
     def close(self) -> None:
         self.db.__exit__(None, None, None)
@@ -127,13 +131,23 @@ class _Reader:
                      "start_ms": sm, "end_ms": em, "text": t, "source": src,
                      "deleted": state == "deleted"}
                     for i, s, e, sm, em, t, src, state in rows]
+            self._starts = [c["start_frame_index"] for c in self._captions]
+            self._longest = max((c["end_frame_index"] - c["start_frame_index"]
+                                 for c in self._captions), default=0)
+            self._by_id = {c["caption_id"]: c for c in self._captions}
         return self._captions
+
+    def caption(self, caption_id: int) -> dict:
+        self.captions()
+        return self._by_id[caption_id]
 
     def caption_at(self, frame_index: int) -> dict | None:
         """The caption shown at a frame: a person's row wins over an automatic one, and a
         person's deletion hides the automatic row under it."""
-        covering = [c for c in self.captions()
-                    if c["start_frame_index"] <= frame_index < c["end_frame_index"]]
+        captions = self.captions()
+        first = bisect.bisect_left(self._starts, frame_index - self._longest + 1)
+        last = bisect.bisect_right(self._starts, frame_index)
+        covering = [c for c in captions[first:last] if frame_index < c["end_frame_index"]]
         human = [c for c in covering if c["source"] == "human"]
         chosen = human or covering
         if not chosen or chosen[0]["deleted"]:
@@ -200,7 +214,8 @@ class _Samples:
                 self.videos.append(_VideoEntry(video_dir.name, video_dir, video_split))
         self._pid = os.getpid()
         self._readers: OrderedDict[int, _Reader] = OrderedDict()
-        self._index = self._build_index()
+        # (video number, frame index or caption id) per sample: two int64 columns
+        self._index = np.array(self._build_index(), dtype=np.int64).reshape(-1, 2)
 
     def _build_index(self) -> list[tuple[int, int]]:
         raise NotImplementedError
@@ -248,7 +263,8 @@ class _Samples:
             position += len(self._index)
         if not 0 <= position < len(self._index):
             raise IndexError(f"sample {position} of {len(self._index)}")
-        return self._sample(*self._index[position])
+        video_number, key = self._index[position]
+        return self._sample(int(video_number), int(key))
 
     def __iter__(self) -> Iterator[Sample]:
         for position in range(len(self._index)):
@@ -325,7 +341,7 @@ class CaptionSamples(_Samples):
 
     def _sample(self, video_number: int, caption_id: int) -> Sample:
         entry, reader = self.videos[video_number], self.reader(video_number)
-        caption = next(c for c in reader.captions() if c["caption_id"] == caption_id)
+        caption = reader.caption(caption_id)
         start, end = caption["start_frame_index"], caption["end_frame_index"]
         ocr_frame = reader.nearest_frame(start, end)
         strip = reader.strip(start, end)

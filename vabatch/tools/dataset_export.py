@@ -11,7 +11,6 @@ next to ``DIR`` and renamed into place: a killed export leaves no half-made data
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from vabatch.fsutil import (
     install_folder,
     proven_inside,
     remove_tree_entry,
+    sync_filesystem,
     temporary_name,
 )
 from vabatch.tools.dataset import DEFAULT_FRACTIONS, CaptionSamples, FrameSamples, Sample
@@ -142,8 +142,6 @@ def _write(samples, built: Path, kind: str, on_progress) -> DatasetExport:
             splits[sample.split] += 1
             if on_progress is not None:
                 on_progress(number + 1, len(samples))
-        manifest.flush()
-        os.fsync(manifest.fileno())
     content_hash = digest.hexdigest()
     skipped = [{"video_id": video_id, "reason": reason} for video_id, reason in samples.skipped]
     count = sum(splits.values())
@@ -158,7 +156,7 @@ def _write(samples, built: Path, kind: str, on_progress) -> DatasetExport:
     }
     with open(child_path(built, "dataset.json"), "xb") as stream:
         stream.write((json.dumps(description, indent=2, ensure_ascii=False) + "\n").encode())
-        os.fsync(stream.fileno())
+    sync_filesystem(built)  # every file of the folder on disk before it gets its name
     for folder in (*[images_root / f for f in sorted(folders)], images_root, built):
         fsync_path(folder)
     return DatasetExport("", kind, count, len(folders), content_hash, dict(splits), skipped)
@@ -175,6 +173,5 @@ def _write_image(sample: Sample, images_root: Path, built: Path, kind: str,
     if kind == "captions":  # one file per caption: two captions may share a strip
         name = f"caption-{sample.caption['caption_id']:06d}-{name}"
     with open(proven_inside(built, child_path(folder, name)), "xb") as stream:
-        stream.write(sample.image_bytes)
-        os.fsync(stream.fileno())
+        stream.write(sample.image_bytes)  # made durable all at once, before the rename
     return f"images/{sample.video_id}/{name}"
