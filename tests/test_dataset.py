@@ -161,6 +161,7 @@ def test_a_forked_worker_opens_its_own_connections(root):
     samples = FrameSamples(data)
     expected = [(s.video_id, s.frame_index, int(s.image.sum())) for s in samples]
     parent_readers = dict(samples._readers)
+    assert len(parent_readers) == 2  # open in the parent when it forks
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
     child = context.Process(target=_child_reads, args=(samples, queue))
@@ -169,6 +170,7 @@ def test_a_forked_worker_opens_its_own_connections(root):
     child.join(timeout=60)
     assert child.exitcode == 0
     assert samples._readers == parent_readers  # the parent's connections untouched
+    assert [(s.video_id, s.frame_index, int(s.image.sum())) for s in samples] == expected
     copy = pickle.loads(pickle.dumps(samples))  # as a spawned worker gets it
     assert [(s.video_id, s.frame_index, int(s.image.sum())) for s in copy] == expected
 

@@ -32,6 +32,9 @@ DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
 MAX_OPEN_VIDEOS = 64  # open VideoDatabases kept per process (each holds up to 5 files)
 
 
+_INHERITED: list = []  # readers a forked child inherited: kept, never used nor closed
+
+
 def split_of(video_id: str, seed: int = 0,
              fractions: Sequence[float] = DEFAULT_FRACTIONS) -> str:
     """The split of one video: XXH3-64 of ``seed`` and the id, as a number in [0, 1), cut at
@@ -216,6 +219,7 @@ class _Samples:
         self._readers: OrderedDict[int, _Reader] = OrderedDict()
         # (video number, frame index or caption id) per sample: two int64 columns
         self._index = np.array(self._build_index(), dtype=np.int64).reshape(-1, 2)
+        self.close()  # opened again where samples are read (a forked worker: its own)
 
     def _build_index(self) -> list[tuple[int, int]]:
         raise NotImplementedError
@@ -224,7 +228,9 @@ class _Samples:
     def reader(self, video_number: int) -> _Reader:
         """The open reader of a video in this process (a forked child opens its own)."""
         if os.getpid() != self._pid:
-            # Connections made before a fork belong to the parent: never use or close them.
+            # Connections made before a fork belong to the parent: never use them, and keep
+            # them referenced so that no garbage collection closes them from this process.
+            _INHERITED.append(self._readers)
             self._readers, self._pid = OrderedDict(), os.getpid()
         reader = self._readers.get(video_number)
         if reader is None:
