@@ -171,6 +171,10 @@ def test_backup_of_chosen_videos_and_refusals(source_root, tmp_path):
     assert sorted(json.loads((destination / "backup.json").read_text())["videos"]) == sorted(
         d.name for d in dirs)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one"]  # no temporary left
+    (tmp_path / "empty" / "videos").mkdir(parents=True)
+    empty = cli("backup", tmp_path / "none", "--data", tmp_path / "empty")
+    assert empty.exit_code == 2 and "no videos to back up" in empty.stderr
+    assert not (tmp_path / "none").exists()
     not_backup = cli("restore", tmp_path, "--data", tmp_path / "r")
     assert not_backup.exit_code == 2 and "not a vabatch backup" in not_backup.stderr
 

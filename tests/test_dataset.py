@@ -251,6 +251,8 @@ def test_export_dataset_usage_errors_are_one_line(root, tmp_path):
     assert bad_split.exit_code == 2 and "unknown split 'dev'" in bad_split.stderr
     bad_fractions = export("--data", data, "--out", tmp_path / "x", "--fractions", "1,1")
     assert bad_fractions.exit_code == 2 and "fractions" in bad_fractions.stderr
+    no_root = export("--data", tmp_path / "none", "--out", tmp_path / "x")
+    assert no_root.exit_code == 2 and "no such data root" in no_root.stderr
     assert not (tmp_path / "x").exists()
     helped = runner.invoke(app, ["export", "dataset", "--help"])
     assert helped.exit_code == 0 and "manifest.jsonl" in helped.stdout

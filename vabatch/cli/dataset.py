@@ -20,7 +20,6 @@ from vabatch.cli.common import (
     print_json,
     progress_display,
 )
-from vabatch.errors import InputError
 
 FractionsOption = Annotated[str, typer.Option(
     "--fractions", metavar="TRAIN,VALIDATION,TEST",
@@ -174,5 +173,3 @@ def _report_copy(result, verb: str, as_json: bool) -> None:
                   highlight=False)
     if result.problems:
         raise typer.Exit(1)
-    if not result.videos:
-        raise InputError("no videos copied")

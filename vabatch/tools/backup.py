@@ -209,6 +209,8 @@ def backup(data_root: Path, destination: Path, videos: Sequence[str] | None = No
     if not destination.parent.is_dir():
         raise InputError(f"{destination.parent}: no such folder")
     chosen = select_video_dirs(data_root, list(videos)) if videos else None
+    if chosen is None and not list_video_dirs(data_root):
+        raise InputError(f"{data_root}: no videos to back up (add some with `vabatch ingest`)")
     result = CopyResult(str(destination))
     built = temporary_name(destination)
     remove_tree_entry(built)

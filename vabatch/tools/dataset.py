@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import xxhash
 
-from vabatch.dataroot import list_video_dirs, select_video_dirs
+from vabatch.dataroot import select_video_dirs
 from vabatch.db import VideoDatabase
 from vabatch.errors import InputError, VabatchError
 
@@ -207,8 +207,7 @@ class _Samples:
         self.color, self.decode, self.keep_bytes = color, decode, keep_bytes
         if color not in ("rgb", "bgr"):
             raise InputError(f"color is 'rgb' or 'bgr', not {color!r}")
-        dirs = (select_video_dirs(self.data_root, list(videos)) if videos
-                else list_video_dirs(self.data_root))
+        dirs = select_video_dirs(self.data_root, list(videos) if videos else None)
         self.skipped: list[tuple[str, str]] = []  # (video_id, why it gives no samples)
         self.videos: list[_VideoEntry] = []
         for video_dir in sorted(dirs, key=lambda d: d.name):

@@ -111,8 +111,8 @@ def export_dataset(data_root: Path, out_dir: Path, videos: Sequence[str] | None 
         samples.close()
         why = "; ".join(f"{video_id}: {reason}" for video_id, reason in samples.skipped[:3])
         chosen = f"{len(samples.videos)} videos" + (f" of split {split}" if split else "")
-        raise InputError(f"no {kind} samples in the {chosen}" + (f" ({why})" if why else "")
-                         + f"; {out_dir} left as it was")
+        raise InputError(f"no {kind.rstrip('s')} samples in the {chosen}"
+                         + (f" ({why})" if why else "") + f"; {out_dir} left as it was")
     built = temporary_name(out_dir)
     remove_tree_entry(built)
     built.mkdir()
