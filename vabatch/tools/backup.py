@@ -47,10 +47,10 @@ from vabatch.fsutil import (
     fsync_path,
     install_folder,
     is_unwritable,
-    link_or_copy,
     process_tag,
     proven_inside,
     remove_tree_entry,
+    sync_filesystem,
     temporary_name,
 )
 from vabatch.tools.verify import VideoReport, verify_videos
@@ -90,7 +90,8 @@ class CopyResult:
 def copy_database(source: Path, target: Path,
                   busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> None:
     """A consistent copy of the SQLite file ``source`` as ``target`` (which must not exist),
-    made with the online backup API: one committed state, even while others write."""
+    made with the online backup API: one committed state, even while others write. Not
+    fsynced: ``target`` lies in a folder that is made durable whole (``sync_filesystem``)."""
     uri = sqlite_uri(source, read_only=True, immutable=is_unwritable(source))
     reader = open_connection(uri, busy_timeout_ms)
     try:
@@ -104,6 +105,9 @@ def copy_database(source: Path, target: Path,
             reader = open_connection(uri, busy_timeout_ms)
         writer = apsw.Connection(str(target))
         try:
+            # A new file in a folder nobody sees until it is complete: no journal, no syncs
+            # (the caller makes the whole folder durable once, before renaming it in).
+            writer.execute("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF").fetchall()
             _run_backup(writer, reader, busy_timeout_ms)
             # The copy takes the source's header, WAL flag included: leave it self-contained.
             writer.execute("PRAGMA journal_mode = DELETE").fetchall()
@@ -111,7 +115,6 @@ def copy_database(source: Path, target: Path,
             writer.close()
     finally:
         reader.close()
-    fsync_path(target)
 
 
 def _run_backup(writer: apsw.Connection, reader: apsw.Connection, timeout_ms: int) -> None:
@@ -155,7 +158,8 @@ def copy_tree(source: Path, target: Path, result: CopyResult, link_videos: bool,
     """Copy the folder ``source`` into the existing empty folder ``target``: SQLite files
     with the backup API, source videos linked (or copied), other files copied. Skipped
     entries are recorded with their reason (temporaries and sidecars silently, as they
-    carry nothing committed that is not in the copy)."""
+    carry nothing committed that is not in the copy). Nothing is fsynced here: the caller
+    makes the folder durable with one ``sync_folder`` before it is renamed into place."""
     for entry in sorted(source.iterdir()):
         if is_transient(entry.name):
             continue
@@ -172,18 +176,28 @@ def copy_tree(source: Path, target: Path, result: CopyResult, link_videos: bool,
             copy_database(entry, destination)
             result.databases += 1
         elif link_videos and entry.suffix.lower() in VIDEO_EXTENSIONS:
-            link_or_copy(entry, destination)
-            same = os.path.samefile(os.path.realpath(entry), destination)
-            result.linked += same
-            result.copied += not same
+            try:
+                os.link(os.path.realpath(entry), destination)
+                result.linked += 1
+            except OSError:  # another file system, or no hard links here
+                shutil.copyfile(entry, destination)
+                result.copied += 1
         else:
             shutil.copyfile(entry, destination)
-            fsync_path(destination)
             result.copied += 1
         result.bytes += destination.stat().st_size
         if on_file is not None:
             on_file(entry)
-    fsync_path(target)
+
+
+def sync_folder(folder: Path) -> None:
+    """Make a folder built by ``copy_tree`` durable: its files' bytes (one ``syncfs``), then
+    every folder's entries, deepest first."""
+    sync_filesystem(folder)
+    for directory in sorted((p for p in folder.rglob("*") if p.is_dir() and
+                             not p.is_symlink()), key=lambda p: -len(p.parts)):
+        fsync_path(directory)
+    fsync_path(folder)
 
 
 # -- backup --------------------------------------------------------------------------------
@@ -228,6 +242,7 @@ def backup(data_root: Path, destination: Path, videos: Sequence[str] | None = No
         (built / "videos").mkdir(exist_ok=True)
         result.videos = [d.name for d in list_video_dirs(built)]
         _write_manifest(built, data_root, result, whole=chosen is None)
+        sync_folder(built)
         install_folder(built, destination)
     except BaseException:
         remove_tree_entry(built)
@@ -243,9 +258,8 @@ def _write_manifest(built: Path, data_root: Path, result: CopyResult, whole: boo
                 "made_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "data_root": str(data_root), "whole_data_root": whole,
                 "videos": result.videos, "skipped": result.skipped}
-    path = child_path(built, MANIFEST)
-    path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    fsync_path(path)
+    child_path(built, MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n",
+                                           encoding="utf-8")
 
 
 def read_manifest(backup_dir: Path) -> dict:
@@ -314,6 +328,7 @@ def _restore_video(video_dir: Path, data_root: Path, result: CopyResult, on_file
     built.mkdir()
     try:
         copy_tree(video_dir, built, result, link_videos=True, on_file=on_file)
+        sync_folder(built)
         target = checked_video_dir(data_root, video_dir.name)
         target.parent.mkdir(exist_ok=True)
         aside = None
@@ -349,6 +364,7 @@ def _restore_root_files(backup_dir: Path, data_root: Path, result: CopyResult,
         holder.mkdir()
         try:
             _copy_entry(entry, holder, result)
+            sync_folder(holder)
             if os.path.lexists(target):
                 remove_tree_entry(target)
             os.replace(child_path(holder, entry.name), target)
@@ -368,5 +384,4 @@ def _copy_entry(entry: Path, holder: Path, result: CopyResult) -> None:
         result.databases += 1
     else:
         shutil.copyfile(entry, destination)
-        fsync_path(destination)
         result.copied += 1

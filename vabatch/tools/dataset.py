@@ -152,13 +152,8 @@ class _Reader:
         last = bisect.bisect_right(self._starts, frame_index)
         covering = [c for c in captions[first:last] if frame_index < c["end_frame_index"]]
         human = [c for c in covering if c["source"] == "human"]
-        chosen = human or covering
-        if not chosen or chosen[0]["deleted"]:
-            live = [c for c in chosen if not c["deleted"]]
-            if not live:
-                return None
-            chosen = live
-        return public_caption(chosen[0])
+        live = [c for c in human or covering if not c["deleted"]]
+        return public_caption(live[0]) if live else None
 
     def strip(self, start: int, end: int) -> tuple[int, int | None, bytes, str] | None:
         """The stored band strip nearest the middle of frames [start, end)."""
