@@ -172,6 +172,8 @@ def _write_image(sample: Sample, images_root: Path, built: Path, kind: str,
     name = f"{sample.frame_index:08d}.{EXTENSIONS.get(sample.image_format, 'bin')}"
     if kind == "captions":  # one file per caption: two captions may share a strip
         name = f"caption-{sample.caption['caption_id']:06d}-{name}"
-    with open(proven_inside(built, child_path(folder, name)), "xb") as stream:
+    # The folder is proven inside and the name is a plain file name: open's O_EXCL ("x")
+    # refuses any entry already there, a symbolic link included, so nothing escapes.
+    with open(child_path(folder, name), "xb") as stream:
         stream.write(sample.image_bytes)  # made durable all at once, before the rename
     return f"images/{sample.video_id}/{name}"
