@@ -190,3 +190,43 @@ def test_a_damaged_backup_is_not_restored(source_root, tmp_path):
     result = cli("restore", tmp_path / "bk", "--data", tmp_path / "r", "-q")
     assert result.exit_code == 2 and "do not verify" in result.stderr
     assert not (tmp_path / "r" / "videos" / dirs[0].parent.name).exists()
+
+
+def test_a_killed_backup_leaves_no_half_made_copy(source_root, tmp_path):
+    data, _ = source_root
+    destination = tmp_path / "bk"
+    process = subprocess.Popen([sys.executable, "-m", "vabatch", "backup", str(destination),
+                                "--data", str(data), "-q"],
+                               env=os.environ | {"PYTHONPATH": str(Path.cwd())})
+    deadline = time.monotonic() + 60
+    while process.poll() is None and not list(tmp_path.glob(".bk.*.tmp")) \
+            and time.monotonic() < deadline:
+        time.sleep(0.001)
+    process.kill()
+    process.wait()
+    # Killed while building: no DEST at all; or it had finished: a whole, verified one.
+    if destination.exists():
+        assert json.loads((destination / "backup.json").read_text())["videos"]
+        assert cli("verify", "--data", destination).exit_code == 0
+    leftovers = list(tmp_path.glob(".bk.*.tmp*"))
+    result = cli("backup", destination, "--data", data, "--force", "-q")
+    assert result.exit_code == 0, result.output
+    for leftover in leftovers:  # the next run removes what the killed one left
+        assert not leftover.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bk"]
+
+
+def test_leftovers_of_dead_processes_are_removed_and_live_ones_kept(source_root, tmp_path):
+    import socket
+
+    data, _ = source_root
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True, check=True)
+    dead = tmp_path / f".bk.{socket.gethostname()}.{finished.stdout.strip()}.tmp"
+    (dead / "videos").mkdir(parents=True)
+    alive = tmp_path / f".bk.{socket.gethostname()}.{os.getppid()}.tmp"
+    alive.mkdir()
+    other = tmp_path / ".other.tmp"
+    other.mkdir()
+    assert cli("backup", tmp_path / "bk", "--data", data, "-q").exit_code == 0
+    assert not dead.exists() and alive.is_dir() and other.is_dir()

@@ -7,6 +7,7 @@ or the new one, never half of one, and a power cut after the rename keeps the ne
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import socket
@@ -147,6 +148,22 @@ def check_destination(out_dir: Path, force: bool) -> None:
         raise InputError(f"{out_dir}: exists and is not a folder")
     if out_dir.is_dir() and any(out_dir.iterdir()) and not force:
         raise InputError(f"{out_dir}: not empty (give --force to replace it)")
+
+
+def remove_abandoned_builds(out_dir: Path) -> list[Path]:
+    """Delete what killed processes of this host left while building ``out_dir`` (its
+    ``.<name>.<host>.<pid>.tmp`` folder, or the old one moved aside as ``.tmp-old``); entries
+    of other names, or of live processes, are left alone."""
+    removed = []
+    parent = Path(out_dir).parent
+    if not parent.is_dir():
+        return removed
+    for leftover in parent.glob(f".{glob.escape(Path(out_dir).name)}.*.tmp*"):
+        tag = temporary_tag(leftover)
+        if tag is not None and owner_is_dead(tag):
+            remove_tree_entry(leftover)
+            removed.append(leftover)
+    return removed
 
 
 def install_folder(built: Path, out_dir: Path) -> None:

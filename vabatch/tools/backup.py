@@ -49,6 +49,7 @@ from vabatch.fsutil import (
     is_unwritable,
     process_tag,
     proven_inside,
+    remove_abandoned_builds,
     remove_tree_entry,
     sync_filesystem,
     temporary_name,
@@ -226,6 +227,7 @@ def backup(data_root: Path, destination: Path, videos: Sequence[str] | None = No
     if chosen is None and not list_video_dirs(data_root):
         raise InputError(f"{data_root}: no videos to back up (add some with `vabatch ingest`)")
     result = CopyResult(str(destination))
+    remove_abandoned_builds(destination)  # a killed earlier run's half-made folder
     built = temporary_name(destination)
     remove_tree_entry(built)
     built.mkdir()

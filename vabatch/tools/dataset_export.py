@@ -26,6 +26,7 @@ from vabatch.fsutil import (
     fsync_path,
     install_folder,
     proven_inside,
+    remove_abandoned_builds,
     remove_tree_entry,
     sync_filesystem,
     temporary_name,
@@ -113,6 +114,7 @@ def export_dataset(data_root: Path, out_dir: Path, videos: Sequence[str] | None 
         chosen = f"{len(samples.videos)} videos" + (f" of split {split}" if split else "")
         raise InputError(f"no {kind.rstrip('s')} samples in the {chosen}"
                          + (f" ({why})" if why else "") + f"; {out_dir} left as it was")
+    remove_abandoned_builds(out_dir)  # a killed earlier run's half-made folder
     built = temporary_name(out_dir)
     remove_tree_entry(built)
     built.mkdir()
