@@ -127,17 +127,6 @@ def test_caption_samples_show_the_stored_strip(root):
         assert np.array_equal(sample.image, cv2.imdecode(np.frombuffer(blob, np.uint8), 1))
 
 
-def test_splits_are_by_video_deterministic_and_stable():
-    ids = [f"{n:016x}" for n in range(2000)]
-    first = {i: split_of(i, 7) for i in ids}
-    assert first == {i: split_of(i, 7) for i in reversed(ids)}
-    shares = {name: list(first.values()).count(name) / len(ids)
-              for name in ("train", "validation", "test")}
-    assert abs(shares["train"] - 0.8) < 0.04 and abs(shares["test"] - 0.1) < 0.03
-    assert sum(split_of(i, 8) != first[i] for i in ids) > 200  # the seed matters
-    assert {split_of(i, 7, (0, 1, 0)) for i in ids} == {"validation"}
-
-
 def test_split_samples_partition_the_videos(root):
     data, processed, edited = root
     fractions = (0.5, 0.0, 0.5)
