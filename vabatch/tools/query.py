@@ -33,13 +33,17 @@ from vabatch.engine.records import RUNS_FILE
 from vabatch.errors import InputError
 
 RUNS_ALIAS = "runs"
-# Pragmas that only report: allowed when they set nothing (``PRAGMA x`` or ``pragma_x(...)``).
-READ_PRAGMAS = frozenset({
-    "application_id", "user_version", "schema_version", "table_info", "table_xinfo",
-    "table_list", "index_list", "index_info", "index_xinfo", "foreign_key_list",
-    "database_list", "collation_list", "function_list", "module_list", "pragma_list",
-    "page_count", "page_size", "freelist_count", "encoding", "journal_mode",
-    "compile_options", "data_version",
+# Pragmas that only report, whatever their argument (a table name, a number of errors).
+REPORTING_PRAGMAS = frozenset({
+    "table_info", "table_xinfo", "table_list", "index_list", "index_info", "index_xinfo",
+    "foreign_key_list", "foreign_key_check", "database_list", "collation_list",
+    "function_list", "module_list", "pragma_list", "compile_options", "page_count",
+    "freelist_count", "data_version", "integrity_check", "quick_check",
+})
+# Pragmas that report without an argument and set something with one.
+SETTING_PRAGMAS = frozenset({
+    "application_id", "user_version", "schema_version", "page_size", "encoding",
+    "journal_mode",
 })
 _READ_ACTIONS = frozenset({apsw.SQLITE_SELECT, apsw.SQLITE_READ, apsw.SQLITE_FUNCTION,
                            apsw.SQLITE_RECURSIVE})
@@ -89,7 +93,8 @@ class QueryResult:
         return [v for v in self.videos if v.skipped]
 
     def to_json(self) -> list[dict]:
-        return [dict(zip(self.columns, (json_value(v) for v in row), strict=True)) for row in self.rows]
+        return [dict(zip(self.columns, map(json_value, row), strict=True))
+                for row in self.rows]
 
 
 def json_value(value):
@@ -100,10 +105,14 @@ def json_value(value):
 
 
 def _authorizer(action, param1, param2, _database, _trigger):
+    if action == apsw.SQLITE_FUNCTION and (param2 or "").lower() == "load_extension":
+        return apsw.SQLITE_DENY
     if action in _READ_ACTIONS:
         return apsw.SQLITE_OK
-    if action == apsw.SQLITE_PRAGMA and param2 is None and (param1 or "").lower() in READ_PRAGMAS:
-        return apsw.SQLITE_OK
+    if action == apsw.SQLITE_PRAGMA:
+        pragma = (param1 or "").lower()
+        if pragma in REPORTING_PRAGMAS or (pragma in SETTING_PRAGMAS and param2 is None):
+            return apsw.SQLITE_OK
     return apsw.SQLITE_DENY
 
 
@@ -113,6 +122,10 @@ def _what(action: int, param1, param2) -> str:
     name = str(name).removeprefix("SQLITE_").replace("_", " ")
     if action == apsw.SQLITE_PRAGMA:
         return f"PRAGMA {param1}" + (f" = {param2}" if param2 is not None else "")
+    if action == apsw.SQLITE_FUNCTION:
+        return f"{param2}()"
+    if param1 in ("sqlite_master", "sqlite_temp_master", "sqlite_schema"):
+        return "changes the schema"
     return name
 
 
@@ -137,11 +150,12 @@ def check_read_only(conn: apsw.Connection, sql: str) -> list[str]:
     conn.authorizer = recording
     try:
         info = apsw.ext.query_info(conn, sql, explain=True)
-    except apsw.AuthError:
-        raise RefusedStatement(f"refused: the statement would {denied[0] if denied else 'write'}"
-                               "; `vabatch query` runs read-only statements only") from None
     except apsw.Error as error:
-        raise InputError(f"the statement cannot run: {error}") from None
+        if not denied:
+            raise InputError(f"the statement cannot run: {error}") from None
+        raise RefusedStatement(f"refused: the statement does more than read "
+                               f"({denied[0] if denied else 'writes'}); `vabatch query` runs "
+                               "read-only statements only") from None
     finally:
         conn.authorizer = previous
     if not info.explain:
@@ -150,8 +164,8 @@ def check_read_only(conn: apsw.Connection, sql: str) -> list[str]:
         raise RefusedStatement("refused: more than one statement; `vabatch query` runs one "
                                "read-only statement")
     if not info.is_readonly:
-        raise RefusedStatement("refused: the statement would write; `vabatch query` runs "
-                               "read-only statements only")
+        raise RefusedStatement("refused: the statement does more than read (writes); "
+                               "`vabatch query` runs read-only statements only")
     return [name for name, _ in info.description or ()]
 
 

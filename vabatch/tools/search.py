@@ -5,7 +5,7 @@ Each word of 3 or more characters is looked up in the stage's own FTS5 table
 triggers) and ranked by bm25. The trigram index cannot see shorter words (most Chinese words
 have one or two characters; English has 'at', 'go'), so those are matched as substrings:
 as a filter on the index's hits when the query also has a longer word, else by a scan of
-the text column, ranked by a bm25-like score (occurrences, whole-word hits counted twice,
+the text column, ranked by a bm25-like score (occurrences, whole-word hits counted four times,
 shorter texts first). Videos are searched side by side in a thread pool (apsw releases the
 GIL while SQLite works). OCR hits of the same text on consecutive frames are merged
 into one hit with the time range they cover.
@@ -24,7 +24,7 @@ from pathlib import Path
 import apsw
 
 from vabatch.db import VideoDatabase
-from vabatch.errors import InputError
+from vabatch.errors import InputError, VabatchError
 
 PLACES = ("captions", "ocr")
 TRIGRAM = 3  # the FTS5 trigram tokenizer indexes substrings of this many characters
@@ -102,7 +102,7 @@ def search_videos(query: str, video_dirs: Sequence[Path], *, place: str = "capti
             return search_one(Path(video_dir), terms, limit)
         except apsw.Error as error:  # a damaged file: reported, the others go on
             return ("error", f"{type(error).__name__}: {error}")
-        except InputError as error:
+        except VabatchError as error:
             return ("error", str(error))
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -250,14 +250,15 @@ _WORDLIKE = re.compile(r"^[\w']+$", re.ASCII)
 
 def substring_score(text: str | None, terms: Sequence[str]) -> float:
     """A bm25-like score for substring matches (lower is better): occurrences, a hit that
-    is a whole word (an ASCII word, bounded by non-word characters) counted twice, and
-    divided by the text's length as bm25 does."""
+    is a whole word (an ASCII word, bounded by non-word characters) counted four times (a
+    short query is far more often meant as a word than as part of one), divided by the
+    text's length as bm25 does."""
     folded = (text or "").casefold()
     weight = 0.0
     for term in terms:
         weight += folded.count(term)
         if _WORDLIKE.match(term):
-            weight += len(re.findall(rf"(?<![\w']){re.escape(term)}(?![\w'])", folded,
+            weight += 3 * len(re.findall(rf"(?<![\w']){re.escape(term)}(?![\w'])", folded,
                                      re.ASCII))
     return -round(weight / (1 + len(folded) / 40), 6)
 
