@@ -119,9 +119,9 @@ def search(
         rows = [(h.video_id, escape(h.source_name or ""),
                  f"{when(h.start_ms)} - {when(h.end_ms)}", _marked(h.text, terms))
                 for h in result.hits]
-        out.print(table(f"{plural(result.total_hits, 'hit')} for {escape(repr(text))} in "
-                        f"{where} of {plural(result.videos_searched, 'video')}"
-                        + (f", best {len(result.hits)}" if result.total_hits > limit else ""),
+        more = " (more with a higher --limit)" if result.total_hits > len(result.hits) else ""
+        out.print(table(f"{plural(len(result.hits), 'hit')} for {escape(repr(text))} in "
+                        f"{where} of {plural(result.videos_searched, 'video')}{more}",
                         ("video id", "source", "time", "text"), rows,
                         overflow="fold"))
     for video_id, why in result.skipped:

@@ -14,7 +14,6 @@ into one hit with the time range they cover.
 from __future__ import annotations
 
 import os
-import re
 import shlex
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -47,9 +46,12 @@ class SearchHit:
     start_frame_index: int | None = None
     end_frame_index: int | None = None  # half-open, like captions
     boxes: int = 1  # OCR: boxes merged into this hit
+    tie: float = 0.0  # breaks ties of ``score``: the whole-word score (see score_sql)
 
     def to_json(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        del data["tie"]
+        return data
 
 
 @dataclass
@@ -60,7 +62,7 @@ class SearchResult:
     videos_searched: int
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (video_id, why)
     errors: list[tuple[str, str]] = field(default_factory=list)  # (video_id, error)
-    total_hits: int = 0  # before --limit
+    total_hits: int = 0  # hits collected before the cut to ``limit`` (at most limit a video)
 
     def to_json(self) -> dict:
         return {"query": self.query, "in": self.place, "total_hits": self.total_hits,
@@ -115,11 +117,12 @@ def search_videos(query: str, video_dirs: Sequence[Path], *, place: str = "capti
         else:
             result.hits.extend(outcome)
     # bm25 flattens where a word is in most texts of a video: whole-word hits break ties
-    result.hits.sort(key=lambda h: (h.score, substring_score(h.text, terms), h.video_id,
-                                    h.start_ms or 0))
+    result.hits.sort(key=lambda h: (h.score, h.tie, h.video_id, h.start_ms or 0))
     result.total_hits = len(result.hits)
     if limit is not None:
         result.hits = result.hits[:limit]
+    for hit in result.hits:  # only for what is shown
+        hit.snippet = make_snippet(hit.text, terms)
     return result
 
 
@@ -128,8 +131,43 @@ def _split(terms: Sequence[str]) -> tuple[list[str], list[str]]:
     return ([t for t in terms if len(t) >= TRIGRAM], [t for t in terms if len(t) < TRIGRAM])
 
 
-def _substring_filter(column: str, short: Sequence[str]) -> str:
-    return "".join(f" AND instr(lower({column}), ?)" for _ in short)
+# Characters that end a word for the whole-word bonus (besides the ends of the text).
+WORD_SEPARATORS = "\n\t,.!?;:\"()[]"
+
+
+def _bindings(terms: Sequence[str]) -> dict[str, str]:
+    bindings = {}
+    for number, term in enumerate(terms):
+        bindings[f"t{number}"] = term
+        bindings[f"w{number}"] = f" {term} "
+    return bindings
+
+
+def _filters(column: str, terms: Sequence[str]) -> str:
+    """``instr`` conditions for the short terms (1-2 characters) of ``terms``."""
+    return "".join(f" AND instr(lower({column}), :t{n})" for n, term in enumerate(terms)
+                   if len(term) < TRIGRAM)
+
+
+def score_sql(column: str, count: int) -> str:
+    """A bm25-like score in SQL, lower is better: per term its occurrences in ``column``
+    (case-folded), a whole-word occurrence (bounded by spaces, punctuation or the ends)
+    counted four times (a short query is far more often meant as a word than as part of
+    one), divided by the text's length as bm25 does. Terms are bound as :t0.. and :w0..
+    (the term between spaces)."""
+    folded = f"lower({column})"
+    padded = folded
+    for separator in WORD_SEPARATORS:
+        literal = {"\n": "char(10)", "\t": "char(9)"}.get(separator, f"'{separator}'")
+        padded = f"replace({padded}, {literal}, ' ')"
+    padded = f"(' ' || {padded} || ' ')"
+
+    def occurrences(text: str, term: str) -> str:
+        return f"(length({text}) - length(replace({text}, {term}, ''))) / length({term})"
+
+    weight = " + ".join(f"{occurrences(folded, f':t{n}')} + 3 * {occurrences(padded, f':w{n}')}"
+                        for n in range(count))
+    return f"-({weight}) / (1.0 + length({column}) / 40.0)"
 
 
 def _open(video_dir: Path, alias: str):
@@ -153,47 +191,50 @@ def _search_captions(video_dir: Path, terms: list[str], limit: int | None):
     opened = _open(video_dir, "captions")
     if isinstance(opened, tuple):
         return opened
+    indexed, _ = _split(terms)
+    words = score_sql("c.text", len(terms))
+    bindings = _bindings(terms)
+    if indexed:
+        bindings["match"] = fts_expression(indexed)
+        sql = ("SELECT c.id, c.start_frame_index, c.end_frame_index, c.start_ms, c.end_ms,"
+               f" c.text, bm25(captions_fts) AS score, {words} AS tie"
+               " FROM captions.captions_fts JOIN captions.captions c"
+               " ON c.id = captions_fts.rowid WHERE captions_fts MATCH :match")
+    else:
+        sql = ("SELECT c.id, c.start_frame_index, c.end_frame_index, c.start_ms, c.end_ms,"
+               f" c.text, {words} AS score, 0 AS tie FROM captions.captions c WHERE 1")
+    sql += _filters("c.text", terms) + " ORDER BY score, tie" + (
+        f" LIMIT {int(limit)}" if limit else "")
     with opened as db:
         if db.legacy:
             return ("skipped", "legacy captions.db (run `vabatch migrate` first)")
-        indexed, short = _split(terms)
-        if indexed:
-            sql = ("SELECT c.id, c.start_frame_index, c.end_frame_index, c.start_ms, c.end_ms,"
-                   " c.text, bm25(captions_fts) FROM captions.captions_fts"
-                   " JOIN captions.captions c ON c.id = captions_fts.rowid"
-                   " WHERE captions_fts MATCH ?" + _substring_filter("c.text", short)
-                   + " ORDER BY bm25(captions_fts)" + (f" LIMIT {int(limit)}" if limit else ""))
-            rows = db.execute(sql, (fts_expression(indexed), *short)).fetchall()
-        else:
-            sql = ("SELECT id, start_frame_index, end_frame_index, start_ms, end_ms, text, 0"
-                   " FROM captions.captions WHERE 1" + _substring_filter("text", short))
-            rows = [(*r[:6], substring_score(r[5], short))
-                    for r in db.execute(sql, short).fetchall()]
+        rows = db.execute(sql, bindings).fetchall()
         source = _source_name(db)
-    return [SearchHit(video_dir.name, source, start_ms, end_ms, text or "",
-                      make_snippet(text or "", terms), score, caption_id=caption_id,
-                      start_frame_index=start_frame, end_frame_index=end_frame)
-            for caption_id, start_frame, end_frame, start_ms, end_ms, text, score in rows]
+    video_id = video_dir.name
+    return [SearchHit(video_id, source, start_ms, end_ms, text or "", "", score,
+                      caption_id=caption_id, start_frame_index=start_frame,
+                      end_frame_index=end_frame, tie=tie)
+            for caption_id, start_frame, end_frame, start_ms, end_ms, text, score, tie in rows]
 
 
 def _search_ocr(video_dir: Path, terms: list[str], limit: int | None):
     opened = _open(video_dir, "fullOCR")
     if isinstance(opened, tuple):
         return opened
+    indexed, _ = _split(terms)
+    words = score_sql("text", len(terms))
+    bindings = _bindings(terms)
+    if indexed:
+        bindings["match"] = fts_expression(indexed)
+        sql = (f"SELECT frame_index, text, bm25(full_frame_ocr_fts), {words}"
+               " FROM fullOCR.full_frame_ocr_fts WHERE full_frame_ocr_fts MATCH :match")
+    else:
+        sql = (f"SELECT frame_index, text, {words}, 0 FROM fullOCR.full_frame_ocr WHERE 1")
+    sql += _filters("text", terms)
     with opened as db:
         if db.legacy:
             return ("skipped", "legacy captions.db (run `vabatch migrate` first)")
-        indexed, short = _split(terms)
-        if indexed:
-            sql = ("SELECT frame_index, text, bm25(full_frame_ocr_fts)"
-                   " FROM fullOCR.full_frame_ocr_fts WHERE full_frame_ocr_fts MATCH ?"
-                   + _substring_filter("text", short))
-            rows = db.execute(sql, (fts_expression(indexed), *short)).fetchall()
-        else:
-            sql = ("SELECT frame_index, text FROM fullOCR.full_frame_ocr WHERE 1"
-                   + _substring_filter("text", short))
-            rows = [(f, t, substring_score(t, short))
-                    for f, t in db.execute(sql, short).fetchall()]
+        rows = db.execute(sql, bindings).fetchall()
         # the frames OCR read (a subset of the sampled ones) and their times
         frames = db.execute("SELECT o.frame_index, f.timestamp_ms FROM fullOCR.ocr_frames o"
                             " JOIN video.full_frames f USING (frame_index)"
@@ -201,24 +242,25 @@ def _search_ocr(video_dir: Path, terms: list[str], limit: int | None):
         duration = db.execute("SELECT duration_ms FROM video.video_metadata").fetchone()
         source = _source_name(db)
     hits = merge_frames(rows, frames, duration[0] if duration else None)
-    hits.sort(key=lambda h: h[4])
-    return [SearchHit(video_dir.name, source, start_ms, end_ms, text,
-                      make_snippet(text, terms), score, start_frame_index=start_frame,
-                      end_frame_index=end_frame, boxes=boxes)
-            for start_frame, end_frame, start_ms, end_ms, score, text, boxes
+    hits.sort(key=lambda h: (h[4], h[5]))
+    video_id = video_dir.name
+    return [SearchHit(video_id, source, start_ms, end_ms, text, "", score,
+                      start_frame_index=start_frame, end_frame_index=end_frame, boxes=boxes,
+                      tie=tie)
+            for start_frame, end_frame, start_ms, end_ms, score, tie, text, boxes
             in (hits[:limit] if limit else hits)]
 
 
 def merge_frames(rows, frames, duration_ms: int | None) -> list[tuple]:
-    """OCR matches ``(frame_index, text, score)`` merged: the same text (case-folded) on
-    consecutive frames of ``frames`` (the frames OCR read, with their times) is one hit
-    ``(start_frame, end_frame, start_ms, end_ms, best score, text, boxes)``; the end is the
-    next frame OCR read (half-open)."""
+    """OCR matches ``(frame_index, text, score, tie)`` merged: the same text (case-folded)
+    on consecutive frames of ``frames`` (the frames OCR read, with their times) is one hit
+    ``(start_frame, end_frame, start_ms, end_ms, best score, best tie, text, boxes)``; the
+    end is the next frame OCR read (half-open)."""
     position = {frame_index: i for i, (frame_index, _) in enumerate(frames)}
     by_text: dict[str, list[tuple]] = {}
-    for frame_index, text, score in rows:
+    for frame_index, text, score, tie in rows:
         by_text.setdefault(" ".join(text.casefold().split()), []).append(
-            (position.get(frame_index, -1), frame_index, text, score))
+            (position.get(frame_index, -1), frame_index, text, score, tie))
     merged = []
     for matches in by_text.values():
         matches.sort()
@@ -242,25 +284,8 @@ def _one_run(run: list[tuple], frames, duration_ms: int | None) -> tuple:
         end_frame, end_ms = frames[last[0] + 1]
     else:
         end_frame, end_ms = last[1] + 1, duration_ms
-    return (first[1], end_frame, start_ms, end_ms, min(m[3] for m in run), first[2], len(run))
-
-
-_WORDLIKE = re.compile(r"^[\w']+$", re.ASCII)
-
-
-def substring_score(text: str | None, terms: Sequence[str]) -> float:
-    """A bm25-like score for substring matches (lower is better): occurrences, a hit that
-    is a whole word (an ASCII word, bounded by non-word characters) counted four times (a
-    short query is far more often meant as a word than as part of one), divided by the
-    text's length as bm25 does."""
-    folded = (text or "").casefold()
-    weight = 0.0
-    for term in terms:
-        weight += folded.count(term)
-        if _WORDLIKE.match(term):
-            weight += 3 * len(re.findall(rf"(?<![\w']){re.escape(term)}(?![\w'])", folded,
-                                     re.ASCII))
-    return -round(weight / (1 + len(folded) / 40), 6)
+    return (first[1], end_frame, start_ms, end_ms, min(m[3] for m in run),
+            min(m[4] for m in run), first[2], len(run))
 
 
 def make_snippet(text: str, terms: Sequence[str], width: int = SNIPPET_CHARS,
