@@ -321,3 +321,20 @@ def test_search_skips_videos_without_the_database_and_reports_damaged_ones(
     assert "error: ffff000000000000:" in result.stderr and "Traceback" not in result.output
     empty = _invoke("search", "  ", "--data", str(root))
     assert empty.exit_code == 2 and "nothing to search for" in empty.stderr
+
+
+def test_unreadable_run_records_leave_video_tasks_empty_with_a_note(processed, tmp_path):
+    data_root, video_dir = processed
+    root = tmp_path / "data"
+    shutil.copytree(video_dir, root / "videos" / video_dir.name[:2] / video_dir.name)
+    sql = "SELECT count(*) AS tasks FROM video_tasks"
+    without = _invoke("query", sql, "--json", "--data", str(root))
+    assert without.exit_code == 0 and json.loads(without.stdout)[0]["tasks"] == 0
+    assert "note:" not in without.stderr  # no runs.db yet: nothing to say
+    shutil.copy(data_root / "runs.db", root / "runs.db")
+    recorded = _invoke("query", sql, "--json", "--data", str(root))
+    assert json.loads(recorded.stdout)[0]["tasks"] == 5  # 4 stages and the failed probe
+    (root / "runs.db").write_bytes(b"not a database" * 500)
+    damaged = _invoke("query", sql, "--json", "--data", str(root))
+    assert damaged.exit_code == 0 and json.loads(damaged.stdout)[0]["tasks"] == 0
+    assert "note: run records not attached, video_tasks is empty: " in damaged.stderr

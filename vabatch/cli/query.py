@@ -63,6 +63,8 @@ def query(
         out.print(shown)
     if result.truncated:
         err.print(f"note: stopped at --limit {limit} rows", highlight=False)
+    for note in result.notes:
+        err.print(f"note: {escape(note)}", highlight=False)
     for video in result.skipped:
         err.print(f"skipped: {video.video_id}: {video.skipped}", highlight=False)
     for video in result.errors:

@@ -30,7 +30,7 @@ from vabatch.db.schema import apply_schema
 from vabatch.db.video_database import open_connection
 from vabatch.engine import records
 from vabatch.engine.records import RUNS_FILE
-from vabatch.errors import InputError
+from vabatch.errors import InputError, VabatchError
 
 RUNS_ALIAS = "runs"
 # Pragmas that only report, whatever their argument (a table name, a number of errors).
@@ -73,6 +73,7 @@ class VideoRows:
     rows: list[tuple] = field(default_factory=list)
     error: str | None = None
     skipped: str | None = None  # a database the statement needs is not there yet
+    note: str | None = None  # run records could not be attached here
 
 
 @dataclass
@@ -83,6 +84,7 @@ class QueryResult:
     rows: list[tuple]  # (video_id, source_name, *values)
     videos: list[VideoRows]
     truncated: bool = False
+    notes: list[str] = field(default_factory=list)  # what the user should know (runs.db)
 
     @property
     def errors(self) -> list[VideoRows]:
@@ -220,7 +222,7 @@ def run_query(sql: str, video_dirs: Sequence[Path], data_root: Path, *,
         columns = check_read_only(schema.conn, sql)
     finally:
         schema.close()
-    runs_db = Path(data_root) / RUNS_FILE
+    runs_db, notes = _readable_runs(Path(data_root))
     workers = workers or min(8, (os.cpu_count() or 1) * 2)
 
     def one(video_dir: Path) -> VideoRows:
@@ -240,7 +242,21 @@ def run_query(sql: str, video_dirs: Sequence[Path], data_root: Path, *,
                 truncated = True
                 break
             rows.append((video.video_id, video.source_name, *row))
-    return QueryResult(names, rows, videos, truncated)
+    notes += sorted({v.note for v in videos if v.note})
+    return QueryResult(names, rows, videos, truncated, notes)
+
+
+def _readable_runs(data_root: Path) -> tuple[Path | None, list[str]]:
+    """runs.db when it can be read (opened once by the engine's own code, which also rolls
+    back what a killed run half-wrote), else None and why, for a note."""
+    try:
+        conn = records.open_runs_database(data_root, create=False)
+    except VabatchError as error:
+        return None, [f"run records not attached, video_tasks is empty: {error}"]
+    if conn is None:
+        return None, []
+    conn.close()
+    return data_root / RUNS_FILE, []
 
 
 def _unique(names: list[str]) -> list[str]:
@@ -253,13 +269,13 @@ def _unique(names: list[str]) -> list[str]:
     return unique
 
 
-def _run_in_video(sql: str, video_dir: Path, runs_db: Path, limit: int | None,
+def _run_in_video(sql: str, video_dir: Path, runs_db: Path | None, limit: int | None,
                   width: int) -> VideoRows:
     video = VideoRows(video_dir.name, None)
     try:
         with VideoDatabase(video_dir) as db:
             video.source_name = _source_name(db)
-            _attach_runs(db, runs_db, video.video_id)
+            video.note = _attach_runs(db, runs_db, video.video_id)
             db.conn.authorizer = _authorizer
             cursor = db.execute(sql)
             for row in cursor:
@@ -302,17 +318,20 @@ def _source_name(db: VideoDatabase) -> str | None:
     return row[0] if row else None
 
 
-def _attach_runs(db: VideoDatabase, runs_db: Path, video_id: str) -> None:
+def _attach_runs(db: VideoDatabase, runs_db: Path | None, video_id: str) -> str | None:
     """``runs`` (read-only) and the ``video_tasks`` view of this video's tasks; an empty
-    view when the data root has no run records yet (or they cannot be read)."""
+    view when the data root has no run records (or they cannot be read: then why)."""
     quoted = "'" + video_id.replace("'", "''") + "'"
-    if runs_db.is_file():
+    if runs_db is not None:
         try:
             db.execute(f"ATTACH DATABASE ? AS {RUNS_ALIAS}",
                        (sqlite_uri(runs_db, read_only=True),))
             db.execute(_VIDEO_TASKS.format(video_id=quoted))
-            return
-        except apsw.Error:
+            return None
+        except apsw.Error as error:
             if RUNS_ALIAS in {row[1] for row in db.execute("PRAGMA database_list")}:
                 db.execute(f"DETACH DATABASE {RUNS_ALIAS}")
+            db.execute(_NO_RUNS_VIEW)
+            return f"run records not attached in some videos ({error})"
     db.execute(_NO_RUNS_VIEW)
+    return None
