@@ -13,6 +13,7 @@ into one hit with the time range they cover.
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 from collections.abc import Sequence
@@ -109,6 +110,12 @@ def search_videos(query: str, video_dirs: Sequence[Path], *, place: str = "capti
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         outcomes = list(pool.map(one, video_dirs))
+        _rank(result, video_dirs, outcomes, terms, limit)
+        _add_source_names(result.hits, video_dirs, pool)
+    return result
+
+
+def _rank(result: SearchResult, video_dirs, outcomes, terms, limit: int | None) -> None:
     for video_dir, outcome in zip(video_dirs, outcomes, strict=True):
         if isinstance(outcome, tuple):
             kind, why = outcome
@@ -123,7 +130,23 @@ def search_videos(query: str, video_dirs: Sequence[Path], *, place: str = "capti
         result.hits = result.hits[:limit]
     for hit in result.hits:  # only for what is shown
         hit.snippet = make_snippet(hit.text, terms)
-    return result
+
+
+def _add_source_names(hits: list[SearchHit], video_dirs, pool: ThreadPoolExecutor) -> None:
+    """The source names of the videos with a hit shown (video.db opened for those only)."""
+    by_id = {Path(d).name: Path(d) for d in video_dirs}
+    wanted = sorted({h.video_id for h in hits if h.source_name is None})
+
+    def source_of(video_id: str) -> str | None:
+        try:
+            return _video_facts(by_id[video_id])[0]
+        except (apsw.Error, VabatchError):  # a damaged video.db: the hit stays, unnamed
+            return None
+
+    names = dict(zip(wanted, pool.map(source_of, wanted), strict=True))
+    for hit in hits:
+        if hit.source_name is None:
+            hit.source_name = names.get(hit.video_id)
 
 
 def _split(terms: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -177,14 +200,22 @@ def _open(video_dir: Path, alias: str):
     if not (video_dir / KINDS[alias].file_name).is_file():
         producer = KINDS[alias].producer
         return ("skipped", f"no {KINDS[alias].file_name} yet (run `vabatch {producer}`)")
-    return VideoDatabase(video_dir, only=("video", alias), require=(alias,))
+    return VideoDatabase(video_dir, only=(alias,), require=(alias,))
 
 
-def _source_name(db: VideoDatabase) -> str | None:
-    if not db.has("video"):
-        return None
-    row = db.execute("SELECT source_name FROM video.video_metadata").fetchone()
-    return row[0] if row else None
+def _video_facts(video_dir: Path, frames: Sequence[int] = ()) -> tuple[str | None,
+                                                                    int | None, dict]:
+    """(source name, duration_ms, {frame_index: timestamp_ms} of ``frames``) from video.db;
+    read only for the videos that have hits (most of a large collection has none)."""
+    with VideoDatabase(video_dir, only=("video",)) as db:
+        if not db.has("video"):
+            return None, None, {}
+        row = db.execute("SELECT source_name, duration_ms FROM video.video_metadata"
+                         ).fetchone() or (None, None)
+        times = dict(db.execute(
+            "SELECT frame_index, timestamp_ms FROM video.full_frames WHERE frame_index IN"
+            " (SELECT value FROM json_each(?))", (json.dumps(list(frames)),))) if frames else {}
+    return row[0], row[1], times
 
 
 def _search_captions(video_dir: Path, terms: list[str], limit: int | None):
@@ -209,9 +240,8 @@ def _search_captions(video_dir: Path, terms: list[str], limit: int | None):
         if db.legacy:
             return ("skipped", "legacy captions.db (run `vabatch migrate` first)")
         rows = db.execute(sql, bindings).fetchall()
-        source = _source_name(db)
     video_id = video_dir.name
-    return [SearchHit(video_id, source, start_ms, end_ms, text or "", "", score,
+    return [SearchHit(video_id, None, start_ms, end_ms, text or "", "", score,
                       caption_id=caption_id, start_frame_index=start_frame,
                       end_frame_index=end_frame, tie=tie)
             for caption_id, start_frame, end_frame, start_ms, end_ms, text, score, tie in rows]
@@ -235,13 +265,14 @@ def _search_ocr(video_dir: Path, terms: list[str], limit: int | None):
         if db.legacy:
             return ("skipped", "legacy captions.db (run `vabatch migrate` first)")
         rows = db.execute(sql, bindings).fetchall()
-        # the frames OCR read (a subset of the sampled ones) and their times
-        frames = db.execute("SELECT o.frame_index, f.timestamp_ms FROM fullOCR.ocr_frames o"
-                            " JOIN video.full_frames f USING (frame_index)"
-                            " ORDER BY o.frame_index").fetchall() if rows else []
-        duration = db.execute("SELECT duration_ms FROM video.video_metadata").fetchone()
-        source = _source_name(db)
-    hits = merge_frames(rows, frames, duration[0] if duration else None)
+        # the frames OCR read (a subset of the sampled ones): consecutive ones merge
+        ocr_frames = [f for (f,) in db.execute(
+            "SELECT frame_index FROM fullOCR.ocr_frames ORDER BY frame_index")] if rows else []
+    if not rows:
+        return []
+    source, duration_ms, times = _video_facts(video_dir, ocr_frames)
+    frames = [(f, times.get(f)) for f in ocr_frames]
+    hits = merge_frames(rows, frames, duration_ms)
     hits.sort(key=lambda h: (h[4], h[5]))
     video_id = video_dir.name
     return [SearchHit(video_id, source, start_ms, end_ms, text, "", score,
