@@ -155,7 +155,7 @@ def _split(terms: Sequence[str]) -> tuple[list[str], list[str]]:
 
 
 # Characters that end a word for the whole-word bonus (besides the ends of the text).
-WORD_SEPARATORS = "\n\t,.!?;:\"()[]"
+WORD_SEPARATORS = "\n,.!?"  # each one is a pass over the text: only the common ones
 
 
 def _bindings(terms: Sequence[str]) -> dict[str, str]:
@@ -225,17 +225,20 @@ def _search_captions(video_dir: Path, terms: list[str], limit: int | None):
     indexed, _ = _split(terms)
     words = score_sql("c.text", len(terms))
     bindings = _bindings(terms)
+    columns = "c.id, c.start_frame_index, c.end_frame_index, c.start_ms, c.end_ms, c.text"
     if indexed:
+        # the tie-break only for the best of bm25 (with room for ties at the cut)
         bindings["match"] = fts_expression(indexed)
-        sql = ("SELECT c.id, c.start_frame_index, c.end_frame_index, c.start_ms, c.end_ms,"
-               f" c.text, bm25(captions_fts) AS score, {words} AS tie"
-               " FROM captions.captions_fts JOIN captions.captions c"
-               " ON c.id = captions_fts.rowid WHERE captions_fts MATCH :match")
+        sql = (f"SELECT *, {words.replace('c.text', 'text')} AS tie FROM ("
+               f"SELECT {columns.replace('c.text', 'c.text AS text')}, bm25(captions_fts)"
+               " AS score FROM captions.captions_fts JOIN captions.captions c"
+               " ON c.id = captions_fts.rowid WHERE captions_fts MATCH :match"
+               + _filters("c.text", terms) + " ORDER BY score"
+               + (f" LIMIT {4 * int(limit)}" if limit else "") + ") ORDER BY score, tie")
     else:
-        sql = ("SELECT c.id, c.start_frame_index, c.end_frame_index, c.start_ms, c.end_ms,"
-               f" c.text, {words} AS score, 0 AS tie FROM captions.captions c WHERE 1")
-    sql += _filters("c.text", terms) + " ORDER BY score, tie" + (
-        f" LIMIT {int(limit)}" if limit else "")
+        sql = (f"SELECT {columns}, {words} AS score, 0 AS tie FROM captions.captions c"
+               " WHERE 1" + _filters("c.text", terms) + " ORDER BY score")
+    sql += f" LIMIT {int(limit)}" if limit else ""
     with opened as db:
         if db.legacy:
             return ("skipped", "legacy captions.db (run `vabatch migrate` first)")
@@ -290,7 +293,7 @@ def merge_frames(rows, frames, duration_ms: int | None) -> list[tuple]:
     position = {frame_index: i for i, (frame_index, _) in enumerate(frames)}
     by_text: dict[str, list[tuple]] = {}
     for frame_index, text, score, tie in rows:
-        by_text.setdefault(" ".join(text.casefold().split()), []).append(
+        by_text.setdefault(text.casefold().strip(), []).append(
             (position.get(frame_index, -1), frame_index, text, score, tie))
     merged = []
     for matches in by_text.values():
