@@ -102,13 +102,13 @@ def test_snippet_marks_every_match_around_the_first_one():
 
 
 def test_ocr_hits_on_consecutive_frames_merge_into_one_time_range():
-    frames = [(0, 0), (30, 1000), (60, 2000), (90, 3000), (120, 4000)]
-    rows = [(0, "Hello", -2.0, -1.0), (30, "hello ", -3.0, -1.0), (90, "Hello", -1.0, 0.0),
-            (120, "other", -1.0, 0.0), (60, "Bye", -1.0, 0.0)]
-    merged = sorted(merge_frames(rows, frames, 4500))
-    assert merged == [
-        (0, 60, 0, 2000, -3.0, -1.0, "Hello", 2),
-        (60, 90, 2000, 3000, -1.0, 0.0, "Bye", 1),
-        (90, 120, 3000, 4000, -1.0, 0.0, "Hello", 1),
-        (120, 121, 4000, 4500, -1.0, 0.0, "other", 1),
+    # OCR read frames 0, 30, 60, 90, 120: each row names the next one (None after the last)
+    rows = [(0, "Hello", -2.0, -1.0, 30), (30, "hello ", -3.0, -1.0, 60),
+            (90, "Hello", -1.0, 0.0, 120), (120, "other", -1.0, 0.0, None),
+            (60, "Bye", -1.0, 0.0, 90)]
+    assert sorted(merge_frames(rows)) == [
+        (0, 30, 60, -3.0, -1.0, "Hello", 2),
+        (60, 60, 90, -1.0, 0.0, "Bye", 1),
+        (90, 90, 120, -1.0, 0.0, "Hello", 1),
+        (120, 120, None, -1.0, 0.0, "other", 1),
     ]

@@ -203,8 +203,7 @@ def _open(video_dir: Path, alias: str):
     return VideoDatabase(video_dir, only=(alias,), require=(alias,))
 
 
-def _video_facts(video_dir: Path, frames: Sequence[int] = ()) -> tuple[str | None,
-                                                                    int | None, dict]:
+def _video_facts(video_dir: Path, frames=()) -> tuple[str | None, int | None, dict]:
     """(source name, duration_ms, {frame_index: timestamp_ms} of ``frames``) from video.db;
     read only for the videos that have hits (most of a large collection has none)."""
     with VideoDatabase(video_dir, only=("video",)) as db:
@@ -263,63 +262,54 @@ def _search_ocr(video_dir: Path, terms: list[str], limit: int | None):
                " FROM fullOCR.full_frame_ocr_fts WHERE full_frame_ocr_fts MATCH :match")
     else:
         sql = (f"SELECT frame_index, text, {words}, 0 FROM fullOCR.full_frame_ocr WHERE 1")
-    sql += _filters("text", terms)
+    # with the next frame OCR read after each match: the same text there continues the hit
+    sql = ("SELECT h.*, (SELECT min(n.frame_index) FROM fullOCR.ocr_frames n"
+           f" WHERE n.frame_index > h.frame_index) FROM ({sql}{_filters('text', terms)}) h")
     with opened as db:
         if db.legacy:
             return ("skipped", "legacy captions.db (run `vabatch migrate` first)")
         rows = db.execute(sql, bindings).fetchall()
-        # the frames OCR read (a subset of the sampled ones): consecutive ones merge
-        ocr_frames = [f for (f,) in db.execute(
-            "SELECT frame_index FROM fullOCR.ocr_frames ORDER BY frame_index")] if rows else []
     if not rows:
         return []
-    source, duration_ms, times = _video_facts(video_dir, ocr_frames)
-    frames = [(f, times.get(f)) for f in ocr_frames]
-    hits = merge_frames(rows, frames, duration_ms)
-    hits.sort(key=lambda h: (h[4], h[5]))
+    runs = merge_frames(rows)
+    runs.sort(key=lambda r: (r[3], r[4]))
+    runs = runs[:limit] if limit else runs
+    source, duration_ms, times = _video_facts(
+        video_dir, {r[0] for r in runs} | {r[2] for r in runs if r[2] is not None})
     video_id = video_dir.name
-    return [SearchHit(video_id, source, start_ms, end_ms, text, "", score,
-                      start_frame_index=start_frame, end_frame_index=end_frame, boxes=boxes,
-                      tie=tie)
-            for start_frame, end_frame, start_ms, end_ms, score, tie, text, boxes
-            in (hits[:limit] if limit else hits)]
+    return [SearchHit(video_id, source, times.get(first), duration_ms if end is None
+                      else times.get(end), text, "", score, start_frame_index=first,
+                      end_frame_index=last + 1 if end is None else end, boxes=boxes, tie=tie)
+            for first, last, end, score, tie, text, boxes in runs]
 
 
-def merge_frames(rows, frames, duration_ms: int | None) -> list[tuple]:
-    """OCR matches ``(frame_index, text, score, tie)`` merged: the same text (case-folded)
-    on consecutive frames of ``frames`` (the frames OCR read, with their times) is one hit
-    ``(start_frame, end_frame, start_ms, end_ms, best score, best tie, text, boxes)``; the
-    end is the next frame OCR read (half-open)."""
-    position = {frame_index: i for i, (frame_index, _) in enumerate(frames)}
+def merge_frames(rows) -> list[tuple]:
+    """OCR matches ``(frame_index, text, score, tie, next_frame)`` (``next_frame``: the
+    next frame OCR read, None after the last) merged: the same text (case-folded) on
+    consecutive frames OCR read is one hit ``(first_frame, last_frame, end_frame, best
+    score, best tie, text, boxes)``; ``end_frame`` is the frame after the last (half-open),
+    None when the hit lasts to the end of the video."""
     by_text: dict[str, list[tuple]] = {}
-    for frame_index, text, score, tie in rows:
-        by_text.setdefault(text.casefold().strip(), []).append(
-            (position.get(frame_index, -1), frame_index, text, score, tie))
+    for row in rows:
+        by_text.setdefault(row[1].casefold().strip(), []).append(row)
     merged = []
     for matches in by_text.values():
         matches.sort()
         run = [matches[0]]
         for match in matches[1:]:
-            if match[0] >= 0 and match[0] - run[-1][0] <= 1:
+            if match[0] == run[-1][4]:
                 run.append(match)
             else:
-                merged.append(_one_run(run, frames, duration_ms))
+                merged.append(_one_run(run))
                 run = [match]
-        merged.append(_one_run(run, frames, duration_ms))
+        merged.append(_one_run(run))
     return merged
 
 
-def _one_run(run: list[tuple], frames, duration_ms: int | None) -> tuple:
+def _one_run(run: list[tuple]) -> tuple:
     first, last = run[0], run[-1]
-    start_ms = frames[first[0]][1] if first[0] >= 0 else None
-    if last[0] < 0:
-        end_frame, end_ms = last[1] + 1, None
-    elif last[0] + 1 < len(frames):
-        end_frame, end_ms = frames[last[0] + 1]
-    else:
-        end_frame, end_ms = last[1] + 1, duration_ms
-    return (first[1], end_frame, start_ms, end_ms, min(m[3] for m in run),
-            min(m[4] for m in run), first[2], len(run))
+    return (first[0], last[0], last[4], min(m[2] for m in run), min(m[3] for m in run),
+            first[1], len(run))
 
 
 def make_snippet(text: str, terms: Sequence[str], width: int = SNIPPET_CHARS,
