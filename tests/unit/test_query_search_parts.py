@@ -6,12 +6,14 @@ from __future__ import annotations
 import apsw
 import pytest
 
+from vabatch.db import apply_schema
+from vabatch.db.video_database import open_connection
 from vabatch.errors import InputError
 from vabatch.tools.query import RefusedStatement, SchemaConnection, check_read_only
 from vabatch.tools.search import (
     fts_expression,
     make_snippet,
-    merge_frames,
+    ocr_runs_sql,
     parse_terms,
     score_sql,
 )
@@ -102,13 +104,27 @@ def test_snippet_marks_every_match_around_the_first_one():
 
 
 def test_ocr_hits_on_consecutive_frames_merge_into_one_time_range():
-    # OCR read frames 0, 30, 60, 90, 120: each row names the next one (None after the last)
-    rows = [(0, "Hello", -2.0, -1.0, 30), (30, "hello ", -3.0, -1.0, 60),
-            (90, "Hello", -1.0, 0.0, 120), (120, "other", -1.0, 0.0, None),
-            (60, "Bye", -1.0, 0.0, 90)]
-    assert sorted(merge_frames(rows)) == [
-        (0, 30, 60, -3.0, -1.0, "Hello", 2),
-        (60, 60, 90, -1.0, 0.0, "Bye", 1),
-        (90, 90, 120, -1.0, 0.0, "Hello", 1),
-        (120, 120, None, -1.0, 0.0, "other", 1),
-    ]
+    # fullOCR of the real schema (FTS table and triggers), in memory; OCR read frames
+    # 0, 30, 60, 90, 120
+    holder = open_connection("file:/unit-fullocr?vfs=memdb")
+    apply_schema(holder, "fullOCR")
+    holder.executemany("INSERT INTO ocr_frames VALUES (?, 1, NULL)", [(f,) for f in
+                                                                    (0, 30, 60, 90, 120)])
+    holder.executemany(
+        "INSERT INTO full_frame_ocr (frame_index, box_index, text, x, y, width, height)"
+        " VALUES (?, ?, ?, 0, 0, 1, 1)",
+        [(0, 0, "Hello there"), (30, 0, "hello there "), (90, 0, "Hello there"),
+         (120, 0, "other there"), (60, 0, "Bye there"), (60, 1, "x")])
+    conn = open_connection("file::memory:?mode=memory")
+    conn.execute("ATTACH DATABASE 'file:/unit-fullocr?vfs=memdb' AS fullOCR")
+    for terms in (["there"], ["re"]):  # through the trigram index, and the substring scan
+        sql, bindings = ocr_runs_sql(terms, None)
+        runs = sorted((first, last, end, text.casefold().strip(), boxes)
+                      for first, last, end, _, _, text, boxes in conn.execute(sql, bindings))
+        assert runs == [(0, 30, 60, "hello there", 2), (60, 60, 90, "bye there", 1),
+                        (90, 90, 120, "hello there", 1), (120, 120, None, "other there", 1)]
+    sql, bindings = ocr_runs_sql(["there"], 1)
+    [(first, *_)] = conn.execute(sql, bindings).fetchall()
+    assert first == 60  # the shortest text ranks first (bm25)
+    conn.close()
+    holder.close()

@@ -253,27 +253,13 @@ def _search_ocr(video_dir: Path, terms: list[str], limit: int | None):
     opened = _open(video_dir, "fullOCR")
     if isinstance(opened, tuple):
         return opened
-    indexed, _ = _split(terms)
-    words = score_sql("text", len(terms))
-    bindings = _bindings(terms)
-    if indexed:
-        bindings["match"] = fts_expression(indexed)
-        sql = (f"SELECT frame_index, text, bm25(full_frame_ocr_fts), {words}"
-               " FROM fullOCR.full_frame_ocr_fts WHERE full_frame_ocr_fts MATCH :match")
-    else:
-        sql = (f"SELECT frame_index, text, {words}, 0 FROM fullOCR.full_frame_ocr WHERE 1")
-    # with the next frame OCR read after each match: the same text there continues the hit
-    sql = ("SELECT h.*, (SELECT min(n.frame_index) FROM fullOCR.ocr_frames n"
-           f" WHERE n.frame_index > h.frame_index) FROM ({sql}{_filters('text', terms)}) h")
+    sql, bindings = ocr_runs_sql(terms, limit)
     with opened as db:
         if db.legacy:
             return ("skipped", "legacy captions.db (run `vabatch migrate` first)")
-        rows = db.execute(sql, bindings).fetchall()
-    if not rows:
+        runs = db.execute(sql, bindings).fetchall()
+    if not runs:
         return []
-    runs = merge_frames(rows)
-    runs.sort(key=lambda r: (r[3], r[4]))
-    runs = runs[:limit] if limit else runs
     source, duration_ms, times = _video_facts(
         video_dir, {r[0] for r in runs} | {r[2] for r in runs if r[2] is not None})
     video_id = video_dir.name
@@ -283,33 +269,49 @@ def _search_ocr(video_dir: Path, terms: list[str], limit: int | None):
             for first, last, end, score, tie, text, boxes in runs]
 
 
-def merge_frames(rows) -> list[tuple]:
-    """OCR matches ``(frame_index, text, score, tie, next_frame)`` (``next_frame``: the
-    next frame OCR read, None after the last) merged: the same text (case-folded) on
-    consecutive frames OCR read is one hit ``(first_frame, last_frame, end_frame, best
-    score, best tie, text, boxes)``; ``end_frame`` is the frame after the last (half-open),
-    None when the hit lasts to the end of the video."""
-    by_text: dict[str, list[tuple]] = {}
-    for row in rows:
-        by_text.setdefault(row[1].casefold().strip(), []).append(row)
-    merged = []
-    for matches in by_text.values():
-        matches.sort()
-        run = [matches[0]]
-        for match in matches[1:]:
-            if match[0] == run[-1][4]:
-                run.append(match)
-            else:
-                merged.append(_one_run(run))
-                run = [match]
-        merged.append(_one_run(run))
-    return merged
+def ocr_runs_sql(terms: Sequence[str], limit: int | None) -> tuple[str, dict]:
+    """The SQL (and its bindings) of the best OCR hits of one fullOCR database.
 
-
-def _one_run(run: list[tuple]) -> tuple:
-    first, last = run[0], run[-1]
-    return (first[0], last[0], last[4], min(m[2] for m in run), min(m[3] for m in run),
-            first[1], len(run))
+    Boxes with the same text (case-folded) on consecutive frames that OCR read are one hit:
+    a match starts a new run unless the previous match of its text was on the frame OCR
+    read just before it. Each row: ``(first_frame, last_frame, end_frame, score, tie, text,
+    boxes)``, ``end_frame`` the next frame OCR read after the last (None: the run lasts to
+    the end of the video). The ranking score is computed once per run, in SQLite, so
+    Python sees only the rows it shows.
+    """
+    indexed, _ = _split(terms)
+    bindings = _bindings(terms)
+    if indexed:
+        bindings["match"] = fts_expression(indexed)
+        matches = ("SELECT frame_index, text, bm25(full_frame_ocr_fts) AS fts"
+                   " FROM fullOCR.full_frame_ocr_fts WHERE full_frame_ocr_fts MATCH :match")
+    else:
+        matches = "SELECT frame_index, text, 0 AS fts FROM fullOCR.full_frame_ocr WHERE 1"
+    words = score_sql("text", len(terms))
+    score, tie = ("fts", words) if indexed else (words, "0")
+    sql = f"""WITH matches AS (
+        SELECT frame_index, text, fts, lower(trim(text)) AS folded,
+               (SELECT min(n.frame_index) FROM fullOCR.ocr_frames n
+                WHERE n.frame_index > m.frame_index) AS next_frame
+        FROM ({matches}{_filters("text", terms)}) m),
+    marked AS (
+        SELECT *, CASE WHEN lag(next_frame) OVER (PARTITION BY folded ORDER BY frame_index)
+                            = frame_index THEN 0 ELSE 1 END AS starts
+        FROM matches),
+    numbered AS (
+        SELECT *, sum(starts) OVER (PARTITION BY folded ORDER BY frame_index
+                                    ROWS UNBOUNDED PRECEDING) AS run
+        FROM marked),
+    runs AS (
+        SELECT min(frame_index) AS first_frame, max(frame_index) AS last_frame,
+               min(fts) AS fts, min(text) AS text, count(*) AS boxes
+        FROM numbered GROUP BY folded, run)
+    SELECT first_frame, last_frame,
+           (SELECT min(n.frame_index) FROM fullOCR.ocr_frames n
+            WHERE n.frame_index > last_frame),
+           {score} AS score, {tie} AS tie, text, boxes
+    FROM runs ORDER BY score, tie, first_frame"""
+    return sql + (f" LIMIT {int(limit)}" if limit else ""), bindings
 
 
 def make_snippet(text: str, terms: Sequence[str], width: int = SNIPPET_CHARS,
