@@ -59,7 +59,7 @@ from vabatch.tools.dvc import (
     update_video_list,
 )
 from vabatch.tools.export import FORMATS as EXPORT_FORMATS
-from vabatch.tools.export import export_videos, load_captions, to_srt
+from vabatch.tools.export import export_videos, load_captions, timestamp, to_srt
 from vabatch.tools.migrate import (
     PROOF_ALGORITHMS,
     directory_state,
@@ -67,7 +67,9 @@ from vabatch.tools.migrate import (
     find_legacy_dirs,
     migrate_many,
 )
+from vabatch.tools.query import run_query
 from vabatch.tools.score import DEFAULT_IOU, ScoreReport, read_subtitles, score_videos
+from vabatch.tools.search import make_snippet, parse_terms, search_videos
 from vabatch.tools.status import collect_status
 from vabatch.tools.verify import verify_videos
 
@@ -82,7 +84,8 @@ __all__ = [
     "parse_labels", "pipeline_options", "pipeline_results", "PipelineResult", "render_layout",
     "resolve_data_root", "run_pipeline", "run_stages", "run_tasks_of", "run_video", "RunReport",
     "select_video_dirs", "setup_tracking", "sync_video_list", "to_srt", "train_layout",
-    "verify_videos", "video_dir_for",
+    "verify_videos", "video_dir_for", "run_query", "search_videos", "parse_terms",
+    "make_snippet", "timestamp",
     "DEFAULT_IOU", "read_subtitles", "score_videos", "ScoreReport",
     "backup_data", "restore_data", "CopyResult", "CaptionSamples", "FrameSamples", "Sample",
     "split_of", "DatasetExport", "dataset_hash", "export_dataset",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import typer
 
-from vabatch.cli import annotate, data, dataset, dvc, migrate, score, stages
+from vabatch.cli import annotate, data, dataset, dvc, migrate, query, score, stages
 from vabatch.cli.common import app, reports_errors
 
 COMMANDS = (
@@ -18,7 +18,8 @@ COMMANDS = (
     ("demo", data.demo), ("ocr", stages.ocr), ("layout", stages.layout),
     ("crop", stages.crop), ("captions", stages.captions), ("run", stages.run),
     ("export", data.export), ("score", score.score), ("migrate", migrate.migrate),
-    ("runs", data.runs), ("backup", dataset.backup), ("restore", dataset.restore),
+    ("runs", data.runs), ("query", query.query), ("search", query.search),
+    ("backup", dataset.backup), ("restore", dataset.restore),
 )
 annotate_app = typer.Typer(help="Human annotations: export and import labels.",
                            no_args_is_help=True)
