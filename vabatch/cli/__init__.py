@@ -20,7 +20,7 @@ COMMANDS = (
     ("export", data.export), ("score", score.score), ("migrate", migrate.migrate),
     ("runs", data.runs),
 )
-annotate_app = typer.Typer(help="Human annotations: export and import labels.",
+annotate_app = typer.Typer(help="Human annotations: the review page, label export and import.",
                            no_args_is_help=True)
 labels_app = typer.Typer(help="Box labels (caption / noise) of one video, as CSV or JSON.",
                          no_args_is_help=True)
@@ -31,6 +31,7 @@ SUBCOMMANDS = (
     (labels_app, "export", annotate.labels_export),
     (labels_app, "import", annotate.labels_import),
     (labels_app, "orphans", annotate.labels_orphans),
+    (annotate_app, "serve", annotate.serve),
     (train_app, "layout", annotate.train_layout_command),
     (dvc_app, "sync", dvc.sync), (dvc_app, "setup", dvc.setup), (dvc_app, "ingest", dvc.ingest),
 )

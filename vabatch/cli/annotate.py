@@ -1,5 +1,6 @@
-"""``vabatch annotate labels export|import`` and ``vabatch train layout``: people's box
-labels in and out of layout.db, and the box classifier trained on them."""
+"""``vabatch annotate labels export|import``, ``vabatch annotate serve`` (the review page) and
+``vabatch train layout``: people's box labels and caption corrections, and the box classifier
+trained on them."""
 
 from __future__ import annotations
 
@@ -135,3 +136,33 @@ def train_layout_command(
     out.print(f"trained on {result.samples} labelled boxes of {result.videos} videos; "
               f"cross-validated accuracy {accuracy}, on the training boxes "
               f"{result.training_accuracy:.3f}; stored in {result.stored_in}")
+
+
+def serve(
+    videos: VideosArgument = None,
+    data: DataOption = None,
+    port: Annotated[int, typer.Option(
+        "--port", help="Port to listen on (0: any free port).", min=0, max=65535)] = 8765,
+    host: Annotated[str, typer.Option(
+        "--host", help="Address to listen on. Keep 127.0.0.1 unless you know why: the "
+                       "token is then the only guard.")] = "127.0.0.1",
+) -> None:
+    """The review page: correct captions and box labels of VIDEO (all videos by default) in
+    a browser, keyboard first. Open the address it prints (it holds this run's token)."""
+    from vabatch.cli.common import selected_videos
+    from vabatch.errors import InputError
+    from vabatch.tools.annotate.server import serve as run_server
+
+    _, video_dirs = selected_videos(data, videos, say_when_none=False)
+    missing = [d.name for d in video_dirs if not (d / "video.db").exists()]
+    if missing:
+        raise InputError(f"{missing[0]}: no video.db (run `vabatch ingest` first)")
+    if not video_dirs:
+        raise InputError("no videos to review (add some with `vabatch ingest`)")
+
+    def announce(url: str) -> None:
+        out.print(f"review page: {url}", highlight=False, soft_wrap=True)
+        out.print("stop with Ctrl+C", highlight=False)
+        sys.stdout.flush()
+
+    run_server(video_dirs, host, port, announce)
