@@ -81,7 +81,9 @@ def load_captions_checked(video_dir: Path,
         evidence = ", agreement, readings" if "agreement" in columns else ""
         rows = db.execute(
             "SELECT id, start_ms, end_ms, start_frame_index, end_frame_index, text, confidence,"
-            f" source{evidence} FROM captions.captions ORDER BY start_ms, start_frame_index, id"
+            f" source{evidence} FROM captions.captions"
+            " WHERE boundary_state IS NOT 'deleted'"  # deleted by a person (docs/annotate.md)
+            " ORDER BY start_ms, start_frame_index, id"
             ).fetchall()
     captions, dropped = [], []
     for caption_id, start_ms, end_ms, *rest in rows:
