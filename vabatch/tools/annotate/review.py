@@ -49,10 +49,10 @@ class VideoFacts:
 
 def video_facts(video_dir: Path) -> VideoFacts:
     with VideoDatabase(video_dir, require=("video",)) as db:
-        cursor = db.execute("SELECT * FROM video.video_metadata")
-        meta = cursor.fetchall()
-        names = [c[0] for c in cursor.description] if meta else []
-        row = dict(zip(names, meta[0], strict=True)) if meta else {}
+        columns = [c[1] for c in db.execute("PRAGMA video.table_info(video_metadata)")]
+        meta = db.execute("SELECT " + ", ".join(f'"{c}"' for c in columns)
+                          + " FROM video.video_metadata").fetchall()
+        row = dict(zip(columns, meta[0], strict=True)) if meta else {}
         sampled = tuple(r[0] for r in db.execute(
             "SELECT frame_index FROM video.full_frames ORDER BY frame_index"))
         band = None

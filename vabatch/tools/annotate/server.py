@@ -118,6 +118,7 @@ class ReviewApp:
     def routes(self) -> list[Route]:
         return [
             Route("/", self.index), Route("/static/{name}", self.static),
+            Route("/favicon.ico", lambda request: Response(status_code=204)),
             Route("/v/{vid}", self.page), Route("/api/v/{vid}", self.state),
             Route("/api/v/{vid}/strip/{start:int}/{end:int}", self.strip),
             Route("/api/v/{vid}/band/{frame:int}", self.band),
@@ -206,7 +207,8 @@ class ReviewApp:
                                                     body))
 
     def _apply(self, video_dir: Path, body: dict) -> dict:
-        from vabatch.tools.annotate.edits import CaptionEditor, set_box_label
+        from vabatch.tools.annotate.edits import CaptionEditor
+        from vabatch.tools.annotate.labels import set_box_label
 
         if not isinstance(body, dict):
             raise InputError("an edit is a JSON object with an 'op'")

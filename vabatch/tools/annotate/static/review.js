@@ -194,6 +194,7 @@ function startAdd() {
 }
 
 $("text-editor").addEventListener("keydown", (event) => {
+  event.stopPropagation();  // the page's keys are for the page, not the text box
   if ((event.key === "Enter" && !event.shiftKey) || (event.key === "s" && event.ctrlKey)) {
     event.preventDefault();
     saveText();
