@@ -118,6 +118,34 @@ def test_requests_without_the_token_or_from_elsewhere_are_refused(server, proces
     assert request(server, "GET", f"/api/v/{video}/band/99999", token)[0] == 400
 
 
+def test_a_frame_reached_by_seeking_is_the_frame_counted_from_the_start(processed,
+                                                                        monkeypatch):
+    """The band at frame N is the same image whether the decoder counted N frames from the
+    first one or sought by time and named the frames by the crop stage's recorded times."""
+    import dataclasses
+
+    from vabatch.tools.annotate import review
+
+    video_dir = processed[1]
+    facts = review.video_facts(video_dir)
+    assert facts.own_timestamps and facts.source_file is not None
+    monkeypatch.setattr(review, "STREAM_AHEAD", 5)  # this short video: seek past frame 5
+    monkeypatch.setattr(review, "SEEK_MARGIN_MS", 300)
+    counted = review.BandFrames(video_dir, dataclasses.replace(facts, own_timestamps=False))
+    sought = review.BandFrames(video_dir, facts)
+    seeks = []
+    seek = sought._seek
+    sought._seek = lambda first: seeks.append(seek(first)) or seeks[-1]
+    frames = [88, 79, 80, 90, 100, 30]  # far from the start, then back: a seek each time
+    assert [sought.image(n) for n in frames] == [counted.image(n) for n in frames]
+    assert seeks == [True, True], "a seek did not land on a frame named by its time"
+    # without the video: the band's text mask of that very frame
+    facts_without = dataclasses.replace(facts, source_file=None)
+    masks = review.BandFrames(video_dir, facts_without)
+    assert review.image_type(masks.image(50)) == "image/png"
+    assert masks.image(50) != masks.image(5)  # a caption's text, and an empty band
+
+
 def shown_captions(video_dir: Path) -> list[tuple]:
     with CaptionEditor(video_dir) as editor:
         return [(c.start_frame_index, c.end_frame_index, c.text, c.source)

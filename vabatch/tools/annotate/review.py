@@ -18,11 +18,13 @@ import numpy as np
 from vabatch.db import VideoDatabase
 from vabatch.errors import InputError
 from vabatch.fsutil import UnsafeNameError, child_path
-from vabatch.media import decode_frames, encode_image, open_capture
+from vabatch.media import encode_image, open_capture
 from vabatch.vision.band_signature import unpack_mask
 
 BAND_WINDOW = 12  # frames decoded on either side of the one asked for (boundary stepping)
 BAND_CACHE = 600  # band images kept per video
+STREAM_AHEAD = 250  # a frame at most this far ahead is reached by decoding on, not seeking
+SEEK_MARGIN_MS = 2000  # a seek lands this long before the window (decoders land early or late)
 
 
 def image_type(data: bytes) -> str:
@@ -45,6 +47,7 @@ class VideoFacts:
     band: tuple[int, int, int, int] | None  # left, top, right, bottom (half-open)
     source_file: Path | None  # the stored video, when present in the directory
     sampled_frames: tuple[int, ...]  # frames of video.db (full frames)
+    own_timestamps: bool = False  # the stream's own timestamps were usable (no timing note)
 
 
 def video_facts(video_dir: Path) -> VideoFacts:
@@ -73,7 +76,8 @@ def video_facts(video_dir: Path) -> VideoFacts:
         frame_count=int(row.get("frame_count") or row.get("total_frames") or 0),
         fps=row.get("fps"), width=int(row.get("width") or 0),
         height=int(row.get("height") or 0), band=band, source_file=source,
-        sampled_frames=sampled)
+        sampled_frames=sampled,
+        own_timestamps="timing_note" in row and row["timing_note"] is None)
 
 
 def caption_strip(video_dir: Path, start: int, end: int) -> bytes | None:
@@ -117,10 +121,13 @@ def frame_boxes(video_dir: Path, frame_index: int) -> list[dict]:
 class BandFrames:
     """The caption band of any frame of one video, as JPEG bytes.
 
-    From the stored source video when it is there: frames are counted from the start (never
-    found by seeking), a window around the asked frame is kept, and a frame before the
-    decoder's position starts the count again. Without the video, the band's text mask from
-    cropping.db (every decoded frame has one) is drawn instead, white text on black.
+    From the stored source video when it is there. Frames are known by their count from the
+    first frame, as every stage knows them: the decoder keeps going forward (a window around
+    the asked frame is kept), and to reach a frame far away it seeks by time only when the
+    stream's own timestamps were usable, then names each decoded frame by the time the crop
+    stage recorded for it (cropping.band_signatures: every frame, counted); a frame whose
+    time is not in that table makes it count from the start again. Without the video, the
+    band's text mask from cropping.db is drawn instead, white text on black.
     """
 
     def __init__(self, video_dir: Path, facts: VideoFacts) -> None:
@@ -128,9 +135,11 @@ class BandFrames:
         self.facts = facts
         self._lock = threading.Lock()
         self._cache: OrderedDict[int, bytes] = OrderedDict()
-        self._frames = None
-        self._position = 0  # the next frame the decoder gives
-        self._wanted = (0, -1)
+        self._capture = None
+        self._position = 0  # the frame the decoder gives next
+        self._held = False  # the decoder has grabbed the frame at _position already
+        self._times: dict[int, int] | None = None  # ms -> frame index, from cropping.db
+        self._ms_of: dict[int, int] = {}  # frame index -> ms
 
     def image(self, frame_index: int) -> bytes | None:
         if not 0 <= frame_index < max(self.facts.frame_count, 1):
@@ -147,24 +156,67 @@ class BandFrames:
             return self._cache.get(frame_index)
 
     def _decode_around(self, frame_index: int) -> None:
-        if self._frames is None or frame_index < self._position:
-            capture = open_capture(self.facts.source_file)
-            self._wanted = (0, -1)
-            self._frames = decode_frames(
-                capture, lambda index, _ms: self._wanted[0] <= index <= self._wanted[1])
-            self._position = 0
-        self._wanted = (frame_index - BAND_WINDOW, frame_index + BAND_WINDOW)
+        first = max(0, frame_index - BAND_WINDOW)
+        near = self._capture is not None and \
+            self._position <= first + BAND_WINDOW <= self._position + STREAM_AHEAD
+        if not near and not (first > STREAM_AHEAD and self._seek(first)):
+            self._restart()
+        self._decode_to(first, frame_index + BAND_WINDOW)
+
+    def _restart(self) -> None:
+        if self._capture is not None:
+            self._capture.release()
+        self._capture = open_capture(self.facts.source_file)
+        self._position = 0
+        self._held = False
+
+    def _seek(self, first: int) -> bool:
+        """Put the decoder at a frame at or before ``first`` by time; False when the frame
+        it lands on cannot be named from the recorded times (then count instead)."""
+        import cv2
+
+        times = self._frame_times()
+        target = self._ms_of.get(first)
+        if not self.facts.own_timestamps or target is None:
+            return False
+        self._restart()
+        self._capture.set(cv2.CAP_PROP_POS_MSEC, max(0, target - SEEK_MARGIN_MS))
+        if not self._capture.grab():
+            return False
+        landed = times.get(round(self._capture.get(cv2.CAP_PROP_POS_MSEC)))
+        if landed is None or landed > first:
+            return False
+        self._position = landed  # the grabbed frame is held: _decode_to retrieves it
+        self._held = True
+        return True
+
+    def _decode_to(self, first: int, last: int) -> None:
         left, top, right, bottom = self.facts.band
-        for frame in self._frames:
-            self._position = frame.frame_index + 1
-            if frame.image is not None:
-                band = np.ascontiguousarray(frame.image[top:bottom, left:right])
-                self._cache[frame.frame_index] = encode_image(band, "jpeg", 90)
-                self._cache.move_to_end(frame.frame_index)
-            if frame.frame_index >= self._wanted[1]:
+        held, self._held = self._held, False
+        while self._position <= last:
+            if not held and not self._capture.grab():
                 break
+            held = False
+            index = self._position
+            self._position += 1
+            if index >= first and index not in self._cache:
+                ok, image = self._capture.retrieve()
+                if ok and image is not None:
+                    band = np.ascontiguousarray(image[top:bottom, left:right])
+                    self._cache[index] = encode_image(band, "jpeg", 90)
         while len(self._cache) > BAND_CACHE:
             self._cache.popitem(last=False)
+
+    def _frame_times(self) -> dict[int, int]:
+        if self._times is None:
+            with VideoDatabase(self.video_dir, only=("cropping",)) as db:
+                rows = db.execute("SELECT frame_index, timestamp_ms FROM"
+                                  " cropping.band_signatures ORDER BY frame_index"
+                                  ).fetchall() if db.has("cropping") else []
+            increasing = all(b[1] > a[1] for a, b in zip(rows, rows[1:], strict=False))
+            self._times = {ms: index for index, ms in rows} if increasing else {}
+            self._ms_of = {index: ms for ms, index in self._times.items()}
+        return self._times
 
     def _mask_image(self, frame_index: int) -> bytes | None:
         with VideoDatabase(self.video_dir, only=("cropping",)) as db:
