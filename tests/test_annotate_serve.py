@@ -146,6 +146,27 @@ def test_a_frame_reached_by_seeking_is_the_frame_counted_from_the_start(processe
     assert masks.image(50) != masks.image(5)  # a caption's text, and an empty band
 
 
+def test_serve_without_videos_or_on_a_taken_port_is_one_clear_error(processed, tmp_path):
+    import socket
+
+    from typer.testing import CliRunner
+
+    from vabatch.cli import app
+
+    runner = CliRunner()
+    empty = tmp_path / "empty"
+    (empty / "videos").mkdir(parents=True)
+    result = runner.invoke(app, ["annotate", "serve", "--data", str(empty)])
+    assert result.exit_code == 2 and "no videos to review" in result.output
+    assert "Traceback" not in result.output
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = runner.invoke(app, ["annotate", "serve", "--data", str(processed[0]),
+                                     "--port", str(port)])
+    assert result.exit_code == 2 and f"cannot listen on 127.0.0.1:{port}" in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+
+
 def shown_captions(video_dir: Path) -> list[tuple]:
     with CaptionEditor(video_dir) as editor:
         return [(c.start_frame_index, c.end_frame_index, c.text, c.source)
