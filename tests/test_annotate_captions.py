@@ -4,7 +4,9 @@ people's deletions and corrections survive `vabatch run --force` and a real `dvc
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import json
 import shutil
 from pathlib import Path
 
@@ -13,6 +15,8 @@ import srt
 from typer.testing import CliRunner
 
 from testkit.corpus import Caption, VideoSpec, make_video
+from testkit.databases import add_ocr_rows
+from testkit.videos import make_video as tiny_video
 from tests.test_dvc import (
     _cache_is_intact,
     needs_dvc,
@@ -25,7 +29,8 @@ from vabatch.cli import app
 from vabatch.db import VideoDatabase
 from vabatch.media import Sampling
 from vabatch.stages.ingest import IngestOptions, ingest_file
-from vabatch.tools.annotate.edits import CaptionEditor
+from vabatch.stages.layout import run_layout
+from vabatch.tools.annotate.edits import CaptionEditor, set_box_label
 from vabatch.tools.export import load_captions
 
 runner = CliRunner()
@@ -43,7 +48,7 @@ def md5(path: Path) -> str:
 def known_video(folder: Path) -> Path:
     """An 11 s 480x270 video at 10 fps with the four KNOWN captions burned in."""
     spec = VideoSpec("known", KNOWN, 11, width=480, height=270, fps=FPS,
-                     background="gradients", font_size=22, seed=5)
+                     background="gradients", font_size=22, logo=True, seed=5)
     return make_video(spec, folder)[0]
 
 
@@ -199,3 +204,69 @@ def test_a_deletion_survives_dvc_repro_without_touching_the_cache(tmp_path):
     assert "Corrected by a person" in srt_text and gone not in srt_text
     _cache_is_intact(project)
     assert "Data and pipelines are up to date" in sh(project, "dvc", "status")
+
+
+# -- box labels ----------------------------------------------------------------------------
+def labels_of(video_dir: Path) -> dict[tuple[int, int], tuple[str, str]]:
+    with VideoDatabase(video_dir, require=("layout",)) as db:
+        return {(f, b): (label, source) for f, b, label, source in db.execute(
+            "SELECT frame_index, box_index, label, label_source"
+            " FROM layout.full_frame_box_labels")}
+
+
+def test_labels_round_trip_records_only_what_a_person_changed(video, tmp_path):
+    data_root, video_dir = video
+    # a second video, with OCR boxes and no label: it gives the classifier nothing
+    other = ingest_file(tiny_video(tmp_path / "other.mp4"), data_root,
+                        IngestOptions(Sampling("fps", 1.0)))
+    add_ocr_rows(Path(other.video_dir), [(0, 0, "HELLO")])
+    exported = tmp_path / "labels.csv"
+    assert cli("annotate", "labels", "export", video_dir.name, "--out", exported,
+               "--data", data_root).exit_code == 0
+    before, layout_md5 = labels_of(video_dir), md5(video_dir / "layout.db")
+    assert {source for _, source in before.values()} == {"model"}
+    done = cli("annotate", "labels", "import", video_dir.name, exported, "--data", data_root)
+    assert done.exit_code == 0, done.output
+    assert f"0 of {len(before)} labels differ" in done.output
+    assert md5(video_dir / "layout.db") == layout_md5
+    done = cli("train", "layout", "--data", data_root)
+    assert done.exit_code == 2 and "no human labels" in done.output
+    # a person turns one caption box into noise and one noise box into a caption
+    rows = list(csv.DictReader(exported.open()))
+    flipped = [next(r for r in rows if r["label"] == kind) for kind in ("caption", "noise")]
+    for row in flipped:
+        row["label"] = "noise" if row["label"] == "caption" else "caption"
+    with exported.open("w", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    done = cli("annotate", "labels", "import", video_dir.name, exported, "--data", data_root)
+    assert f"2 of {len(before)} labels differ" in done.output
+    after = labels_of(video_dir)
+    changed = {key for key in after if after[key] != before[key]}
+    assert changed == {(int(r["frame_index"]), int(r["box_index"])) for r in flipped}
+    assert {after[key][1] for key in changed} == {"human"}
+    assert sum(1 for _, source in after.values() if source == "model") == len(before) - 2
+    done = cli("train", "layout", "--data", data_root, "--json")
+    assert done.exit_code == 0, done.output
+    trained = json.loads(done.stdout)
+    assert (trained["samples"], trained["videos"]) == (2, 1)
+
+
+def test_people_s_caption_labels_decide_the_band(video):
+    data_root, video_dir = video
+    captions = [key for key, (label, _) in labels_of(video_dir).items() if label == "caption"]
+    assert captions
+    for frame_index, box_index in captions:  # a person: none of these is a caption
+        set_box_label(video_dir, frame_index, box_index, "noise")
+    assert run_layout(video_dir, data_root).status == "no-captions"
+    for frame_index, box_index in captions[:3]:  # ... then: these three are
+        set_box_label(video_dir, frame_index, box_index, "caption")
+    result = run_layout(video_dir, data_root)
+    assert result.status == "done" and result.band is not None
+    with VideoDatabase(video_dir, require=("fullOCR",)) as db:
+        for frame_index, box_index in captions[:3]:
+            x, y, width, height = db.execute(
+                "SELECT x, y, width, height FROM fullOCR.full_frame_ocr WHERE frame_index = ?"
+                " AND box_index = ?", (frame_index, box_index)).fetchone()
+            assert result.band.top <= y and y + height <= result.band.bottom

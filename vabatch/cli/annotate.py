@@ -127,8 +127,10 @@ def labels_import(
         raise InputError(f"{labels_file}: no such file")
     labels = parse_labels(labels_file.read_text(encoding="utf-8"), chosen)
     _, video_dir = one_video(data, video)
-    count = import_labels(video_dir, labels)
-    out.print(f"imported {count} human labels into {video_dir / 'layout.db'}")
+    stored, same = import_labels(video_dir, labels)
+    out.print(f"{video_dir.name}: {stored} of {len(labels)} labels differ from the stored "
+              f"ones: stored as human labels in layout.db; {same} unchanged (a model label "
+              "stays the model's)", highlight=False)
 
 
 def labels_orphans(

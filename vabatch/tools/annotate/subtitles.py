@@ -144,6 +144,12 @@ def plan_import(captions: list[CaptionView], cues: list[FrameCue]) -> ImportPlan
         paired_captions.add(caption_id)
         paired_cues.add(number)
         caption, cue = by_id[caption_id], by_number[number]
+        # A time left as exported keeps its frame (even where the stored time and frame
+        # disagree with today's frame times, e.g. in a migrated file).
+        if cue.start_ms == caption.start_ms:
+            cue.start_frame_index = caption.start_frame_index
+        if cue.end_ms == caption.end_ms:
+            cue.end_frame_index = caption.end_frame_index
         if (cue.start_frame_index, cue.end_frame_index) != (caption.start_frame_index,
                                                            caption.end_frame_index):
             plan.bounds.append((caption_id, cue.start_frame_index, cue.end_frame_index))
