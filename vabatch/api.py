@@ -47,6 +47,8 @@ from vabatch.stages.layout import (
 )
 from vabatch.stages.ocr import RECORDED_SETTINGS as RECORDED_OCR_SETTINGS
 from vabatch.stages.registry import PIPELINE, STAGES, get_stage
+from vabatch.tools.annotate.edits import CaptionEditor, CaptionView, set_box_label
+from vabatch.tools.annotate.subtitles import export_subtitles, import_subtitles
 from vabatch.tools.dvc import (
     ingest_missing,
     setup_tracking,
@@ -79,6 +81,7 @@ __all__ = [
     "select_video_dirs", "setup_tracking", "sync_video_list", "to_srt", "train_layout",
     "verify_videos", "video_dir_for",
     "DEFAULT_IOU", "read_subtitles", "score_videos", "ScoreReport",
+    "CaptionEditor", "CaptionView", "export_subtitles", "import_subtitles", "set_box_label",
 ]
 
 IN_PROCESS = EngineSettings(backend="inprocess", record=False)

@@ -20,14 +20,18 @@ COMMANDS = (
     ("export", data.export), ("score", score.score), ("migrate", migrate.migrate),
     ("runs", data.runs),
 )
-annotate_app = typer.Typer(help="Human annotations: the review page, label export and import.",
-                           no_args_is_help=True)
+annotate_app = typer.Typer(help="Human annotations: the review page; captions and box "
+                           "labels in and out.", no_args_is_help=True)
+captions_app = typer.Typer(help="Captions of one video as SRT/VTT, and a corrected file "
+                           "back as human edits.", no_args_is_help=True)
 labels_app = typer.Typer(help="Box labels (caption / noise) of one video, as CSV or JSON.",
                          no_args_is_help=True)
 train_app = typer.Typer(help="Train models from human annotations.", no_args_is_help=True)
 dvc_app = typer.Typer(help="Version the data with DVC: video list, tracking setup, stages.",
                       no_args_is_help=True)
 SUBCOMMANDS = (
+    (captions_app, "export", annotate.captions_export),
+    (captions_app, "import", annotate.captions_import),
     (labels_app, "export", annotate.labels_export),
     (labels_app, "import", annotate.labels_import),
     (labels_app, "orphans", annotate.labels_orphans),
@@ -41,6 +45,7 @@ for name, function in COMMANDS:
 app.command("layout-show", hidden=True)(reports_errors(stages.layout_show))  # `layout show`
 for parent, name, function in SUBCOMMANDS:
     parent.command(name)(reports_errors(function))
+annotate_app.add_typer(captions_app, name="captions")
 annotate_app.add_typer(labels_app, name="labels")
 app.add_typer(annotate_app, name="annotate")
 app.add_typer(train_app, name="train")

@@ -1,6 +1,6 @@
-"""``vabatch annotate labels export|import``, ``vabatch annotate serve`` (the review page) and
-``vabatch train layout``: people's box labels and caption corrections, and the box classifier
-trained on them."""
+"""``vabatch annotate serve`` (the review page), ``vabatch annotate captions|labels
+export|import`` and ``vabatch train layout``: people's captions (SRT/VTT) and box labels in
+and out of captions.db and layout.db, and the box classifier trained on the labels."""
 
 from __future__ import annotations
 
@@ -19,6 +19,66 @@ from vabatch.cli.common import (
     out,
     print_json,
 )
+
+
+def _subtitle_format(path: Path | None, chosen: str | None) -> str:
+    chosen = chosen or (path.suffix.lstrip(".").lower() if path else "srt")
+    if chosen not in ("srt", "vtt"):
+        raise typer.BadParameter("subtitle format is srt or vtt (--format, or the file's "
+                                 "suffix)")
+    return chosen
+
+
+def captions_export(
+    video: Annotated[str, typer.Argument(help="The video (id, prefix or source name).")],
+    out_file: Annotated[Path | None, typer.Argument(
+        help="File to write, .srt or .vtt (default: SRT on stdout).")] = None,
+    data: DataOption = None,
+    subtitle_format: Annotated[str | None, typer.Option(
+        "--format", help="srt or vtt (default: from the file's suffix, else srt).")] = None,
+) -> None:
+    """VIDEO's captions as SRT or WebVTT, to correct in any subtitle editor."""
+    from vabatch.api import export_subtitles
+    from vabatch.fsutil import atomic_write
+
+    chosen = _subtitle_format(out_file, subtitle_format)
+    _, video_dir = one_video(data, video)
+    text = export_subtitles(video_dir, chosen)
+    if out_file is None:
+        sys.stdout.write(text)
+    else:
+        atomic_write(out_file, text)
+        err.print(f"wrote {out_file}")
+
+
+def captions_import(
+    video: Annotated[str, typer.Argument(help="The video (id, prefix or source name).")],
+    subtitle_file: Annotated[Path, typer.Argument(help="The corrected .srt or .vtt file.")],
+    data: DataOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Record what differs between FILE and VIDEO's captions as human edits (text, times
+    to the nearest frame, deleted and added captions); an unchanged file changes nothing."""
+    from vabatch.api import import_subtitles
+    from vabatch.cli.common import plural
+
+    _, video_dir = one_video(data, video)
+    result = import_subtitles(video_dir, subtitle_file)
+    if as_json:
+        print_json(result.to_json())
+        return
+    plan = result.plan
+    if not result.written:
+        out.print(f"{video_dir.name}: no differences ({plural(plan.unchanged, 'caption')} "
+                  "as exported); captions.db unchanged", highlight=False)
+    else:
+        out.print(f"{video_dir.name}: {plural(len(plan.text), 'text')} changed, "
+                  f"{plural(len(plan.bounds), 'caption')} moved, {len(plan.deleted)} deleted, "
+                  f"{len(plan.added)} added, {plan.unchanged} unchanged (one edit: "
+                  "undo takes it back)", highlight=False)
+    for caption_id, reason in plan.not_exported:
+        err.print(f"caption {caption_id} left alone: the export does not write it ({reason})",
+                  highlight=False)
 
 
 def _label_format(path: Path | None, label_format: str | None) -> str:
@@ -67,8 +127,10 @@ def labels_import(
         raise InputError(f"{labels_file}: no such file")
     labels = parse_labels(labels_file.read_text(encoding="utf-8"), chosen)
     _, video_dir = one_video(data, video)
-    count = import_labels(video_dir, labels)
-    out.print(f"imported {count} human labels into {video_dir / 'layout.db'}")
+    stored, same = import_labels(video_dir, labels)
+    out.print(f"{video_dir.name}: {stored} of {len(labels)} labels differ from the stored "
+              f"ones: stored as human labels in layout.db; {same} unchanged (a model label "
+              "stays the model's)", highlight=False)
 
 
 def labels_orphans(

@@ -65,6 +65,9 @@ def _why_not(start_ms, end_ms, text, duration_ms) -> str | None:
     return None
 
 
+why_not_written = _why_not  # public name, for the subtitle import (tools/annotate)
+
+
 def load_captions(video_dir: Path) -> tuple[str, list[ExportedCaption]]:
     """The source name and the captions of one video that can be written, in time order."""
     source, captions, _ = load_captions_checked(video_dir)

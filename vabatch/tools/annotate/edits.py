@@ -100,6 +100,23 @@ class Timeline:
                             f"may be {self.frame_count})")
         return start_frame_index, end_frame_index
 
+    def frame_times(self) -> list[int]:
+        """The time of every frame and of the frame after the last (frame count + 1)."""
+        times: dict[int, int] = {}
+        if self.fps:
+            times = {f: round(f * 1000 / self.fps) for f in range(self.frame_count + 1)}
+        times.update(self.db.execute("SELECT frame_index, timestamp_ms FROM video.full_frames"
+                                     " WHERE timestamp_ms IS NOT NULL"))
+        if self.signatures:
+            times.update(self.db.execute("SELECT frame_index, timestamp_ms FROM"
+                                         " cropping.band_signatures"))
+        if self.duration_ms is not None:
+            times[self.frame_count] = self.duration_ms
+        if len(times) < self.frame_count + 1:
+            raise EditError(f"{self.db.path('video')}: no frame rate and no time for every "
+                            "frame: times cannot be turned into frames")
+        return [times[f] for f in range(self.frame_count + 1)]
+
     def time_of(self, frame_index: int) -> int | None:
         """Milliseconds from the start of the video at which frame ``frame_index`` shows."""
         if frame_index >= self.frame_count and self.duration_ms is not None:
@@ -332,9 +349,10 @@ class CaptionEditor:
             yield Edit(db)
 
     @contextmanager
-    def _editing(self, operation: str, arguments: dict, *, needs_file: bool = True
-                 ) -> Iterator[Edit]:
-        """One transaction on captions.db, logged as ``operation`` if it changed a row."""
+    def transaction(self, operation: str, arguments: dict, *, needs_file: bool = True
+                    ) -> Iterator[Edit]:
+        """One transaction on captions.db, logged as ``operation`` if it changed a row (for
+        edits made of several steps, such as an import; undone as one)."""
         if needs_file and not self.path.exists():
             raise EditError(f"{self.path}: no captions yet (run `vabatch captions`)")
         with VideoDatabase(self.video_dir, write="captions", only=_ATTACHED,
@@ -349,7 +367,7 @@ class CaptionEditor:
     def set_text(self, caption_id: int, text: str) -> CaptionView:
         """Correct a caption's text."""
         text = clean_text(text)
-        with self._editing("set_text", {"caption_id": caption_id, "text": text}) as edit:
+        with self.transaction("set_text", {"caption_id": caption_id, "text": text}) as edit:
             row = edit.visible(caption_id)
             if row["text"] != text:
                 edit.make_human(caption_id, text=text)
@@ -361,7 +379,7 @@ class CaptionEditor:
         covers are marked as without caption; a neighbour it now reaches into is trimmed."""
         arguments = {"caption_id": caption_id, "start_frame_index": start_frame_index,
                      "end_frame_index": end_frame_index}
-        with self._editing("set_bounds", arguments) as edit:
+        with self.transaction("set_bounds", arguments) as edit:
             row = edit.visible(caption_id)
             start, end = edit.timeline.check(start_frame_index, end_frame_index)
             old_start, old_end = row["start_frame_index"], row["end_frame_index"]
@@ -379,7 +397,7 @@ class CaptionEditor:
               ) -> tuple[CaptionView, CaptionView]:
         """Cut a caption in two at a frame: the second part starts there. Both keep the
         text (correct each afterwards)."""
-        with self._editing("split", {"caption_id": caption_id,
+        with self.transaction("split", {"caption_id": caption_id,
                                      "at_frame_index": at_frame_index}) as edit:
             row = edit.visible(caption_id)
             start, end = row["start_frame_index"], row["end_frame_index"]
@@ -395,7 +413,7 @@ class CaptionEditor:
     def merge(self, first_id: int, second_id: int) -> CaptionView:
         """Join two captions into one from the first frame of either to the last; the
         text is kept once when both read the same, else joined line under line."""
-        with self._editing("merge", {"first_id": first_id, "second_id": second_id}) as edit:
+        with self.transaction("merge", {"first_id": first_id, "second_id": second_id}) as edit:
             if first_id == second_id:
                 raise EditError(f"caption {first_id} cannot be merged with itself")
             first, second = sorted((edit.visible(first_id), edit.visible(second_id)),
@@ -413,7 +431,7 @@ class CaptionEditor:
 
     def delete(self, caption_id: int) -> None:
         """Delete a caption: it stays deleted through every rerun (undo brings it back)."""
-        with self._editing("delete", {"caption_id": caption_id}) as edit:
+        with self.transaction("delete", {"caption_id": caption_id}) as edit:
             edit.visible(caption_id)
             edit.make_human(caption_id, boundary_state=DELETED, text=None)
 
@@ -422,7 +440,7 @@ class CaptionEditor:
         text = clean_text(text)
         arguments = {"start_frame_index": start_frame_index,
                      "end_frame_index": end_frame_index, "text": text}
-        with self._editing("add", arguments, needs_file=False) as edit:
+        with self.transaction("add", arguments, needs_file=False) as edit:
             start, end = edit.timeline.check(start_frame_index, end_frame_index)
             claim(edit, start, end, set())
             caption_id = edit.insert(start_frame_index=start, end_frame_index=end, text=text)
@@ -438,7 +456,7 @@ class CaptionEditor:
                                    " WHERE name = 'caption_edits'").fetchall() or \
                     not edit.db.execute("SELECT 1 FROM captions.caption_edits").fetchall():
                 return False
-        with self._editing("undo", {}) as edit:
+        with self.transaction("undo", {}) as edit:
             last = edit.db.execute("SELECT id, operation, rows FROM captions.caption_edits"
                                    " ORDER BY id DESC LIMIT 1").fetchone()
             if last is None:
