@@ -5,6 +5,7 @@ here."""
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import shutil
 import subprocess
@@ -43,7 +44,13 @@ def processed(tmp_path_factory):
     video_dir = Path(ingested.video_dir)
     result = run_video(video_dir, data_root)
     assert result.ok, result.error
-    return data_root, video_dir
+    # a second video, only ingested: the page starts on the list of both
+    from testkit.videos import make_video as make_plain_video
+
+    plain = ingest_file(make_plain_video(media / "plain.mp4", seconds=1.0), data_root,
+                        IngestOptions(Sampling("every", 5)))
+    assert plain.status == "ingested", plain.error
+    return data_root, video_dir, Path(plain.video_dir)
 
 
 class Server:
@@ -116,6 +123,16 @@ def test_requests_without_the_token_or_from_elsewhere_are_refused(server, proces
     assert request(server, "GET", f"/api/v/{video}",
                    {"Cookie": cookie.split(";")[0]})[0] == 200
     assert request(server, "GET", f"/api/v/{video}/band/99999", token)[0] == 400
+    assert request(server, "GET", "/api/v/0123456789abcdef", token)[0] == 400  # not served
+    # the list of videos; one only ingested shows no captions and no band yet
+    status, _, page = request(server, "GET", "/", token)
+    plain = processed[2].name
+    assert status == 200 and f'href="/v/{video}"' in page.decode()
+    assert f'href="/v/{plain}"' in page.decode()
+    status, _, body = request(server, "GET", f"/api/v/{plain}", token)
+    assert status == 200 and json.loads(body)["captions"] == []
+    assert request(server, "GET", f"/api/v/{plain}/band/3", token)[0] == 404
+    assert not (processed[2] / "captions.db").exists()  # reading writes nothing
 
 
 def test_a_frame_reached_by_seeking_is_the_frame_counted_from_the_start(processed,
@@ -203,19 +220,28 @@ class Page:
     """The review page in the browser: keys go where a person's would, and each edit is
     awaited (the page counts its reloads in body[data-version])."""
 
-    def __init__(self, driver, url: str) -> None:
+    def __init__(self, driver, url: str, video: str) -> None:
         from selenium.webdriver.common.by import By
         from selenium.webdriver.support.ui import WebDriverWait
 
         self.driver, self.by = driver, By
-        self.wait = WebDriverWait(driver, 10)
-        driver.get(url)
+        self.wait = WebDriverWait(driver, 30)  # a loaded CI machine
+        driver.get(url)  # the list of videos: open one
+        driver.find_element(By.CSS_SELECTOR, f"#videos a[href='/v/{video}']").click()
         self.version = 0
         self.loaded()
 
     def loaded(self) -> None:
+        from selenium.common.exceptions import TimeoutException
+
         body = self.driver.find_element(self.by.TAG_NAME, "body")
-        self.wait.until(lambda _: int(body.get_attribute("data-version")) > self.version)
+        try:
+            self.wait.until(lambda _: int(body.get_attribute("data-version")) > self.version)
+        except TimeoutException:
+            raise AssertionError(
+                "the page did not reload; status: "
+                f"{self.driver.find_element(self.by.ID, 'status').text!r}; browser log: "
+                f"{self.driver.get_log('browser')}") from None
         self.version = int(body.get_attribute("data-version"))
         problem = self.driver.find_element(self.by.ID, "status")
         assert "error" not in (problem.get_attribute("class") or ""), problem.text
@@ -245,7 +271,7 @@ def test_a_person_corrects_a_video_with_the_keyboard(server, processed, browser)
     video_dir = processed[1]
     before = shown_captions(video_dir)
     assert [c[:2] for c in before] == [(8, 38), (38, 70), (80, 115)], before
-    page = Page(browser, server.url)
+    page = Page(browser, server.url, video_dir.name)
     rows = browser.find_elements(page.by.CSS_SELECTOR, "#captions tbody tr")
     assert [r.find_element(page.by.CLASS_NAME, "text").text for r in rows] == \
         [c[2] for c in before]

@@ -28,6 +28,7 @@ async function load(select) {
   const response = await fetch(api, { credentials: "same-origin" });
   if (!response.ok) { status("cannot read the video: " + response.status, true); return; }
   const previous = data ? data.captions.findIndex((c) => c.caption_id === selected) : -1;
+  const before = selected;
   data = await response.json();
   if (select !== undefined && select !== null) selected = select;
   if (!current()) {
@@ -35,7 +36,7 @@ async function load(select) {
     selected = list.length ? list[Math.min(Math.max(previous, 0), list.length - 1)].caption_id : null;
   }
   renderList();
-  showCaption(true);
+  showCaption(selected !== before || previous < 0);  // the shown frame stays while you edit
   document.body.dataset.version = String(Number(document.body.dataset.version) + 1);
 }
 
