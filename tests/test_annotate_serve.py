@@ -119,6 +119,8 @@ def test_requests_without_the_token_or_from_elsewhere_are_refused(server, proces
     status, headers, _ = request(server, "GET", f"/?token={server.token}")
     cookie = headers["set-cookie"]
     assert status == 303 and headers["location"] == "/"
+    status, headers, _ = request(server, "GET", f"//evil.example/?token={server.token}")
+    assert status == 303 and headers["location"] == "/evil.example/"  # stays on this server
     assert "HttpOnly" in cookie and "samesite=strict" in cookie.lower()
     assert request(server, "GET", f"/api/v/{video}",
                    {"Cookie": cookie.split(";")[0]})[0] == 200

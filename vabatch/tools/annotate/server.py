@@ -65,8 +65,8 @@ class Guard:
         if response is None and self._matches(request.query_params.get("token")):
             # the token leaves the address bar: from now on the cookie carries it
             rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
-            response = RedirectResponse(request.url.path + (f"?{urlencode(rest)}" if rest
-                                                            else ""), 303)
+            path = "/" + request.url.path.lstrip("/")  # never "//host": another site
+            response = RedirectResponse(path + (f"?{urlencode(rest)}" if rest else ""), 303)
             response.set_cookie(self.cookie, self.token, httponly=True, samesite="strict",
                                 path="/")
 
@@ -191,9 +191,9 @@ class ReviewApp:
                                                request.path_params["frame"]))
 
     def _band(self, video_dir: Path) -> review.BandFrames:
-        if video_dir.name not in self.bands:
-            self.bands[video_dir.name] = review.BandFrames(video_dir,
-                                                           review.video_facts(video_dir))
+        if video_dir.name not in self.bands:  # two at once: one of them is kept
+            self.bands.setdefault(video_dir.name, review.BandFrames(
+                video_dir, review.video_facts(video_dir)))
         return self.bands[video_dir.name]
 
     async def edit(self, request: Request) -> Response:
