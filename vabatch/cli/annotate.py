@@ -209,8 +209,10 @@ def serve(
         "--host", help="Address to listen on. Keep 127.0.0.1 unless you know why: the "
                        "token is then the only guard.")] = "127.0.0.1",
 ) -> None:
-    """The review page: correct captions and box labels of VIDEO (all videos by default) in
-    a browser, keyboard first. Open the address it prints (it holds this run's token)."""
+    """The review page: correct captions and box labels in a browser, keyboard first.
+
+    Serves VIDEO (all by default) until Ctrl+C; open the address it prints (it holds the token).
+    """
     from vabatch.cli.common import selected_videos
     from vabatch.errors import InputError
     from vabatch.tools.annotate.server import serve as run_server
