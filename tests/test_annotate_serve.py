@@ -8,6 +8,7 @@ import http.client
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -72,10 +73,18 @@ class Server:
         self.token = parts.query.removeprefix("token=")
 
     def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(10)
+        """Ctrl+C: the server ends cleanly (exit 0, no traceback)."""
+        self.process.send_signal(signal.SIGINT)
+        try:
+            code = self.process.wait(15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            raise
+        rest, errors = self.process.stdout.read(), self.process.stderr.read()
         self.process.stdout.close()
         self.process.stderr.close()
+        assert code == 0 and "review page stopped" in rest, (code, rest, errors)
+        assert "Traceback" not in errors, errors
 
 
 @pytest.fixture(scope="module")

@@ -229,4 +229,8 @@ def serve(
         out.print("stop with Ctrl+C", highlight=False)
         sys.stdout.flush()
 
-    run_server(video_dirs, host, port, announce)
+    try:
+        run_server(video_dirs, host, port, announce)
+    except KeyboardInterrupt:  # Ctrl+C is how it ends; every edit was saved when made
+        pass
+    out.print("review page stopped; every edit was saved when it was made", highlight=False)
