@@ -47,6 +47,8 @@ from vabatch.stages.layout import (
 )
 from vabatch.stages.ocr import RECORDED_SETTINGS as RECORDED_OCR_SETTINGS
 from vabatch.stages.registry import PIPELINE, STAGES, get_stage
+from vabatch.tools.annotate.edits import CaptionEditor, CaptionView, set_box_label
+from vabatch.tools.annotate.subtitles import export_subtitles, import_subtitles
 from vabatch.tools.backup import CopyResult
 from vabatch.tools.backup import backup as backup_data
 from vabatch.tools.backup import restore as restore_data
@@ -89,6 +91,7 @@ __all__ = [
     "DEFAULT_IOU", "read_subtitles", "score_videos", "ScoreReport",
     "backup_data", "restore_data", "CopyResult", "CaptionSamples", "FrameSamples", "Sample",
     "split_of", "DatasetExport", "dataset_hash", "export_dataset",
+    "CaptionEditor", "CaptionView", "export_subtitles", "import_subtitles", "set_box_label",
 ]
 
 IN_PROCESS = EngineSettings(backend="inprocess", record=False)

@@ -21,17 +21,22 @@ COMMANDS = (
     ("runs", data.runs), ("query", query.query), ("search", query.search),
     ("backup", dataset.backup), ("restore", dataset.restore),
 )
-annotate_app = typer.Typer(help="Human annotations: export and import labels.",
-                           no_args_is_help=True)
+annotate_app = typer.Typer(help="Human annotations: the review page; captions and box "
+                           "labels in and out.", no_args_is_help=True)
+captions_app = typer.Typer(help="Captions of one video as SRT/VTT, and a corrected file "
+                           "back as human edits.", no_args_is_help=True)
 labels_app = typer.Typer(help="Box labels (caption / noise) of one video, as CSV or JSON.",
                          no_args_is_help=True)
 train_app = typer.Typer(help="Train models from human annotations.", no_args_is_help=True)
 dvc_app = typer.Typer(help="Version the data with DVC: video list, tracking setup, stages.",
                       no_args_is_help=True)
 SUBCOMMANDS = (
+    (captions_app, "export", annotate.captions_export),
+    (captions_app, "import", annotate.captions_import),
     (labels_app, "export", annotate.labels_export),
     (labels_app, "import", annotate.labels_import),
     (labels_app, "orphans", annotate.labels_orphans),
+    (annotate_app, "serve", annotate.serve),
     (train_app, "layout", annotate.train_layout_command),
     (dvc_app, "sync", dvc.sync), (dvc_app, "setup", dvc.setup), (dvc_app, "ingest", dvc.ingest),
 )
@@ -43,6 +48,7 @@ app.command("layout-show", hidden=True)(reports_errors(stages.layout_show))  # `
 app.command("export-dataset", hidden=True)(reports_errors(dataset.export_dataset))
 for parent, name, function in SUBCOMMANDS:
     parent.command(name)(reports_errors(function))
+annotate_app.add_typer(captions_app, name="captions")
 annotate_app.add_typer(labels_app, name="labels")
 app.add_typer(annotate_app, name="annotate")
 app.add_typer(train_app, name="train")

@@ -63,7 +63,7 @@ from vabatch.vision.text_cleanup import clean_line
 # Fingerprinted with the results: they go stale when this changes (docs/engine.md).
 RULES_VERSION = "0.3.0"  # the release that last changed this stage's rules
 # Tables that only other steps write (e.g. `vabatch migrate`'s proof): kept as they are.
-CARRIED_TABLES = ("migration_proof",)
+CARRIED_TABLES = ("migration_proof", "caption_edits")  # caption_edits: people's edit log
 DAMAGED_SUFFIX = ".damaged"  # an unreadable captions.db set aside by ``captions --force``
 
 
@@ -241,8 +241,8 @@ def run_captions(video_dir: Path, options: CaptionOptions = CaptionOptions(),
         for table in CARRIED_TABLES:
             db.carry_over(table)
         db.carry_over("captions", "source = 'human'")
-        human = db.execute("SELECT start_frame_index, end_frame_index FROM captions.captions"
-                           " WHERE source = 'human'").fetchall()
+        human = db.execute("SELECT start_frame_index, end_frame_index, boundary_state"
+                           " FROM captions.captions WHERE source = 'human'").fetchall()
         rows, rejected = _rows(captions, reasons, human, time_of)
         db.conn.executemany(
             "INSERT INTO captions.captions (start_frame_index, end_frame_index, start_ms,"
@@ -263,15 +263,17 @@ def run_captions(video_dir: Path, options: CaptionOptions = CaptionOptions(),
     return result
 
 
-def _rows(captions: list[Caption], reasons: list[str | None], human: list[tuple[int, int]],
-          time_of) -> tuple[list[tuple], list[tuple]]:
+def _rows(captions: list[Caption], reasons: list[str | None],
+          human: list[tuple[int, int, str | None]], time_of) -> tuple[list[tuple], list[tuple]]:
     """Rows of ``captions`` and of ``rejected_captions`` (an automatic caption overlapping
-    one a person edited is rejected, with that reason)."""
+    one a person edited or deleted is rejected, with that reason)."""
     rows, rejected = [], []
     for caption, reason in zip(captions, reasons, strict=True):
-        if reason is None and any(caption.start_frame_index < end
-                                  and start < caption.end_frame_index for start, end in human):
-            reason = "overlaps a caption a person edited"
+        overlapped = [state for start, end, state in human
+                      if caption.start_frame_index < end and start < caption.end_frame_index]
+        if reason is None and overlapped:
+            reason = ("overlaps a caption a person edited" if any(
+                state != "deleted" for state in overlapped) else "a person deleted it")
         values = (caption.start_frame_index, caption.end_frame_index,
                   time_of(caption.start_frame_index), time_of(caption.end_frame_index),
                   caption.text, round(caption.confidence, 4))

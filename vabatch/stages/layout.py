@@ -88,6 +88,7 @@ class VideoBoxes:
     width: int
     height: int
     fingerprint: str = field(default="")
+    human: dict[tuple[int, int], str] = field(default_factory=dict)  # people's labels
 
 
 def load_boxes(db: VideoDatabase) -> VideoBoxes:
@@ -147,9 +148,18 @@ def _layout_inputs(video_dir: Path, data_root: Path | None, at: str | None = Non
         video_boxes = load_boxes(db)
         classifier, method, model_bytes = _stored_classifier(db, data_root)
         anchor = _chosen_anchor(db, at)
+        video_boxes.human = {(f, b): label for f, b, label in db.execute(
+            "SELECT frame_index, box_index, label FROM layout.full_frame_box_labels WHERE"
+            f" label_source IN {HUMAN_SOURCES!r} ORDER BY frame_index, box_index")
+        } if db.has("layout") else {}
+        # People's labels decide the band: a changed label makes the layout stale (a video
+        # without any keeps the fingerprint it had before labels counted).
+        human = json.dumps(sorted(video_boxes.human.items())).encode() \
+            if video_boxes.human else b""
         inputs = hashlib.sha256((video_boxes.fingerprint + method).encode()
                                 + model_bytes + RULES_VERSION.encode()
-                                + (f"at:{anchor}".encode() if anchor else b"")).hexdigest()
+                                + (f"at:{anchor}".encode() if anchor else b"")
+                                + human).hexdigest()
         previous = db.execute("SELECT inputs_sha256 FROM layout.layout_run"
                               ).fetchall() if db.has("layout") else []
     return (video_boxes, classifier, method, anchor, inputs,
@@ -177,7 +187,8 @@ def run_layout(video_dir: Path, data_root: Path | None = None, force: bool = Fal
         return _summarise(video_dir, "unchanged", started)
 
     analysis = analyse_layout(video_boxes.boxes, video_boxes.frames_read, video_boxes.width,
-                              video_boxes.height, classifier, method, anchor)
+                              video_boxes.height, classifier, method, anchor,
+                              human=video_boxes.human)
     if anchor is not None:
         analysis.method = CHOSEN_PLACE  # a person's choice: later runs keep the place
     # A new file, renamed over the old one when whole; people's work is carried over.
@@ -330,8 +341,10 @@ def parse_labels(text: str, label_format: str) -> list[tuple[int, int, str]]:
     return labels
 
 
-def import_labels(video_dir: Path, labels: list[tuple[int, int, str]]) -> int:
-    """Store labels as human labels (replacing model or earlier human labels of the box).
+def import_labels(video_dir: Path, labels: list[tuple[int, int, str]]) -> tuple[int, int]:
+    """Store the labels that differ from the box's stored label (the model's or a person's)
+    as human labels; a label equal to the stored one leaves the row as it is, with its
+    source (an unchanged export changes nothing). Returns (stored, already so).
 
     Every labelled box must exist in fullOCR: a label for a box OCR never found is refused,
     naming it, and nothing is written.
@@ -339,11 +352,19 @@ def import_labels(video_dir: Path, labels: list[tuple[int, int, str]]) -> int:
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     with VideoDatabase(video_dir, require=("video", "fullOCR")) as db:
         known = set(db.execute("SELECT frame_index, box_index FROM fullOCR.full_frame_ocr"))
+        stored = {(f, b): label for f, b, label in db.execute(
+            "SELECT frame_index, box_index, label FROM layout.full_frame_box_labels")
+        } if db.has("layout") else {}
+    labels = list(dict(((f, b), (f, b, label)) for f, b, label in labels).values())
+    same = sum(1 for f, b, label in labels if stored.get((f, b)) == label)
+    labels = [(f, b, label) for f, b, label in labels if stored.get((f, b)) != label]
     unknown = [(f, b) for f, b, _ in labels if (f, b) not in known]
     if unknown:
         shown = ", ".join(f"frame {f} box {b}" for f, b in unknown[:5])
         raise InputError(f"{len(unknown)} labels name OCR boxes this video does not have "
                          f"({shown})")
+    if not labels:
+        return 0, same  # nothing differs: layout.db is not even opened for writing
     with VideoDatabase(video_dir, write="layout", require=("video", "fullOCR")) as db, db.conn:
         db.conn.executemany(
             "INSERT INTO layout.full_frame_box_labels (frame_index, box_index, label,"
@@ -351,7 +372,7 @@ def import_labels(video_dir: Path, labels: list[tuple[int, int, str]]) -> int:
             " ON CONFLICT (frame_index, box_index) DO UPDATE SET label = excluded.label,"
             " label_source = 'human', confidence = 1.0, created_at = excluded.created_at",
             [(f, b, label, now) for f, b, label in labels])
-    return len(labels)
+    return len(labels), same
 
 
 # -- labels whose OCR box is missing ----------------------------------------------------------
@@ -435,6 +456,7 @@ def train_layout(video_dirs: list[Path], data_root: Path, scope: str) -> Trainin
     stores it at ``<data root>/models/box_classifier.json`` for every video.
     """
     parts = [labelled_features(d) for d in video_dirs]
+    labelled_videos = sum(1 for _, part_labels in parts if len(part_labels))
     features = np.vstack([p[0] for p in parts]) if parts else np.zeros((0, 12))
     labels = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0)
     if len(labels) == 0:
@@ -449,7 +471,7 @@ def train_layout(video_dirs: list[Path], data_root: Path, scope: str) -> Trainin
     trained_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     metrics = json.dumps({"cross_validated_accuracy": accuracy,
                           "training_accuracy": training_accuracy,
-                          "videos": len(video_dirs), "caption_samples": int(labels.sum())})
+                          "videos": labelled_videos, "caption_samples": int(labels.sum())})
     if scope == "video":
         if len(video_dirs) != 1:
             raise InputError("--scope video trains on exactly one video")
@@ -465,7 +487,8 @@ def train_layout(video_dirs: list[Path], data_root: Path, scope: str) -> Trainin
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, model.to_json())
         stored_in = str(path)
-    return TrainingResult(len(labels), len(video_dirs), accuracy, training_accuracy, stored_in)
+    return TrainingResult(len(labels), labelled_videos, accuracy, training_accuracy,
+                          stored_in)
 
 
 # -- a picture of the layout -------------------------------------------------------------
