@@ -99,6 +99,52 @@ def test_force_rebuilds_video_db_with_new_sampling(small_video, data_root):
     assert sorted(p.name for p in video_dir.iterdir()) == ["source.mp4", "video.db"]
 
 
+def test_force_without_settings_keeps_the_videos_own_sampling_and_encoding(
+        small_video, data_root):
+    """A video's settings persist until changed: `--force` alone rebuilds video.db at the
+    sampling, format and quality it was made with, not at the defaults (1 fps, jpeg 90)."""
+    first = ingest(str(small_video), "--data", str(data_root), "--fps", "5", "--quality", "60")
+    assert first.exit_code == 0, first.output
+    [video_dir] = list_video_dirs(data_root)
+    sql = ("SELECT sampling_mode, sampling_value, image_format, image_quality, frame_count,"
+           " (SELECT group_concat(frame_index) FROM video.full_frames)"
+           " FROM video.video_metadata")
+    made = video_rows(video_dir, sql)
+    assert made == [("fps", 5.0, "jpeg", 60, 50, "0,5,10,15,20,25,30,35,40,45")]
+    inode = (video_dir / "video.db").stat().st_ino
+    result = ingest(str(small_video), "--data", str(data_root), "--force", "--json")
+    assert result.exit_code == 0, result.output
+    [report] = json.loads(result.stdout)
+    assert (report["status"], report["frames_sampled"], report["frame_count"]) == ("rebuilt",
+                                                                                   10, 50)
+    assert video_rows(video_dir, sql) == made
+    assert (video_dir / "video.db").stat().st_ino != inode  # a new file, renamed into place
+    # Giving one setting changes that one only: the quality stays 60.
+    result = ingest(str(small_video), "--data", str(data_root), "--every", "25", "--force")
+    assert result.exit_code == 0, result.output
+    assert video_rows(video_dir, sql) == [("every", 25.0, "jpeg", 60, 50, "0,25")]
+
+
+def test_other_settings_without_force_leave_the_video_as_it_is_and_say_so(
+        small_video, data_root):
+    assert ingest(str(small_video), "--data", str(data_root), "--every", "25").exit_code == 0
+    [video_dir] = list_video_dirs(data_root)
+    before = (video_dir / "video.db").read_bytes()
+    again = ingest(str(small_video), "--data", str(data_root), "--json")  # nothing asked
+    assert [r.get("note") for r in json.loads(again.stdout)] == [None]
+    result = ingest(str(small_video), "--data", str(data_root), "--fps", "2", "--json")
+    assert result.exit_code == 0, result.output
+    [report] = json.loads(result.stdout)
+    assert report["status"] == "unchanged"
+    assert report["note"] == ("already ingested with every 25 frames; kept as it is"
+                                       " (--force rebuilds it with 2 fps)")
+    quiet = ingest(str(small_video), "--data", str(data_root), "--fps", "2", "--quiet")
+    assert quiet.exit_code == 0, quiet.output
+    assert quiet.stdout == "ingest: 1 video: 1 unchanged\n"
+    assert "small.mp4: already ingested with every 25 frames" in quiet.stderr
+    assert (video_dir / "video.db").read_bytes() == before
+
+
 def test_folders_are_recursed_and_workers_ingest_in_parallel(tmp_path, data_root):
     inputs = tmp_path / "inputs"
     make_video(inputs / "a.mp4", seconds=1)
