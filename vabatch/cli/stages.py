@@ -272,8 +272,10 @@ def layout_show(
     from vabatch.cli.common import one_video
 
     _, video_dir = one_video(data, video)
-    written = render_layout(video_dir, out_png, frame)
-    err.print(f"wrote {written}")
+    picture = render_layout(video_dir, out_png, frame)
+    err.print(f"wrote {picture.path} (frame {picture.frame_index})", highlight=False)
+    if picture.note:
+        err.print(f"note: {picture.note}", highlight=False)
 
 
 # -- crop, captions --------------------------------------------------------------------------
