@@ -240,3 +240,27 @@ def test_sigkill_during_force_rebuild_keeps_the_old_video_db_whole(tmp_path, dat
 def verify_ok(data_root: Path) -> bool:
     result = runner.invoke(app, ["verify", "--data", str(data_root), "--json"])
     return result.exit_code == 0 and json.loads(result.stdout)["ok"]
+
+
+def test_a_video_is_named_by_the_path_of_the_file_it_was_ingested_from(tmp_path, data_root):
+    """Two videos called ep01.mp4 in two folders: the name alone is ambiguous, the path of
+    either file names its own video (also once the file has moved: by content)."""
+    first = make_video(tmp_path / "src" / "s1" / "ep01.mp4", seconds=1)
+    second = make_video(tmp_path / "src" / "s2" / "ep01.mp4", seconds=1, source="smptebars")
+    assert ingest(str(tmp_path / "src"), "--data", str(data_root), "-q").exit_code == 0
+    ids = {path: sha256_of_file(path)[:16] for path in (first, second)}
+
+    def status(name: str):
+        return runner.invoke(app, ["status", name, "--data", str(data_root), "--json"])
+
+    for path, video_id in ids.items():
+        result = status(str(path))
+        assert result.exit_code == 0, result.output
+        assert [v["video_id"] for v in json.loads(result.stdout)] == [video_id]
+    moved = tmp_path / "moved.mp4"
+    second.rename(moved)
+    assert [v["video_id"] for v in json.loads(status(str(moved)).stdout)] == [ids[second]]
+    result = status("ep01.mp4")
+    assert result.exit_code != 0
+    assert result.output.strip() == ("error: ep01.mp4: 2 videos have this source name; use the"
+                                     " id (or the path of the video file)")
