@@ -257,6 +257,8 @@ def test_a_video_is_named_by_the_path_of_the_file_it_was_ingested_from(tmp_path,
         result = status(str(path))
         assert result.exit_code == 0, result.output
         assert [v["video_id"] for v in json.loads(result.stdout)] == [video_id]
+    shown = runner.invoke(app, ["status", str(first), "--data", str(data_root)])
+    assert shown.exit_code == 0 and shown.stdout.split()[:3] == ["1", "video", "in"]
     moved = tmp_path / "moved.mp4"
     second.rename(moved)
     assert [v["video_id"] for v in json.loads(status(str(moved)).stdout)] == [ids[second]]
