@@ -167,7 +167,7 @@ def _report_export(results, export_format: str, out_dir: Path, quiet: bool) -> N
     missing = [r for r in results if r.status == "missing"]
     empty = [r for r in results if r.status == "empty"]
     dropped = sum(len(r.dropped) for r in results)
-    if not quiet:
+    if not quiet and written:  # nothing written: the error below says why
         line = f"wrote {plural(len(written), export_format + ' file')} to {out_dir}"
         extras = []
         if dropped:
@@ -185,8 +185,9 @@ def _report_export(results, export_format: str, out_dir: Path, quiet: bool) -> N
     for r in failed:
         err.print(f"error: {r.video_id} ({r.source_name}): {r.note}", highlight=False)
     if not written:
-        err.print(f"error: no video has captions yet ({plural(len(missing), 'video')} lack "
-                  f"captions.db; missing stage: {_stages(missing)}): run `vabatch run` "
+        err.print("error: no video has captions yet "
+                  f"({plural(len(missing), 'video')} {'lacks' if len(missing) == 1 else 'lack'}"
+                  f" captions.db; missing stage: {_stages(missing)}): run `vabatch run` "
                   "first", highlight=False)
     if failed or not written:
         raise typer.Exit(1)

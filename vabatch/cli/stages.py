@@ -257,8 +257,8 @@ def _layout_row(r) -> tuple[str, ...]:
 
 
 def layout_show(
-    video: Annotated[str, typer.Argument(help="The video (id, prefix, directory or source "
-                                              "name).", show_default=False)],
+    video: Annotated[str, typer.Argument(help="The video (id, prefix, directory, video file "
+                                              "or source name).", show_default=False)],
     out_png: Annotated[Path, typer.Option("--out", help="The PNG to write.",
                                           show_default=False)],
     frame: Annotated[int | None, typer.Option(
