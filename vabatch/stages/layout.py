@@ -544,7 +544,7 @@ def render_layout(video_dir: Path, out: Path, frame_index: int | None = None
 def layout_labels(boxes: list, frame_index: int) -> tuple[list[Label], Label]:
     """The label of each box (``label: text`` just above it, in the box's colour) and the
     legend's (in the strip under the frame)."""
-    labels = [Label(f"{label or '?'}: {text}", (x, max(LABEL_ROOM, y - 2)),
+    labels = [Label(f"{label or '?'}: {text or ''}", (x, max(LABEL_ROOM, y - 2)),
                     BOX_COLOURS.get(label)) for x, y, _, _, label, text in boxes]
     legend = Label(f"frame {frame_index}: band green, caption boxes blue, noise red",
                    (10, LEGEND_HEIGHT - 4), (255, 255, 255))
