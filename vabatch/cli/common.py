@@ -101,8 +101,8 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")]
 VideosArgument = Annotated[
     list[str] | None,
-    typer.Argument(help="Video ids (or unique prefixes), directories or source names; "
-                        "all videos when omitted.", show_default=False),
+    typer.Argument(help="Video ids (or unique prefixes), directories, video files or source "
+                        "names; all videos when omitted.", show_default=False),
 ]
 ForceOption = Annotated[bool, typer.Option("--force", help="Redo the work even if up to date.")]
 # The batch engine's options, shared by every stage command (see docs/engine.md).

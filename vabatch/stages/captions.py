@@ -37,7 +37,7 @@ from vabatch.errors import DatabaseError, VabatchError
 from vabatch.fsutil import fsync_path
 from vabatch.media import decode_image
 from vabatch.ocr_engines import DEFAULT_ENGINE, OcrEngine, create_engine
-from vabatch.stages.base import Stage, StageContext, StageResult
+from vabatch.stages.base import ProgressCallback, Stage, StageContext, StageResult
 from vabatch.vision.band_signature import PackedMasks, mask_iou
 from vabatch.vision.caption_filter import (
     STATIC_REASON,
@@ -189,11 +189,13 @@ def captions_up_to_date(video_dir: Path, options: CaptionOptions = CaptionOption
 
 
 def run_captions(video_dir: Path, options: CaptionOptions = CaptionOptions(),
-                 engine: OcrEngine | None = None) -> CaptionResult:
+                 engine: OcrEngine | None = None,
+                 progress: ProgressCallback | None = None) -> CaptionResult:
     """Find caption spans, read them, and write the automatic rows of captions.db.
 
     ``engine`` lets a caller share one loaded engine across videos; it must match
-    ``options`` (its identity is what the results are fingerprinted with)."""
+    ``options`` (its identity is what the results are fingerprinted with). ``progress``
+    hears (spans looked at, spans found) as the spans are read."""
     started = time.monotonic()
     video_dir = Path(video_dir)
     result = CaptionResult(video_dir.name, "done")
@@ -224,7 +226,8 @@ def run_captions(video_dir: Path, options: CaptionOptions = CaptionOptions(),
             captions, timestamps, spans_read = [], [], 0
             result.status = "no-band"
         else:
-            captions, timestamps, spans, spans_read = _find_captions(db, band, options, engine)
+            captions, timestamps, spans, spans_read = _find_captions(db, band, options, engine,
+                                                                     progress)
             result.spans = spans
         reasons = judge([Candidate(c.text, c.confidence, c.end_frame_index
                                    - c.start_frame_index, lines_of(c)) for c in captions],
@@ -327,7 +330,8 @@ def _unused_name(path: Path) -> Path:
     return candidate
 
 
-def _find_captions(db: VideoDatabase, band, options: CaptionOptions, engine: OcrEngine):
+def _find_captions(db: VideoDatabase, band, options: CaptionOptions, engine: OcrEngine,
+                   progress: ProgressCallback | None = None):
     left, top, right, bottom, _ = band
     scale = json.loads(db.execute("SELECT parameters FROM cropping.crop_run"
                                   ).fetchall()[0][0])["signature_scale"]
@@ -386,7 +390,7 @@ def _find_captions(db: VideoDatabase, band, options: CaptionOptions, engine: Ocr
         read_range(start, split, [f for f in strips if f < split], span)
         read_range(split, end, [f for f in strips if f >= split], span)
 
-    for span in spans:
+    for span in _reported(spans, progress):
         if span.core_ink < options.min_caption_ink:
             continue
         strips = stored[bisect_left(stored, span.start):bisect_left(stored, span.end)]
@@ -405,6 +409,14 @@ def _find_captions(db: VideoDatabase, band, options: CaptionOptions, engine: Ocr
     # Where only static text was read, it is still said (as text that is no caption).
     captions = sorted(captions + left_out, key=lambda c: c.start_frame_index)
     return captions, timestamps, len(spans), spans_read
+
+
+def _reported(spans: list[Span], progress: ProgressCallback | None):
+    """The spans one by one; ``progress`` hears how many were looked at before each."""
+    for number, span in enumerate(spans):
+        if progress:
+            progress(number, len(spans))
+        yield span
 
 
 def _read_strip(db: VideoDatabase, engine: OcrEngine, frame_index: int,
@@ -490,7 +502,8 @@ def _up_to_date(video_dir: Path, _data_root: Path | None) -> bool:
 
 def _run_stage(context: StageContext, options: CaptionOptions) -> CaptionResult:
     # Each worker loads the OCR models once and keeps them for all its videos.
-    return run_captions(context.target, options, context.ocr_engine("captions", options))
+    return run_captions(context.target, options, context.ocr_engine("captions", options),
+                        context.progress)
 
 
 STAGE = Stage("captions", "captions", CaptionOptions, CaptionResult, _run_stage,

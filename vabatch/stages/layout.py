@@ -30,6 +30,7 @@ from vabatch.vision.box_classifier import (
     cross_validated_accuracy,
     train_classifier,
 )
+from vabatch.vision.drawing import Label, draw_labels, font_for
 from vabatch.vision.layout_analysis import (
     Band,
     Box,
@@ -493,12 +494,24 @@ def train_layout(video_dirs: list[Path], data_root: Path, scope: str) -> Trainin
 
 # -- a picture of the layout -------------------------------------------------------------
 LEGEND_HEIGHT = 28  # the strip under the frame that holds the legend (never over the frame)
+LABEL_ROOM = 22  # a label's patch is this tall at most: labels of boxes at the top go lower
 BOX_COLOURS = {"caption": (255, 120, 0), "noise": (0, 0, 255), None: (160, 160, 160)}
 
 
-def render_layout(video_dir: Path, out: Path, frame_index: int | None = None) -> Path:
+@dataclass
+class LayoutPicture:
+    """What ``render_layout`` wrote; ``note`` says when some characters may not show."""
+
+    path: Path
+    frame_index: int
+    note: str | None = None
+
+
+def render_layout(video_dir: Path, out: Path, frame_index: int | None = None
+                  ) -> LayoutPicture:
     """Draw the band (green) and labelled boxes (caption blue, noise red) with their OCR
-    text on one frame; the legend goes in a strip under the frame, off the band.
+    text on one frame; the legend goes in a strip under the frame, off the band. The text
+    is drawn in an installed font that has its characters (`vabatch.vision.drawing`).
 
     Without ``frame_index``: the frame with the most caption boxes (else the most boxes).
     """
@@ -532,39 +545,33 @@ def render_layout(video_dir: Path, out: Path, frame_index: int | None = None) ->
     image = decode_image(image_rows[0][0])
     if image is None:
         raise DatabaseError(f"frame {frame_index}: stored image does not decode")
-    for x, y, width, height, label, text in boxes:
+    for x, y, width, height, label, _ in boxes:
         cv2.rectangle(image, (x, y), (x + width - 1, y + height - 1), BOX_COLOURS.get(label), 2)
-        _label(image, f"{label or '?'}: {drawable(text)}", (x, max(12, y - 4)),
-               BOX_COLOURS.get(label))
     if band:
         left, top, right, bottom = band[0]
         cv2.rectangle(image, (left, top), (right - 1, bottom - 1), (0, 220, 0), 3)
-    legend = np.zeros((LEGEND_HEIGHT, image.shape[1], 3), dtype=image.dtype)
-    _label(legend, f"frame {frame_index}: band green, caption boxes blue, noise red",
-           (10, LEGEND_HEIGHT - 9), (255, 255, 255))
+    labels, legend_label = layout_labels(boxes, frame_index)
+    font = font_for("".join(label.text for label in [*labels, legend_label]))
+    image = draw_labels(image, labels, font)
+    legend = draw_labels(np.zeros((LEGEND_HEIGHT, image.shape[1], 3), dtype=image.dtype),
+                         [legend_label], font)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     ok, png = cv2.imencode(".png", np.vstack([image, legend]))
     if not ok:
         raise InputError(f"{out}: cannot encode the picture")
     atomic_write(out, png.tobytes())
-    return out
+    return LayoutPicture(out, frame_index, font.note)
 
 
-def drawable(text: str) -> str:
-    """The text as OpenCV's font can draw it: other characters become '?'."""
-    return "".join(c if " " <= c <= "~" else "?" for c in text)
-
-
-def _label(image, text: str, origin: tuple[int, int], colour) -> None:
-    """``text`` in ``colour`` on a black patch just its size, readable on any background."""
-    import cv2
-
-    (width, height), descent = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
-    x, baseline = origin
-    cv2.rectangle(image, (x - 1, baseline - height - 2), (x + width, baseline + descent - 1),
-                  (0, 0, 0), cv2.FILLED)
-    cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA)
+def layout_labels(boxes: list, frame_index: int) -> tuple[list[Label], Label]:
+    """The label of each box (``label: text`` just above it, in the box's colour) and the
+    legend's (in the strip under the frame)."""
+    labels = [Label(f"{label or '?'}: {text or ''}", (x, max(LABEL_ROOM, y - 2)),
+                    BOX_COLOURS.get(label)) for x, y, _, _, label, text in boxes]
+    legend = Label(f"frame {frame_index}: band green, caption boxes blue, noise red",
+                   (10, LEGEND_HEIGHT - 4), (255, 255, 255))
+    return labels, legend
 
 
 def _nearest_frames(db: VideoDatabase, frame_index: int) -> str:
