@@ -251,3 +251,21 @@ def test_box_labels(video_dir, ingested):
         set_box_label(video_dir, 0, 7, "caption")
     with pytest.raises(InputError, match="not caption, noise"):
         set_box_label(video_dir, 0, 0, "title")
+
+
+def test_import_a_cue_split_in_two_and_a_time_moved_within_its_frame(video_dir, tmp_path):
+    from vabatch.tools.annotate.subtitles import export_subtitles, import_subtitles
+
+    exported = export_subtitles(video_dir, "srt")
+    path = tmp_path / "c.srt"
+    # 00:00:00,200 -> 00:00:00,210: the same frame (5 at 25 fps); then cue 2 split in two
+    path.write_text(exported.replace("00:00:00,200", "00:00:00,210").replace(
+        "00:00:00,800 --> 00:00:01,600\nsecond line",
+        "00:00:00,800 --> 00:00:01,200\nsecond\n\n3\n00:00:01,200 --> 00:00:01,600\nline"))
+    result = import_subtitles(video_dir, path)
+    assert result.written and (len(result.plan.text), len(result.plan.bounds),
+                               len(result.plan.added), result.plan.unchanged) == (1, 1, 1, 2)
+    assert shown(CaptionEditor(video_dir)) == [
+        (5, 20, "first line", "auto"), (20, 30, "second", "human"),
+        (30, 40, "line", "human"), (50, 70, "third line", "auto")]
+    assert import_subtitles(video_dir, path).written is False

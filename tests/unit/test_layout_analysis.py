@@ -169,8 +169,10 @@ def test_people_s_caption_labels_decide_the_band():
     result = analyse_layout(boxes, FRAMES, WIDTH, HEIGHT, human=human)
     assert result.anchor == "bottom" and result.band.contains(ticker[0])
     assert "a person labelled 2 of its boxes caption" in {r.reason for r in result.rows}
-    # ... and labelled noise, a row the rules take is no caption
-    no_row = {(f, 1): "noise" for f in range(2)}
-    alone = analyse_layout([caption_box(f) for f in range(FRAMES)], FRAMES, WIDTH, HEIGHT,
-                           human=no_row)
-    assert alone.band is None
+    # ... and labelled noise (half its boxes or more), a row the rules take is no caption;
+    # one noise label (a misread box) does not undo it
+    boxes = [caption_box(f) for f in range(FRAMES)]
+    some = analyse_layout(boxes, FRAMES, WIDTH, HEIGHT, human={(0, 1): "noise"})
+    assert some.band is not None and some.labels[(1, 1)][0] == "caption"
+    half = {(f, 1): "noise" for f in range(FRAMES // 2)}
+    assert analyse_layout(boxes, FRAMES, WIDTH, HEIGHT, human=half).band is None

@@ -116,6 +116,7 @@ class CaptionResult(StageResult):
     spans_read: int = 0  # spans OCR read (the others held too little text)
     rejected: int = 0  # read candidates that are no caption (each kept with its reason)
     human_kept: int = 0  # captions people edited, carried over
+    deleted_kept: int = 0  # captions people deleted: kept as marks, none shown
     seconds: float = 0.0
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
@@ -207,10 +208,11 @@ def run_captions(video_dir: Path, options: CaptionOptions = CaptionOptions(),
     if not options.force and captions_up_to_date(video_dir, options, engine):
         result.status = "unchanged"
         with VideoDatabase(video_dir, require=("captions",)) as db:
-            result.captions, result.human_kept = db.execute(
+            result.captions, result.human_kept, result.deleted_kept = db.execute(
                 "SELECT count(*) FILTER (WHERE source = 'auto'),"
-                " count(*) FILTER (WHERE source = 'human') FROM captions.captions"
-                ).fetchall()[0]
+                " count(*) FILTER (WHERE source = 'human' AND boundary_state IS NOT"
+                " 'deleted'), count(*) FILTER (WHERE boundary_state IS 'deleted')"
+                " FROM captions.captions").fetchall()[0]
             if db.execute("SELECT 1 FROM captions.sqlite_master"
                           " WHERE name = 'rejected_captions'").fetchall():
                 result.rejected = db.execute("SELECT count(*) FROM"
@@ -261,7 +263,8 @@ def run_captions(video_dir: Path, options: CaptionOptions = CaptionOptions(),
                     f"vabatch {__version__}", spans_read))
         result.captions = len(rows)
         result.rejected = len(rejected)
-        result.human_kept = len(human)
+        result.deleted_kept = sum(1 for *_, state in human if state == "deleted")
+        result.human_kept = len(human) - result.deleted_kept
     result.seconds = round(time.monotonic() - started, 3)
     return result
 

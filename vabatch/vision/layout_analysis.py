@@ -310,8 +310,9 @@ def caption_blocks(rows: list[Row], height: int) -> list[list[Row]]:
 
 def apply_human_labels(rows: list[Row], human: Mapping[tuple[int, int], str]) -> None:
     """People's labels decide over rules and classifier: a row most of whose labelled boxes
-    a person marked caption is a caption row (and its block comes first), one whose
-    labelled boxes are all noise is not."""
+    a person marked caption is a caption row (and its block comes first); a row without
+    caption labels, at least half of whose boxes a person marked noise, is not (one noise
+    label, say on a misread box, does not undo a caption row)."""
     for row in rows:
         labels = [human[b.key] for b in row.boxes if b.key in human]
         captions = labels.count("caption")
@@ -319,7 +320,7 @@ def apply_human_labels(rows: list[Row], human: Mapping[tuple[int, int], str]) ->
             row.is_caption, row.labelled_caption = True, True
             row.caption_score = max(row.caption_score, 1.0)
             row.reason = f"a person labelled {captions} of its boxes caption"
-        elif labels and not captions:
+        elif labels and not captions and len(labels) * 2 >= len(row.boxes):
             row.is_caption = False
             row.reason = f"a person labelled {len(labels)} of its boxes noise"
 

@@ -11,13 +11,14 @@ transaction; a file that differs in nothing writes nothing (captions.db keeps it
 from __future__ import annotations
 
 from bisect import bisect_left
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from vabatch.db import VideoDatabase
 from vabatch.errors import InputError
 from vabatch.tools.annotate.edits import (
     DELETED,
+    VISIBLE,
     CaptionEditor,
     CaptionView,
     Edit,
@@ -25,6 +26,7 @@ from vabatch.tools.annotate.edits import (
     Timeline,
     clean_text,
     mark_deleted,
+    view_of,
 )
 from vabatch.tools.export import load_captions, to_srt, to_vtt, why_not_written
 from vabatch.tools.score import Cue, read_subtitles
@@ -146,10 +148,10 @@ def plan_import(captions: list[CaptionView], cues: list[FrameCue]) -> ImportPlan
         caption, cue = by_id[caption_id], by_number[number]
         # A time left as exported keeps its frame (even where the stored time and frame
         # disagree with today's frame times, e.g. in a migrated file).
-        if cue.start_ms == caption.start_ms:
-            cue.start_frame_index = caption.start_frame_index
-        if cue.end_ms == caption.end_ms:
-            cue.end_frame_index = caption.end_frame_index
+        cue = replace(cue, start_frame_index=caption.start_frame_index
+                      if cue.start_ms == caption.start_ms else cue.start_frame_index,
+                      end_frame_index=caption.end_frame_index
+                      if cue.end_ms == caption.end_ms else cue.end_frame_index)
         if (cue.start_frame_index, cue.end_frame_index) != (caption.start_frame_index,
                                                            caption.end_frame_index):
             plan.bounds.append((caption_id, cue.start_frame_index, cue.end_frame_index))
@@ -197,8 +199,6 @@ def import_subtitles(video_dir: Path, path: Path) -> SubtitleImport:
 
 
 def _views(edit: Edit) -> list[CaptionView]:
-    from vabatch.tools.annotate.edits import VISIBLE, view_of
-
     ids = [i for (i,) in edit.db.execute(f"SELECT id FROM captions.captions WHERE {VISIBLE}"
                                          " ORDER BY start_frame_index, id")]
     return [view_of(edit.row(i)) for i in ids]
