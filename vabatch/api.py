@@ -60,6 +60,7 @@ from vabatch.tools.dvc import (
 )
 from vabatch.tools.export import FORMATS as EXPORT_FORMATS
 from vabatch.tools.export import export_videos, load_captions, to_srt
+from vabatch.tools.info import CollectionInfo, collect_info
 from vabatch.tools.migrate import (
     PROOF_ALGORITHMS,
     directory_state,
@@ -85,7 +86,8 @@ __all__ = [
     "verify_videos", "video_dir_for",
     "DEFAULT_IOU", "read_subtitles", "score_videos", "ScoreReport",
     "backup_data", "restore_data", "CopyResult", "CaptionSamples", "FrameSamples", "Sample",
-    "split_of", "DatasetExport", "dataset_hash", "export_dataset",
+    "split_of", "DatasetExport", "dataset_hash", "export_dataset", "CollectionInfo",
+    "collect_info",
 ]
 
 IN_PROCESS = EngineSettings(backend="inprocess", record=False)

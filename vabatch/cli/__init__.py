@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import typer
 
-from vabatch.cli import annotate, data, dataset, dvc, migrate, score, stages
+from vabatch.cli import annotate, data, dataset, dvc, info, migrate, score, stages
 from vabatch.cli.common import app, reports_errors
 
 COMMANDS = (
@@ -19,6 +19,7 @@ COMMANDS = (
     ("crop", stages.crop), ("captions", stages.captions), ("run", stages.run),
     ("export", data.export), ("score", score.score), ("migrate", migrate.migrate),
     ("runs", data.runs), ("backup", dataset.backup), ("restore", dataset.restore),
+    ("info", info.info),
 )
 annotate_app = typer.Typer(help="Human annotations: export and import labels.",
                            no_args_is_help=True)
