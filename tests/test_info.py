@@ -127,9 +127,12 @@ def test_foreign_and_damaged_files_are_counted_not_fatal(root, tmp_path) -> None
     collected = collect_info(data)
     assert collected.databases["layout"].foreign == 1
     assert collected.databases["layout"].versions == {}
-    assert len(collected.unreadable) == 1 and str(layout) in collected.unreadable[0]
+    [problem] = collected.unreadable
+    assert str(layout) in problem
+    (data / "runs.db").write_bytes(b"\0" * 4096)
     result = runner.invoke(app, ["info", "--data", str(data)])
     assert result.exit_code == 0 and "not of this" in result.output
+    assert f"unreadable  {data / 'runs.db'}" in result.output
     assert f"unreadable  {layout}: NotADBError" in result.output
 
 

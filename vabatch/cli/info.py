@@ -7,7 +7,8 @@ from vabatch.cli.common import DataOption, JsonOption, human_bytes, out, plural,
 
 def info(data: DataOption = None, as_json: JsonOption = False) -> None:
     """Videos, databases per stage (sizes, schema versions), last runs, tool and models."""
-    from vabatch.api import collect_info, resolve_data_root
+    from vabatch.dataroot import resolve_data_root
+    from vabatch.tools.info import collect_info  # not via vabatch.api: it loads every stage
 
     collected = collect_info(resolve_data_root(data))
     if as_json:

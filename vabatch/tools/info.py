@@ -131,6 +131,8 @@ def _scan_databases(video_dirs: list[Path]) -> tuple[dict[str, KindInfo], dict]:
             if has_sidecar(path):
                 info.being_written += 1
                 header = connection_header(path)
+                if header is None:  # e.g. a hot journal, which a reader cannot roll back
+                    continue
             else:
                 header = sqlite_header(path)
             if header is None or header[0] != kind.application_id:
@@ -179,8 +181,12 @@ def _ocr_run(conn: apsw.Connection) -> tuple | None:
 
 
 def _layout_run(conn: apsw.Connection) -> tuple:
-    method = conn.execute("SELECT method FROM layout_run").fetchall()
-    own = conn.execute("SELECT count(*) FROM box_classification_model").fetchall()[0][0]
+    tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master"
+                                               " WHERE type = 'table'")}
+    method = (conn.execute("SELECT method FROM layout_run").fetchall()
+              if "layout_run" in tables else [])  # files of schema 1-2 have none
+    own = (conn.execute("SELECT count(*) FROM box_classification_model").fetchall()[0][0]
+           if "box_classification_model" in tables else 0)
     return (str(method[0][0]) if method else None), own > 0
 
 
@@ -282,8 +288,11 @@ def collect_info(data_root: Path, runs: int = 5) -> CollectionInfo:
     made_with, methods, own_models, unreadable = _scan_records(video_dirs)
     try:
         last_runs = list_runs(data_root, limit=runs)
-    except VabatchError as error:
+    except VabatchError as error:  # a damaged runs.db is a line, not a crash
         last_runs, unreadable = [], [*unreadable, str(error)]
+    except apsw.Error as error:
+        last_runs, unreadable = [], [*unreadable, f"{data_root / 'runs.db'}: "
+                                     f"{type(error).__name__}: {error}"]
     return CollectionInfo(
         str(data_root), len(video_dirs), __version__, apsw.sqlite_lib_version(),
         installed_ocr_engine(), kinds, sources, made_with, methods, own_models,
