@@ -190,12 +190,13 @@ def _layout_run(conn: apsw.Connection) -> tuple:
     return (str(method[0][0]) if method else None), own > 0
 
 
-def _scan_records(video_dirs: list[Path]) -> tuple[list[dict], dict[str, int], int, list[str]]:
+def _scan_records(video_dirs: list[Path], threads: int = RECORD_THREADS
+                  ) -> tuple[list[dict], dict[str, int], int, list[str]]:
     engines: Counter = Counter()
     methods: Counter = Counter()
     own_models = 0
     unreadable: list[str] = []
-    with ThreadPoolExecutor(RECORD_THREADS) as pool:
+    with ThreadPoolExecutor(threads) as pool:
         for ocr, layout, problems in pool.map(_video_records, video_dirs):
             unreadable += problems
             if ocr is not None:
