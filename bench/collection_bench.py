@@ -184,7 +184,6 @@ def bench_info(data: Path, repeat: int) -> None:
     files = versions_by_connection(video_dirs)
     connections, connections_t = timed(lambda: versions_by_connection(video_dirs), repeat)
     records, records_t = timed(lambda: _scan_records(video_dirs), repeat)
-    serial, serial_t = timed(lambda: _scan_records(video_dirs, threads=1), repeat)
     command = [sys.executable, "-m", "vabatch", "info", "--json", "--data", str(data)]
     environment = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     cli, cli_t = timed(lambda: subprocess.run(command, check=True, capture_output=True,
@@ -196,8 +195,7 @@ def bench_info(data: Path, repeat: int) -> None:
     print(f"  sizes + versions, headers      {headers * 1000:8.1f} ms  runs {headers_t}")
     print(f"  versions, one connection each  {connections * 1000:8.1f} ms  runs "
           f"{connections_t}  (headers: {connections / headers:.1f}x faster)")
-    print(f"  OCR/layout records, 4 threads  {records * 1000:8.1f} ms  runs {records_t}")
-    print(f"  OCR/layout records, 1 thread   {serial * 1000:8.1f} ms  runs {serial_t}")
+    print(f"  OCR/layout records             {records * 1000:8.1f} ms  runs {records_t}")
     print(f"  vabatch info --json            {cli * 1000:8.1f} ms  runs {cli_t}  (a new "
           "process)")
 

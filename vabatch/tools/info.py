@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +37,6 @@ HEADER_SIZE = 100
 USER_VERSION_OFFSET, APPLICATION_ID_OFFSET = 60, 68
 LAYOUT_MODEL = Path("models") / "box_classifier.json"  # as stages/layout.py stores it
 BOUNDARY_MODELS = Path("models") / "boundaries"  # <version>/meta.json (train boundaries)
-RECORD_THREADS = 4  # connections opened side by side (apsw lets go of the GIL in SQLite)
 
 
 @dataclass
@@ -107,39 +105,51 @@ def connection_header(path: Path) -> tuple[int, int] | None:
         return None
 
 
-def has_sidecar(path: Path) -> bool:
-    return any(os.path.lexists(f"{path}{suffix}") for suffix in SIDECAR_SUFFIXES)
-
-
 def _scan_databases(video_dirs: list[Path]) -> tuple[dict[str, KindInfo], dict]:
+    """Sizes and schema versions: one directory listing per video, then one stat and one
+    header read per database (a connection only for a file with a sidecar)."""
     kinds = {alias: KindInfo(latest_version=latest_version(alias)) for alias in DATABASE_ORDER}
     sources = {"videos": 0, "size_bytes": 0}
     for video_dir in video_dirs:
-        for entry in os.scandir(video_dir):
-            if entry.name.startswith("source.") and entry.is_file():
+        try:
+            with os.scandir(video_dir) as listing:
+                entries = {entry.name: entry for entry in listing}
+        except OSError:  # removed since it was listed
+            continue
+        for name, entry in entries.items():
+            if name.startswith("source.") and entry.is_file():
                 sources["videos"] += 1
                 sources["size_bytes"] += entry.stat().st_size
         for alias in DATABASE_ORDER:
-            kind, path = KINDS[alias], video_dir / KINDS[alias].file_name
-            try:
-                size = path.stat().st_size
-            except FileNotFoundError:
+            kind = KINDS[alias]
+            entry = entries.get(kind.file_name)
+            if entry is None or not entry.is_file():
                 continue
-            info = kinds[alias]
-            info.videos += 1
-            info.size_bytes += size
-            if has_sidecar(path):
-                info.being_written += 1
-                header = connection_header(path)
-                if header is None:  # e.g. a hot journal, which a reader cannot roll back
-                    continue
-            else:
-                header = sqlite_header(path)
-            if header is None or header[0] != kind.application_id:
-                info.foreign += 1
-            else:
-                info.versions[header[1]] += 1
+            _count_database(kinds[alias], kind.application_id, Path(entry.path),
+                            entry.stat().st_size,
+                            any(kind.file_name + suffix in entries
+                                for suffix in SIDECAR_SUFFIXES))
     return kinds, sources
+
+
+def _count_database(info: KindInfo, application_id: int, path: Path, size: int,
+                    sidecar: bool) -> None:
+    info.videos += 1
+    info.size_bytes += size
+    if sidecar:
+        info.being_written += 1
+        header = connection_header(path)
+        if header is None:  # e.g. a hot journal, which a reader cannot roll back
+            return
+    else:
+        try:
+            header = sqlite_header(path)
+        except OSError:
+            header = None
+    if header is None or header[0] != application_id:
+        info.foreign += 1
+    else:
+        info.versions[header[1]] += 1
 
 
 def _video_records(video_dir: Path) -> tuple[tuple | None, tuple | None, list[str]]:
@@ -190,21 +200,21 @@ def _layout_run(conn: apsw.Connection) -> tuple:
     return (str(method[0][0]) if method else None), own > 0
 
 
-def _scan_records(video_dirs: list[Path], threads: int = RECORD_THREADS
-                  ) -> tuple[list[dict], dict[str, int], int, list[str]]:
+def _scan_records(video_dirs: list[Path]) -> tuple[list[dict], dict[str, int], int, list[str]]:
+    """The OCR engines and layout methods recorded in the videos' databases, read one
+    video after the other (threads were 4.7x slower on 300 videos: docs/info.md)."""
     engines: Counter = Counter()
     methods: Counter = Counter()
     own_models = 0
     unreadable: list[str] = []
-    with ThreadPoolExecutor(threads) as pool:
-        for ocr, layout, problems in pool.map(_video_records, video_dirs):
-            unreadable += problems
-            if ocr is not None:
-                engines[ocr] += 1
-            if layout is not None:
-                if layout[0] is not None:
-                    methods[layout[0]] += 1
-                own_models += layout[1]
+    for ocr, layout, problems in map(_video_records, video_dirs):
+        unreadable += problems
+        if ocr is not None:
+            engines[ocr] += 1
+        if layout is not None:
+            if layout[0] is not None:
+                methods[layout[0]] += 1
+            own_models += layout[1]
     made_with = [{"engine": engine, "version": version, "models": list(models),
                   "videos": count}
                  for (engine, version, models), count in engines.most_common()]
