@@ -9,7 +9,8 @@ differs; 4 sampled frames a second), then writes through ``VideoDatabase`` per v
 what is measured). Then, in one process and the same run:
 
 - dataset: ``cv2.imdecode`` of every stored frame, blobs already in memory (the floor),
-  against ``FrameSamples`` iterated whole (row, boxes + labels, caption, decode);
+  against ``FrameSamples`` iterated whole (row, boxes + labels, caption, decode), and
+  without the decode;
 - backup: ``vabatch backup`` (SQLite's online backup API, then verify; and without the
   verify) against ``cp -r`` + ``sync`` of the same files;
 - info: ``collect_info`` in this process, its header pass against opening every database
@@ -133,10 +134,13 @@ def bench_dataset(data: Path, repeat: int) -> None:
     samples = FrameSamples(data)
     assert len(samples) == count, (len(samples), count)
     full, full_t = timed(lambda: [s for s in samples], repeat)
+    raw = FrameSamples(data, decode=False)
+    nodecode, nodecode_t = timed(lambda: [s for s in raw], repeat)
     print(f"dataset: {count} frames ({sum(map(len, blobs)) / count / 1024:.1f} KB JPEG each)")
     print(f"  cv2.imdecode only      {count / floor:8.0f} samples/s  runs {floor_t}")
     print(f"  FrameSamples           {count / full:8.0f} samples/s  runs {full_t}  "
           f"({floor / full:.2f}x of imdecode alone)")
+    print(f"  FrameSamples no decode {count / nodecode:8.0f} samples/s  runs {nodecode_t}")
 
 
 def bench_backup(data: Path, base: Path, repeat: int) -> None:
