@@ -7,8 +7,8 @@ models at the data root.
 
 Sizes and schema versions come from each file's 100-byte SQLite header (the
 ``user_version`` is the 4 bytes at offset 60, the ``application_id`` those at 68), read
-with one ``read`` per file instead of one connection per file: on 300 videos that is
-several times faster (docs/info.md has the figures). The header on disk is the
+with one ``read`` per file instead of one connection per file: on 300 videos that was
+2-3.5 times faster (docs/info.md has the figures). The header on disk is the
 committed state only when no ``-wal`` or ``-journal`` file is beside it (at rest, every
 vabatch database is so); a file that has one is read through a read-only connection,
 which sees what SQLite sees.
