@@ -165,3 +165,40 @@ def test_missing_and_empty_roots_are_one_line(tmp_path) -> None:
         f"no videos in {tmp_path / 'empty'} (add some with `vabatch ingest`)")
     assert json.loads(runner.invoke(app, ["info", "--data", str(tmp_path / "empty"),
                                           "--json"]).output)["videos"] == 0
+
+
+HOT_WRITER = """
+import os, sys, apsw
+conn = apsw.Connection(sys.argv[1])
+conn.execute("PRAGMA journal_mode = DELETE").fetchall()
+conn.execute("PRAGMA cache_size = 1")  # pages spill to the file before the commit
+conn.execute("BEGIN")
+conn.execute("PRAGMA user_version = 55")
+conn.execute("CREATE TABLE filler (x)")
+conn.executemany("INSERT INTO filler VALUES (?)", [(os.urandom(2000),) for _ in range(400)])
+print("written", flush=True)
+sys.stdin.read()  # killed here, mid-transaction
+"""
+
+
+def test_a_hot_journal_left_by_a_killed_writer(root, tmp_path) -> None:
+    """A writer killed mid-transaction leaves a hot -journal: the file on disk may hold
+    uncommitted pages (the header too) and a reader may not roll it back: info counts the
+    file as being written, with no version."""
+    import subprocess
+    import sys
+
+    data = tmp_path / "copy"
+    shutil.copytree(root[0], data)
+    captions = next(data.glob("videos/*/*/captions.db"))
+    writer = subprocess.Popen([sys.executable, "-c", HOT_WRITER, str(captions)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline().strip() == "written"
+    finally:
+        writer.kill()
+        writer.wait()
+    assert Path(f"{captions}-journal").exists()
+    assert connection_header(captions) is None  # SQLite will not read it before a rollback
+    kind = collect_info(data).databases["captions"]
+    assert (kind.versions, kind.being_written, kind.foreign) == ({}, 1, 0)
