@@ -62,6 +62,7 @@ from vabatch.tools.dvc import (
 )
 from vabatch.tools.export import FORMATS as EXPORT_FORMATS
 from vabatch.tools.export import export_videos, load_captions, timestamp, to_srt
+from vabatch.tools.info import CollectionInfo, collect_info
 from vabatch.tools.migrate import (
     PROOF_ALGORITHMS,
     directory_state,
@@ -92,6 +93,7 @@ __all__ = [
     "backup_data", "restore_data", "CopyResult", "CaptionSamples", "FrameSamples", "Sample",
     "split_of", "DatasetExport", "dataset_hash", "export_dataset",
     "CaptionEditor", "CaptionView", "export_subtitles", "import_subtitles", "set_box_label",
+    "CollectionInfo", "collect_info",
 ]
 
 IN_PROCESS = EngineSettings(backend="inprocess", record=False)

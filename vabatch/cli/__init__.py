@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import typer
 
-from vabatch.cli import annotate, data, dataset, dvc, migrate, query, score, stages
+from vabatch.cli import annotate, data, dataset, dvc, info, migrate, query, score, stages
 from vabatch.cli.common import app, reports_errors
 
 COMMANDS = (
@@ -20,6 +20,7 @@ COMMANDS = (
     ("export", data.export), ("score", score.score), ("migrate", migrate.migrate),
     ("runs", data.runs), ("query", query.query), ("search", query.search),
     ("backup", dataset.backup), ("restore", dataset.restore),
+    ("info", info.info),
 )
 annotate_app = typer.Typer(help="Human annotations: the review page; captions and box "
                            "labels in and out.", no_args_is_help=True)
