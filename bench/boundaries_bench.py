@@ -113,13 +113,26 @@ def boundary_level(train: list, held_out: list, sizes: list[int]) -> list[dict]:
     return rows
 
 
+def snapshot(eval_root: Path, target: Path) -> Path:
+    """A data root with the held-out videos whose run has finished (captions.db present):
+    the model's captions are made there, the run may still go on in ``eval_root``."""
+    shutil.rmtree(target, ignore_errors=True)
+    for video_dir in list_video_dirs(eval_root):
+        if (video_dir / "captions.db").exists():
+            shutil.copytree(video_dir, target / video_dir.relative_to(eval_root))
+    return target
+
+
 def score_export(root: Path, srt_dir: Path, media: Path) -> dict:
     shutil.rmtree(srt_dir, ignore_errors=True)
     subprocess.run([*VABATCH, "export", "srt", "--out", str(srt_dir), "--data", str(root)],
                    check=True, capture_output=True)
     overall = scoring.Score()
+    names = {_name(d) for d in list_video_dirs(root)}
     for reference in sorted(media.glob("*.json")):
         spec = json.loads(reference.read_text(encoding="utf-8"))
+        if spec["name"] not in names:
+            continue
         refs = scoring.parse_srt(media / f"{spec['name']}.srt")
         hyp_file = srt_dir / f"{spec['name']}.srt"
         hyps = scoring.parse_srt(hyp_file) if hyp_file.exists() else []
@@ -183,10 +196,12 @@ def main() -> None:
         if kind != "fixed" and int(kind) not in (*DEVELOPMENT_SEEDS, 3, 4):
             parser.error(f"seed {kind} is not a development seed")
         train += load_videos(Path(root), kind)
+    args.eval = snapshot(args.eval, args.out.parent / f"eval-snapshot-{args.eval_seed}")
     held_out = load_videos(args.eval, str(args.eval_seed), media)
     print(f"training videos: {len(train)}, held-out videos: {len(held_out)} "
           f"(seed {args.eval_seed})", flush=True)
     results = {"eval_seed": args.eval_seed, "training_videos": [v.source for v in train],
+               "held_out_videos": [v.video_id for v in held_out],
                "boundary_level": boundary_level(train, held_out,
                                                 [int(s) for s in args.sizes.split(",")])}
     if args.captions:

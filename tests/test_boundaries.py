@@ -1,5 +1,7 @@
 """`vabatch train boundaries` and the captions stage with a boundary model, on two small
-generated videos whose captions a person "checked" (their true captions as human rows)."""
+generated videos whose captions a person "checked" (their true captions as human rows).
+(Each video needs captions of different text at its sampled frames: text that stays the
+same over most of them is static text to layout, and the video gets no band.)"""
 
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ LOOKS = {
                Caption(3300, 4600, "Nobody knew where it ended")], "gradients"),
     "second": ([Caption(300, 1500, "A quiet harbour at night"),
                 Caption(2000, 3200, "Lights over the water"),
-                Caption(3280, 4500, "Lights over the water")], "photo"),
+                Caption(3280, 4500, "Boats come home before dawn")], "gradients"),
 }
 
 

@@ -116,7 +116,21 @@ def booster_from_text(text: bytes, where: Path):
     return booster
 
 
+_LOADED: dict[tuple, BoundaryModel] = {}  # (folder, stat of both files) -> model
+
+
 def find_model(data_root: Path | None) -> BoundaryModel | None:
-    """The newest finished model of the data root, loaded; None if it has none."""
+    """The newest finished model of the data root, loaded (once per process while its
+    files stay as they are: `vabatch status` asks for every video); None if it has none."""
     folder = newest_version(data_root)
-    return None if folder is None else load_model(folder)
+    if folder is None:
+        return None
+    try:
+        key = (str(folder), *((s.st_mtime_ns, s.st_size, s.st_ino) for s in (
+            (folder / MODEL_FILE).stat(), (folder / META_FILE).stat())))
+    except OSError:
+        return load_model(folder)  # says what is wrong
+    if key not in _LOADED:
+        _LOADED.clear()
+        _LOADED[key] = load_model(folder)
+    return _LOADED[key]
