@@ -300,8 +300,7 @@ def _log_with_dvclive(folder: Path, metrics: dict, curve: list[float], videos: i
             self._dvc_file = self._init_dvc_file()
 
     target = child_path(folder, "dvclive")
-    with _FilesOnly(dir=str(target), dvcyaml=str(target / "dvc.yaml"), save_dvc_exp=False,
-                    report=None) as live:
+    with _FilesOnly(dir=str(target), dvcyaml=None, save_dvc_exp=False, report=None) as live:
         for loss in curve:
             live.log_metric("train/multi_logloss", loss)
             live.next_step()
@@ -309,3 +308,7 @@ def _log_with_dvclive(folder: Path, metrics: dict, curve: list[float], videos: i
             for name, value in metrics.get(who, {}).items():
                 live.log_metric(f"held_out/{who}/{name}", value, plot=False)
         live.log_metric("videos", videos, plot=False)
+    # What DVCLive's own dvc.yaml would say (without a DVC project it repeats the entries
+    # at every step): DVC finds this file and shows the metrics and the training curve.
+    atomic_write(child_path(target, "dvc.yaml"),
+                 "metrics:\n- metrics.json\nplots:\n- plots/metrics:\n    x: step\n")
