@@ -35,6 +35,7 @@ from vabatch.engine import (
     run_tasks_of,
     stage_tasks,
 )
+from vabatch.errors import InputError
 from vabatch.stages.ingest import expand_inputs
 from vabatch.stages.layout import (
     export_labels,
@@ -52,6 +53,8 @@ from vabatch.tools.annotate.subtitles import export_subtitles, import_subtitles
 from vabatch.tools.backup import CopyResult
 from vabatch.tools.backup import backup as backup_data
 from vabatch.tools.backup import restore as restore_data
+from vabatch.tools.boundaries import BoundaryTraining, video_samples
+from vabatch.tools.boundaries import train as train_boundary_model
 from vabatch.tools.dataset import CaptionSamples, FrameSamples, Sample, split_of
 from vabatch.tools.dataset_export import DatasetExport, dataset_hash, export_dataset
 from vabatch.tools.dvc import (
@@ -87,6 +90,7 @@ __all__ = [
     "parse_labels", "pipeline_options", "pipeline_results", "PipelineResult", "render_layout",
     "resolve_data_root", "run_pipeline", "run_stages", "run_tasks_of", "run_video", "RunReport",
     "select_video_dirs", "setup_tracking", "sync_video_list", "to_srt", "train_layout",
+    "train_boundaries", "BoundaryTraining",
     "verify_videos", "video_dir_for", "run_query", "search_videos", "parse_terms",
     "make_snippet", "timestamp",
     "DEFAULT_IOU", "read_subtitles", "score_videos", "ScoreReport",
@@ -228,3 +232,65 @@ def run_video(video_dir: Path, data_root: Path, force: bool = False,
     [result] = pipeline_results(report)
     result.seconds = round(time.monotonic() - started, 3)
     return result
+
+
+# -- the caption-boundary model ----------------------------------------------------------
+GENERATED_DIR = ("models", "boundaries", "generated")  # under the data root
+
+
+def train_boundaries(data_root: Path, video_dirs: Sequence[Path] | None = None,
+                     generated: int = 0, seed: int | None = None,
+                     settings: EngineSettings | None = None) -> BoundaryTraining:
+    """Train the caption-boundary model (``vabatch train boundaries``) on the captions
+    people checked in ``video_dirs`` (default: every video of the data root) and on
+    ``generated`` videos of random looks (``seed``), stored at the data root."""
+    data_root = Path(data_root)
+    require_writable(data_root)
+    videos, skipped = [], []
+    for video_dir in (list_video_dirs(data_root) if video_dirs is None else video_dirs):
+        sample = video_samples(Path(video_dir), "human")
+        if sample is None:
+            skipped.append(f"{Path(video_dir).name}: no caption checked by a person, or no crop")
+        else:
+            videos.append(sample)
+    if generated:
+        made, skipped_generated = _generated_samples(data_root, generated, seed, settings)
+        videos += made
+        skipped += skipped_generated
+    return train_boundary_model(videos, data_root, skipped)
+
+
+def _generated_samples(data_root: Path, count: int, seed: int | None,
+                       settings: EngineSettings | None) -> tuple[list, list[str]]:
+    """Random looks (testkit/looks.py of the source tree) made, ingested and cropped in a
+    data root of their own under ``models/boundaries/generated/seed-S`` (kept: a second
+    training reuses them), each with the captions it was made with as the truth."""
+    if seed is None:
+        raise InputError("--generated needs --seed S (the random looks of that seed)")
+    try:
+        from testkit.corpus import make_video
+        from testkit.looks import random_look
+    except ImportError:
+        raise InputError("--generated needs testkit/ of the vabatch source tree (run from "
+                         "a checkout), ffmpeg and the fonts of bench/looks_setup.sh") from None
+    work = data_root.joinpath(*GENERATED_DIR, f"seed-{int(seed)}")
+    media, root = work / "media", work / "root"
+    media.mkdir(parents=True, exist_ok=True)
+    specs = [random_look(int(seed), index) for index in range(count)]
+    made = [make_video(spec, media)[0] for spec in specs]
+    report = ingest(made, root, settings=settings)
+    results = report.results()
+    skipped = [f"generated {Path(r.input).name}: {r.error}" for r in results if not r.ok]
+    dirs = {Path(r.input).resolve(): Path(r.video_dir) for r in results if r.video_dir}
+    run_stages(list(dirs.values()), ["ocr", "layout", "crop"], root, None, settings)
+    samples = []
+    for spec, video in zip(specs, made, strict=True):
+        video_dir = dirs.get(Path(video).resolve())
+        cues = [(c.start_ms, c.end_ms) for c in spec.captions]
+        sample = video_samples(video_dir, f"generated seed {seed}", cues) if video_dir \
+            else None
+        if sample is None:
+            skipped.append(f"generated {spec.name}: not ingested or no band found")
+        else:
+            samples.append(sample)
+    return samples, skipped

@@ -39,6 +39,7 @@ SUBCOMMANDS = (
     (labels_app, "orphans", annotate.labels_orphans),
     (annotate_app, "serve", annotate.serve),
     (train_app, "layout", annotate.train_layout_command),
+    (train_app, "boundaries", annotate.train_boundaries_command),
     (dvc_app, "sync", dvc.sync), (dvc_app, "setup", dvc.setup), (dvc_app, "ingest", dvc.ingest),
 )
 

@@ -234,3 +234,51 @@ def serve(
     except KeyboardInterrupt:  # Ctrl+C is how it ends; every edit was saved when made
         pass
     out.print("review page stopped; every edit was saved when it was made", highlight=False)
+
+
+def train_boundaries_command(
+    videos: VideosArgument = None,
+    data: DataOption = None,
+    generated: Annotated[int, typer.Option(
+        "--generated", min=0, metavar="N",
+        help="Also train on N generated videos of random looks with exact captions "
+             "(needs the source tree's testkit/ and ffmpeg; kept under "
+             "<data>/models/boundaries/generated/).")] = 0,
+    seed: Annotated[int | None, typer.Option(
+        "--seed", help="The seed of the generated looks.")] = None,
+    workers: Annotated[int, typer.Option(
+        "--workers", "-w", min=1, help="Worker processes for the generated videos.")] = 2,
+    as_json: JsonOption = False,
+) -> None:
+    """Train the caption-boundary model from captions people checked and/or generated
+    videos; `vabatch captions` uses it from then on (docs/train.md)."""
+    from vabatch.api import (
+        EngineSettings,
+        resolve_data_root,
+        select_video_dirs,
+        train_boundaries,
+    )
+
+    if generated and seed is None:
+        raise typer.BadParameter("--generated needs --seed S")
+    data_root = resolve_data_root(data)
+    video_dirs = select_video_dirs(data_root, videos) if videos or data_root.is_dir() else []
+    result = train_boundaries(data_root, video_dirs, generated, seed,
+                              EngineSettings(workers=workers, record=False))
+    if as_json:
+        print_json(result.to_json())
+        return
+    for line in result.skipped:
+        err.print(f"skipped {line}", highlight=False)
+    sources = sorted({source for _, source in result.videos})
+    figures = result.metrics
+    held = "held-out videos" if figures.get("held_out") else "the training videos (one video)"
+    out.print(f"trained on {len(result.videos)} videos ({', '.join(sources)}), "
+              f"{result.steps} frame steps, {result.boundaries} boundaries, in "
+              f"{result.seconds:.1f} s ({result.cpu_seconds:.1f} CPU-s)", highlight=False)
+    for who in ("model", "rules"):
+        f = figures[who]
+        out.print(f"  {who}: boundary precision {f['precision']:.3f}, recall "
+                  f"{f['recall']:.3f}, F1 {f['f1']:.3f} on {held}", highlight=False)
+    out.print(f"stored as version {result.version} in {result.stored_in}; `vabatch run` "
+              "now redoes the captions with it", highlight=False)

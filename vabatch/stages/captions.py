@@ -39,6 +39,7 @@ from vabatch.media import decode_image
 from vabatch.ocr_engines import DEFAULT_ENGINE, OcrEngine, create_engine
 from vabatch.stages.base import ProgressCallback, Stage, StageContext, StageResult
 from vabatch.vision.band_signature import PackedMasks, mask_iou
+from vabatch.vision.boundary_model import BoundaryModel, find_model
 from vabatch.vision.caption_filter import (
     STATIC_REASON,
     Candidate,
@@ -56,7 +57,7 @@ from vabatch.vision.caption_readings import (
     merge,
     same_reading,
 )
-from vabatch.vision.caption_spans import Span, SpanRules, grow, segment
+from vabatch.vision.caption_spans import Span, SpanRules, grow, segment, spans_at
 from vabatch.vision.layout_analysis import normalise_text
 from vabatch.vision.text_cleanup import clean_line
 
@@ -127,9 +128,22 @@ def _inputs_sha256(db: VideoDatabase, recorded: dict) -> str:
     crop = db.execute("SELECT inputs_sha256 FROM cropping.crop_run").fetchall()
     if not crop:
         raise DatabaseError(f"{db.path('cropping')}: no crop run recorded (run `vabatch crop`)")
-    return hashlib.sha256(json.dumps([crop[0][0], recorded, RULES_VERSION,
-                                      _reference(db)],
-                                     sort_keys=True, default=str).encode()).hexdigest()
+    inputs = [crop[0][0], {k: v for k, v in recorded.items() if k != "boundary_model"},
+              RULES_VERSION, _reference(db)]
+    if "boundary_model" in recorded:  # without a model: the fingerprint of the rules alone
+        inputs.append(recorded["boundary_model"])
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()
+                          ).hexdigest()
+
+
+def _recorded(options: CaptionOptions, engine: OcrEngine | None,
+              model: BoundaryModel | None) -> dict:
+    """The options, the engine's identity and, when the data root has one, the boundary
+    model's (``vision.boundary_model``): a new model makes the captions stale."""
+    recorded = options.recorded(engine)
+    if model is not None:
+        recorded["boundary_model"] = model.identity
+    return recorded
 
 
 def _reference(db: VideoDatabase) -> Reference | None:
@@ -178,10 +192,11 @@ def _migrated_without_video(video_dir: Path, result: CaptionResult) -> bool:
 
 
 def captions_up_to_date(video_dir: Path, options: CaptionOptions = CaptionOptions(),
-                        engine: OcrEngine | None = None) -> bool:
-    """Whether captions.db was made from the current crop with these options and this
-    engine (default: the one ``options`` name)."""
-    recorded = options.recorded(engine)
+                        engine: OcrEngine | None = None, data_root: Path | None = None,
+                        model: BoundaryModel | None = None) -> bool:
+    """Whether captions.db was made from the current crop with these options, this engine
+    (default: the one ``options`` name) and the data root's boundary model (if any)."""
+    recorded = _recorded(options, engine, model or find_model(data_root))
     with VideoDatabase(video_dir, require=("cropping",)) as db:
         if not db.has("captions"):
             return False
@@ -190,13 +205,15 @@ def captions_up_to_date(video_dir: Path, options: CaptionOptions = CaptionOption
 
 
 def run_captions(video_dir: Path, options: CaptionOptions = CaptionOptions(),
-                 engine: OcrEngine | None = None,
+                 engine: OcrEngine | None = None, data_root: Path | None = None,
                  progress: ProgressCallback | None = None) -> CaptionResult:
     """Find caption spans, read them, and write the automatic rows of captions.db.
 
     ``engine`` lets a caller share one loaded engine across videos; it must match
-    ``options`` (its identity is what the results are fingerprinted with). ``progress``
-    hears (spans looked at, spans found) as the spans are read."""
+    ``options`` (its identity is what the results are fingerprinted with). A boundary
+    model trained at ``data_root`` (``vabatch train boundaries``) decides the spans when
+    there is one; else the rules of ``vision.caption_spans`` do. ``progress`` hears
+    (spans looked at, spans found) as the spans are read."""
     started = time.monotonic()
     video_dir = Path(video_dir)
     result = CaptionResult(video_dir.name, "done")
@@ -204,8 +221,9 @@ def run_captions(video_dir: Path, options: CaptionOptions = CaptionOptions(),
     if _migrated_without_video(video_dir, result):
         return result
     engine = engine or options.make_engine()
-    recorded = options.recorded(engine)
-    if not options.force and captions_up_to_date(video_dir, options, engine):
+    model = find_model(data_root)
+    recorded = _recorded(options, engine, model)
+    if not options.force and captions_up_to_date(video_dir, options, engine, model=model):
         result.status = "unchanged"
         with VideoDatabase(video_dir, require=("captions",)) as db:
             result.captions, result.human_kept, result.deleted_kept = db.execute(
@@ -229,7 +247,7 @@ def run_captions(video_dir: Path, options: CaptionOptions = CaptionOptions(),
             result.status = "no-band"
         else:
             captions, timestamps, spans, spans_read = _find_captions(db, band, options, engine,
-                                                                     progress)
+                                                                     model, progress)
             result.spans = spans
         reasons = judge([Candidate(c.text, c.confidence, c.end_frame_index
                                    - c.start_frame_index, lines_of(c)) for c in captions],
@@ -333,9 +351,10 @@ def _unused_name(path: Path) -> Path:
     return candidate
 
 
-def _find_captions(db: VideoDatabase, band, options: CaptionOptions, engine: OcrEngine,
-                   progress: ProgressCallback | None = None):
-    left, top, right, bottom, _ = band
+def band_masks(db: VideoDatabase, band) -> tuple[PackedMasks, list[int], int]:
+    """The text mask of every frame's band (as crop stored it), the frames' times in ms,
+    and the scale of the masks."""
+    left, top, right, bottom, *_ = band
     scale = json.loads(db.execute("SELECT parameters FROM cropping.crop_run"
                                   ).fetchall()[0][0])["signature_scale"]
     shape = (max(1, (bottom - top) // scale), max(1, (right - left) // scale))
@@ -345,8 +364,15 @@ def _find_captions(db: VideoDatabase, band, options: CaptionOptions, engine: Ocr
         raise DatabaseError(f"{db.path('cropping')}: band signatures do not cover every frame;"
                             " run `vabatch crop --force`")
     timestamps = [row[1] for row in signatures]
-    masks = PackedMasks([row[2] for row in signatures], shape)
+    return PackedMasks([row[2] for row in signatures], shape), timestamps, scale
+
+
+def _find_captions(db: VideoDatabase, band, options: CaptionOptions, engine: OcrEngine,
+                   model: BoundaryModel | None = None, progress: ProgressCallback | None = None):
+    masks, timestamps, scale = band_masks(db, band)
     spans = segment(masks, options.rules)
+    if model is not None:  # the model decides where band states start, told the rules'
+        spans = spans_at(masks, model.boundaries(masks, [s.start for s in spans]))
     reference = _reference(db)
     stored = [row[0] for row in db.execute("SELECT frame_index FROM cropping.cropped_frames"
                                            " ORDER BY frame_index")]
@@ -499,14 +525,14 @@ def _lines(boxes):
     return [sorted(line, key=lambda b: b.bounds()[0]) for line in lines]
 
 
-def _up_to_date(video_dir: Path, _data_root: Path | None) -> bool:
-    return captions_up_to_date(video_dir)
+def _up_to_date(video_dir: Path, data_root: Path | None) -> bool:
+    return captions_up_to_date(video_dir, data_root=data_root)
 
 
 def _run_stage(context: StageContext, options: CaptionOptions) -> CaptionResult:
     # Each worker loads the OCR models once and keeps them for all its videos.
     return run_captions(context.target, options, context.ocr_engine("captions", options),
-                        context.progress)
+                        context.data_root, context.progress)
 
 
 STAGE = Stage("captions", "captions", CaptionOptions, CaptionResult, _run_stage,

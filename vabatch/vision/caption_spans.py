@@ -146,3 +146,18 @@ def _settle_boundaries(spans: list[Span], masks: Sequence[np.ndarray]) -> list[S
                 break
             previous.end = span.start = frame
     return spans
+
+
+def spans_at(masks: Sequence[np.ndarray], starts: Sequence[int]) -> list[Span]:
+    """The spans that begin at ``starts`` (and at frame 0), each with its core as the
+    tracker keeps it: the cells set at its first frame and the next, and (nearly) set in
+    every later frame of the span. For boundaries a model chose."""
+    frames = len(masks)
+    bounds = sorted({0, *(s for s in starts if 0 < s < frames)}) + [frames]
+    spans = []
+    for start, end in zip(bounds, bounds[1:], strict=False):
+        core = masks[start].copy()
+        for frame in range(start + 1, end):
+            core &= grow(masks[frame])
+        spans.append(Span(start, end, core))
+    return spans
