@@ -212,8 +212,8 @@ def run_captions(video_dir: Path, options: CaptionOptions = CaptionOptions(),
     ``engine`` lets a caller share one loaded engine across videos; it must match
     ``options`` (its identity is what the results are fingerprinted with). A boundary
     model trained at ``data_root`` (``vabatch train boundaries``) decides the spans when
-    there is one; else the rules of ``vision.caption_spans`` do. ``progress`` hears
-    (spans looked at, spans found) as the spans are read."""
+    there is one, else the rules of ``vision.caption_spans``; ``progress`` hears (spans
+    looked at, spans found)."""
     started = time.monotonic()
     video_dir = Path(video_dir)
     result = CaptionResult(video_dir.name, "done")
