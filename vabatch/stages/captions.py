@@ -209,11 +209,9 @@ def run_captions(video_dir: Path, options: CaptionOptions = CaptionOptions(),
                  progress: ProgressCallback | None = None) -> CaptionResult:
     """Find caption spans, read them, and write the automatic rows of captions.db.
 
-    ``engine`` lets a caller share one loaded engine across videos; it must match
-    ``options`` (its identity is what the results are fingerprinted with). A boundary
-    model trained at ``data_root`` (``vabatch train boundaries``) decides the spans when
-    there is one, else the rules of ``vision.caption_spans``; ``progress`` hears (spans
-    looked at, spans found)."""
+    ``engine`` lets a caller share one loaded engine (matching ``options``: its identity is
+    fingerprinted); a boundary model trained at ``data_root`` (``vabatch train boundaries``)
+    decides the spans, else the rules do; ``progress`` hears (spans looked at, found)."""
     started = time.monotonic()
     video_dir = Path(video_dir)
     result = CaptionResult(video_dir.name, "done")
