@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from testkit.corpus import Caption, VideoSpec
 from testkit.corpus import make_video as make_captioned_video
 from testkit.videos import make_video
-from vabatch.api import EngineSettings, import_labels, run_pipeline, train_layout
+from vabatch.api import EngineSettings, run_pipeline, set_box_label, train_layout
 from vabatch.cli import app
 from vabatch.db import DATABASE_ORDER, KINDS, VideoDatabase, latest_version
 from vabatch.media import Sampling
@@ -42,7 +42,9 @@ def root(tmp_path_factory) -> tuple[Path, Path, Path]:
         boxes = db.execute("SELECT frame_index, box_index FROM fullOCR.full_frame_ocr"
                            " ORDER BY frame_index, box_index").fetchall()
     assert len(boxes) >= 2, "the captioned video should give OCR boxes"
-    import_labels(processed, [(*boxes[0], "caption"), (*boxes[1], "noise")])
+    # A person's clicks (as on the review page): human labels even where the model agrees.
+    set_box_label(processed, *boxes[0], "caption")
+    set_box_label(processed, *boxes[1], "noise")
     train_layout([processed], data, "project")
     train_layout([processed], data, "video")
     plain = make_video(base / "media" / "plain.mp4", seconds=1, size="160x120")
