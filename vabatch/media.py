@@ -243,3 +243,38 @@ def decode_image(data: bytes) -> np.ndarray | None:
 
     cv2 = _cv2()
     return cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+
+
+def check_image(data: bytes | None) -> tuple[tuple[int, int] | None, str | None]:
+    """Decode JPEG/PNG bytes strictly: ((width, height), None), or (None, what is wrong).
+
+    Any decoder warning counts as damage: libjpeg-turbo (through simplejpeg, strict) stops
+    at "Corrupt JPEG data", which OpenCV prints to stderr and decodes past; PNG goes through
+    Pillow, which stops at a bad chunk CRC or zlib stream.
+    """
+    if not data:
+        return None, "empty image"
+    data = bytes(data)
+    if data[:2] == b"\xff\xd8":
+        import simplejpeg
+
+        try:
+            pixels = simplejpeg.decode_jpeg(data, colorspace="BGR", strict=True)
+        except ValueError as error:
+            return None, f"JPEG decoder: {error}"
+        return (pixels.shape[1], pixels.shape[0]), None
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        import io
+        import warnings
+
+        from PIL import Image
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                with Image.open(io.BytesIO(data)) as image:
+                    image.load()
+                    return image.size, None
+        except Exception as error:  # noqa: BLE001 - Pillow raises many kinds for bad bytes
+            return None, f"PNG decoder: {error}"
+    return None, "neither JPEG nor PNG bytes"

@@ -25,6 +25,7 @@ from vabatch.dataroot import (
     remove_abandoned_staging,
 )
 from vabatch.db import VideoDatabase
+from vabatch.db.checksums import checksum
 from vabatch.errors import InputError, VabatchError
 from vabatch.fsutil import fsync_path, link_or_copy, process_tag, remove_tree_entry
 from vabatch.media import (
@@ -243,11 +244,12 @@ def build_video_db(
                 last_timestamp_ms = frame.timestamp_ms
                 if frame.image is not None:
                     height, width = frame.image.shape[:2]
+                    data = encode_image(frame.image, options.image_format, options.jpeg_quality)
                     db.execute(
                         "INSERT INTO video.full_frames (frame_index, timestamp_ms, image_data,"
-                        " image_format, width, height) VALUES (?, ?, ?, ?, ?, ?)",
-                        (frame.frame_index, frame.timestamp_ms,
-                         encode_image(frame.image, options.image_format, options.jpeg_quality),
+                        " image_data_xxh3, image_format, width, height)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (frame.frame_index, frame.timestamp_ms, data, checksum(data),
                          options.image_format, width, height),
                     )
                     kept += 1

@@ -1,9 +1,10 @@
 """``vabatch verify``: integrity of every database, and consistency across them.
 
-Per file: ``PRAGMA integrity_check``, application_id, user_version, required tables, and
-stray sidecar or temporary files. Across files: every ``frame_index`` names a frame the
-video has, label rows name an OCR box, and the stored source video matches its hash.
-``deep`` also decodes every stored image.
+Per file: ``PRAGMA integrity_check``, application_id, user_version, required tables, the
+checksum of every stored image and text (vabatch/db/checksums.py), and stray sidecar or
+temporary files. Across files: every ``frame_index`` names a frame the video has, label rows
+name an OCR box, and the stored source video matches its hash. ``deep`` also decodes every
+stored image strictly: a decoder warning is damage.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from vabatch.dataroot import (
     migrated_video_id,
     videos_root,
 )
-from vabatch.db import DATABASE_ORDER, KINDS, VideoDatabase, latest_version
+from vabatch.db import DATABASE_ORDER, KINDS, VideoDatabase, checksums, latest_version
 from vabatch.db.files import open_elsewhere, sidecars, sqlite_uri
 from vabatch.db.schema import read_header
 from vabatch.db.video_database import (
@@ -33,7 +34,7 @@ from vabatch.db.video_database import (
 )
 from vabatch.errors import InputError, VabatchError
 from vabatch.fsutil import UnsafeNameError, child_path, is_unwritable, temporary_owner_alive
-from vabatch.media import decode_image, sha256_of_file
+from vabatch.media import check_image, sha256_of_file
 from vabatch.stages.layout import orphans_in
 
 MAX_EXAMPLES = 5  # frame indexes quoted per finding
@@ -183,12 +184,37 @@ def _check_file(video_dir: Path, alias: str, report: VideoReport) -> bool:
             if table not in tables:
                 report.add(path, f"required table {table!r} is missing")
                 sound = False
+        if sound:
+            _check_checksums(conn, alias, path, report)
         return sound
     finally:
         conn.close()
 
 
-def _examples(values: list[int]) -> str:
+def _check_checksums(conn: apsw.Connection, alias: str, path: Path,
+                     report: VideoReport) -> None:
+    """Every stored value against the checksum written with it; rows without one (written
+    before checksums, or by code that does not set them) are a note, not a problem."""
+    unchecked = []
+    for checked in checksums.CHECKED.get(alias, ()):
+        try:
+            found = checksums.check_table(conn, "main", checked)
+        except apsw.Error as error:
+            report.add(path, f"{checked.table}: cannot be read to check its checksums ({error})")
+            continue
+        if found is None:
+            continue
+        if found.damaged:
+            report.add(path, f"{checked.table}: {checked.column} does not match its checksum "
+                       f"(damaged bytes) in rows {_examples(found.damaged)}")
+        if found.unchecked:
+            unchecked.append(f"{checked.table} {found.unchecked} of {found.rows}")
+    if unchecked:
+        report.notes.append(f"{path.name}: rows without a checksum, not checked: "
+                            + ", ".join(unchecked))
+
+
+def _examples(values: list) -> str:
     shown = ", ".join(str(v) for v in values[:MAX_EXAMPLES])
     return shown + (f", ... ({len(values)} in all)" if len(values) > MAX_EXAMPLES else "")
 
@@ -252,9 +278,12 @@ def _check_across(video_dir: Path, report: VideoReport, deep: bool) -> None:
                         f"captions.db: {len(rejected)} read candidates are not captions"
                         " (each with its reason in rejected_captions)")
         if deep:
-            _decode_all(db, "video", "full_frames", width, height, report)
-            if db.has("cropping"):
-                _decode_all(db, "cropping", "cropped_frames", None, None, report)
+            _decode_all(db, "video", "SELECT frame_index, CAST(image_data AS BLOB), ?, ?"
+                        " FROM video.full_frames ORDER BY frame_index", (width, height), report)
+            if db.has("cropping"):  # strips: no size check (legacy bands may not match)
+                _decode_all(db, "cropping", "SELECT frame_index, CAST(image_data AS BLOB),"
+                            " NULL, NULL FROM cropping.cropped_frames ORDER BY frame_index",
+                            None, report)
 
 
 def _check_orphan_labels(db: VideoDatabase, report: VideoReport) -> None:
@@ -303,17 +332,22 @@ def _check_source(video_dir: Path, source_file: str | None, content_sha256: str,
         report.add(source, "the source video's SHA-256 does not match video_metadata")
 
 
-def _decode_all(db: VideoDatabase, alias: str, table: str, width, height,
+def _decode_all(db: VideoDatabase, alias: str, sql: str, bindings,
                 report: VideoReport) -> None:
-    broken = []
-    for frame_index, image_data in db.execute(
-            f"SELECT frame_index, image_data FROM {alias}.{table} ORDER BY frame_index"):
-        image = decode_image(image_data)
-        if image is None or (width and (image.shape[1], image.shape[0]) != (width, height)):
+    """Decode every image ``sql`` gives as (frame_index, bytes, width, height): one that does
+    not decode cleanly (any decoder warning) or to another size is damage."""
+    table = sql.split(f"FROM {alias}.")[1].split()[0]
+    broken, first_problem = [], None
+    for frame_index, image_data, width, height in db.execute(sql, bindings):
+        size, problem = check_image(image_data)
+        if problem is None and width and height and size != (width, height):
+            problem = f"decodes to {size[0]}x{size[1]}, expected {width}x{height}"
+        if problem is not None:
             broken.append(frame_index)
+            first_problem = first_problem or f"frame {frame_index}: {problem}"
     if broken:
-        report.add(db.path(alias), f"{table}: images that do not decode to the video's size,"
-                   f" frames {_examples(broken)}")
+        report.add(db.path(alias), f"{table}: images that do not decode cleanly to their "
+                   f"size, frames {_examples(broken)} ({first_problem})")
 
 
 def verify_videos(data_root: Path, video_dirs: list[Path] | None = None,
