@@ -183,8 +183,9 @@ def _report_export(results, export_format: str, out_dir: Path, quiet: bool) -> N
         out.print(line + ("; " + "; ".join(extras) if extras else ""), highlight=False)
     failed = [r for r in results if not r.ok]
     for r in failed:
-        err.print(f"error: {r.video_id} ({r.source_name}): {r.note}", highlight=False)
-    if not written:
+        named = f" ({r.source_name})" if r.source_name else ""
+        err.print(f"error: {r.video_id}{named}: {r.note}", highlight=False)
+    if not written and (missing or not failed):
         err.print(f"error: no video has captions yet ({plural(len(missing), 'video')} lack "
                   f"captions.db; missing stage: {_stages(missing)}): run `vabatch run` "
                   "first", highlight=False)
