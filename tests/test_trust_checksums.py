@@ -252,3 +252,19 @@ def test_verify_that_selects_no_video_fails_in_one_line(tmp_path):
         assert result.exit_code != 0 and "Traceback" not in result.output
         [line] = result.output.strip().splitlines()
         assert line.startswith("error: ") and "no videos to verify" in line
+
+
+def test_a_changed_source_video_is_found_by_its_xxh3_and_by_sha256_with_deep(ingested):
+    conn = raw(ingested / "video.db")
+    [(recorded,)] = conn.execute("SELECT source_xxh3 FROM video_metadata").fetchall()
+    conn.close()
+    assert recorded and len(recorded) == 32  # XXH3-128, hex
+    source = ingested / "source.mp4"
+    data = bytearray(source.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    source.write_bytes(bytes(data))
+    for options, name in (((), "XXH3-128"), (("--deep",), "SHA-256")):
+        code, report = verify(ingested, *options)
+        assert code == 1
+        assert problems(report) == [f"source.mp4: the source video's {name} does not match "
+                                    "video_metadata"]

@@ -34,10 +34,11 @@ from vabatch.db.video_database import (
 )
 from vabatch.errors import InputError, VabatchError
 from vabatch.fsutil import UnsafeNameError, child_path, is_unwritable, temporary_owner_alive
-from vabatch.media import check_image, sha256_of_file
+from vabatch.media import check_image, sha256_of_file, xxh3_of_file
 from vabatch.stages.layout import orphans_in
 
 MAX_EXAMPLES = 5  # frame indexes quoted per finding
+MMAP_BYTES = 1 << 31  # SQLite caps mmap at 2 GB by default; it maps at most the file
 
 
 @dataclass
@@ -137,6 +138,9 @@ def _check_integrity(path: Path, report: VideoReport) -> apsw.Connection | None:
         report.add(path, f"cannot be opened: {error}")
         return None
     try:
+        # Pages straight from the page cache, not copied into SQLite's: the whole file is
+        # read twice (integrity_check, then the checksums).
+        conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}").fetchall()
         findings = [row[0] for row in conn.execute("PRAGMA integrity_check")]
     except apsw.Error as error:
         conn.close()
@@ -238,7 +242,12 @@ def _check_across(video_dir: Path, report: VideoReport, deep: bool) -> None:
         if in_data_root_layout and video_dir.name != expected_id:
             report.add(video_path, f"directory name {video_dir.name} does not match the "
                        f"content hash {expected_id}")
-        _check_source(video_dir, source_file, content_sha256, report)
+        source_xxh3 = None
+        if "source_xxh3" in db.columns("video", "video_metadata"):
+            [(source_xxh3,)] = db.execute("SELECT source_xxh3 FROM video.video_metadata"
+                                          ).fetchall()
+        _check_source(video_dir, source_file, content_sha256,
+                      None if deep else source_xxh3, report)
         if "timing_note" in {row[1] for row in db.execute(
                 "PRAGMA video.table_info(video_metadata)")}:
             [(timing_note,)] = db.execute("SELECT timing_note FROM video.video_metadata"
@@ -318,7 +327,9 @@ def _column(db: VideoDatabase, sql: str, bindings=None) -> list:
 
 
 def _check_source(video_dir: Path, source_file: str | None, content_sha256: str,
-                  report: VideoReport) -> None:
+                  source_xxh3: str | None, report: VideoReport) -> None:
+    """The stored video against its XXH3-128 when ingest recorded one (fast), else (and
+    with --deep) against its SHA-256."""
     if not source_file:
         return  # migrated without its video: nothing to compare
     try:  # a name read from a database is data, not a path
@@ -328,7 +339,9 @@ def _check_source(video_dir: Path, source_file: str | None, content_sha256: str,
         return
     if not source.exists():
         report.add(source, "the source video named in video_metadata is missing")
-    elif sha256_of_file(source) != content_sha256:
+    elif source_xxh3 and xxh3_of_file(source) != source_xxh3:
+        report.add(source, "the source video's XXH3-128 does not match video_metadata")
+    elif not source_xxh3 and sha256_of_file(source) != content_sha256:
         report.add(source, "the source video's SHA-256 does not match video_metadata")
 
 

@@ -9,3 +9,8 @@ WHEN new.image_data_xxh3 IS old.image_data_xxh3 AND CAST(new.image_data AS BLOB)
 BEGIN
     UPDATE full_frames SET image_data_xxh3 = NULL WHERE rowid = new.rowid;
 END;
+
+-- XXH3-128 (hex) of the stored source video's bytes, taken by ingest in the same read as
+-- content_sha256: plain `vabatch verify` checks the source with it (many times faster than
+-- SHA-256); `verify --deep`, or a NULL here (older files, migrated ones), uses SHA-256.
+ALTER TABLE video_metadata ADD COLUMN source_xxh3 TEXT;

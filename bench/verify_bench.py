@@ -1,0 +1,114 @@
+"""Benchmark: plain `vabatch verify` (checksums included) against `cat` of the same files.
+
+Builds, or reuses, a data root of at least --target-mb megabytes under bench/media/
+(not in git): generated 1280x720 videos, each a different ffmpeg source, ingested with
+every frame kept at JPEG quality 98 (video.db is what dominates a real data root). Then, in the same run and
+alternating, with the page cache warmed by the first `cat` (dropping it needs root):
+
+  cat   every file under the data root > /dev/null
+  verify   `python -m vabatch verify --data ROOT --json` (a fresh process, as a user runs it)
+
+Prints medians, MB/s of each over the bytes of the data root, and verify/cat (target >= 0.5).
+
+    python bench/verify_bench.py [--target-mb 500] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+MEDIA = Path(__file__).resolve().parent / "media"
+ROOT = MEDIA / "verify-root"
+# Distinct lavfi sources: each video gets its own content, so its own id.
+SOURCES = ("testsrc2", "mandelbrot", "life=s=1280x720:mold=10:ratio=0.1:death_color=#C83232",
+           "cellauto=s=1280x720:rule=110", "rgbtestsrc", "smptehdbars", "testsrc",
+           "yuvtestsrc")
+
+
+def make_video(path: Path, source: str, seconds: int) -> Path:
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lavfi = source if "=" in source else f"{source}=size=1280x720:rate=25"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", lavfi, "-t",
+                    str(seconds), "-r", "25", "-vf", "scale=1280:720", "-c:v", "libx264",
+                    "-preset", "ultrafast", "-crf", "20", "-pix_fmt", "yuv420p", str(path)],
+                   check=True)
+    return path
+
+
+def data_bytes(root: Path) -> int:
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+
+
+def build(target_mb: int, seconds: int) -> None:
+    """Ingest generated videos until the data root holds ``target_mb`` MB."""
+    for index, source in enumerate(SOURCES):
+        if ROOT.exists() and data_bytes(ROOT) >= target_mb * 1e6:
+            return
+        video = make_video(MEDIA / f"verify-{index}.mp4", source, seconds)
+        # Quality 98: frames of the size camera footage gives at 90 (~150 KB), from clean
+        # generated pictures that compress better.
+        subprocess.run([sys.executable, "-m", "vabatch", "ingest", "--every", "1",
+                        "--quality", "98", "--quiet", "--data", str(ROOT), str(video)],
+                       check=True)
+    if data_bytes(ROOT) < target_mb * 1e6:
+        raise SystemExit(f"only {data_bytes(ROOT) / 1e6:.0f} MB after {len(SOURCES)} videos: "
+                         "raise --seconds")
+
+
+def files_of(root: Path) -> list[str]:
+    return sorted(str(p) for p in root.rglob("*") if p.is_file())
+
+
+def timed_cat(files: list[str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(["cat", *files], check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def timed_verify() -> tuple[float, dict]:
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "vabatch", "verify", "--data", str(ROOT),
+                           "--json"], capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    report = json.loads(done.stdout)
+    if done.returncode != 0 or not report["ok"]:
+        raise SystemExit(f"verify found problems in the bench data root: {done.stdout[:2000]}")
+    return seconds, report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--target-mb", type=int, default=500)
+    parser.add_argument("--seconds", type=int, default=45, help="length of each video")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    build(args.target_mb, args.seconds)
+    files = files_of(ROOT)
+    total = data_bytes(ROOT)
+    timed_cat(files)  # warm the page cache: both then read from memory
+    cat_times, verify_times = [], []
+    for _ in range(args.repeat):
+        cat_times.append(timed_cat(files))
+        seconds, report = timed_verify()
+        verify_times.append(seconds)
+    cat_s, verify_s = statistics.median(cat_times), statistics.median(verify_times)
+    mb = total / 1e6
+    rows = sum(1 for _ in report["videos"])
+    print(f"data root: {ROOT} ({mb:.0f} MB, {len(files)} files, {rows} videos)")
+    print(f"cat:    {cat_s:.2f} s  {mb / cat_s:.0f} MB/s   (runs: "
+          f"{', '.join(f'{t:.2f}' for t in cat_times)})")
+    print(f"verify: {verify_s:.2f} s  {mb / verify_s:.0f} MB/s   (runs: "
+          f"{', '.join(f'{t:.2f}' for t in verify_times)})")
+    print(f"verify / cat: {cat_s / verify_s:.2f}x (target >= 0.5x)")
+
+
+if __name__ == "__main__":
+    main()
