@@ -2,13 +2,16 @@
 
 Builds, or reuses, a data root of at least --target-mb megabytes under bench/media/
 (not in git): generated 1280x720 videos, each a different ffmpeg source, ingested with
-every frame kept at JPEG quality 98 (video.db is what dominates a real data root). Then, in the same run and
-alternating, with the page cache warmed by the first `cat` (dropping it needs root):
+every frame kept at JPEG quality 98 (video.db is what dominates a real data root). Then, in
+the same run and alternating, with the page cache warmed by the first `cat` (dropping it
+needs root):
 
-  cat   every file under the data root > /dev/null
+  cat      every file under the data root > /dev/null
   verify   `python -m vabatch verify --data ROOT --json` (a fresh process, as a user runs it)
 
-Prints medians, MB/s of each over the bytes of the data root, and verify/cat (target >= 0.5).
+Prints medians of wall time and of CPU time (user + system, from wait4: on a machine
+shared with other work the wall time mostly measures waiting for a CPU), MB/s of each over
+the bytes of the data root, and verify/cat (target >= 0.5).
 
     python bench/verify_bench.py [--target-mb 500] [--repeat 3]
 """
@@ -17,9 +20,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -67,21 +72,32 @@ def files_of(root: Path) -> list[str]:
     return sorted(str(p) for p in root.rglob("*") if p.is_file())
 
 
-def timed_cat(files: list[str]) -> float:
+def timed(command: list[str], stdout) -> tuple[float, float, int]:
+    """(wall seconds, CPU seconds (user + system), exit status) of one process."""
     started = time.perf_counter()
-    subprocess.run(["cat", *files], check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - started
+    process = subprocess.Popen(command, stdout=stdout)
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return (time.perf_counter() - started, usage.ru_utime + usage.ru_stime,
+            process.returncode)
 
 
-def timed_verify() -> tuple[float, dict]:
-    started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "vabatch", "verify", "--data", str(ROOT),
-                           "--json"], capture_output=True, text=True)
-    seconds = time.perf_counter() - started
-    report = json.loads(done.stdout)
-    if done.returncode != 0 or not report["ok"]:
-        raise SystemExit(f"verify found problems in the bench data root: {done.stdout[:2000]}")
-    return seconds, report
+def timed_cat(files: list[str]) -> tuple[float, float]:
+    wall, cpu, code = timed(["cat", *files], subprocess.DEVNULL)
+    if code:
+        raise SystemExit("cat failed")
+    return wall, cpu
+
+
+def timed_verify() -> tuple[float, float]:
+    with tempfile.TemporaryFile("w+") as out:
+        wall, cpu, code = timed([sys.executable, "-m", "vabatch", "verify", "--data",
+                                 str(ROOT), "--json"], out)
+        out.seek(0)
+        text = out.read()
+    if code != 0 or not json.loads(text)["ok"]:
+        raise SystemExit(f"verify found problems in the bench data root: {text[:2000]}")
+    return wall, cpu
 
 
 def main() -> None:
@@ -94,20 +110,24 @@ def main() -> None:
     files = files_of(ROOT)
     total = data_bytes(ROOT)
     timed_cat(files)  # warm the page cache: both then read from memory
-    cat_times, verify_times = [], []
+    runs: dict[str, list[tuple[float, float]]] = {"cat": [], "verify": []}
     for _ in range(args.repeat):
-        cat_times.append(timed_cat(files))
-        seconds, report = timed_verify()
-        verify_times.append(seconds)
-    cat_s, verify_s = statistics.median(cat_times), statistics.median(verify_times)
+        runs["cat"].append(timed_cat(files))
+        runs["verify"].append(timed_verify())
     mb = total / 1e6
-    rows = sum(1 for _ in report["videos"])
-    print(f"data root: {ROOT} ({mb:.0f} MB, {len(files)} files, {rows} videos)")
-    print(f"cat:    {cat_s:.2f} s  {mb / cat_s:.0f} MB/s   (runs: "
-          f"{', '.join(f'{t:.2f}' for t in cat_times)})")
-    print(f"verify: {verify_s:.2f} s  {mb / verify_s:.0f} MB/s   (runs: "
-          f"{', '.join(f'{t:.2f}' for t in verify_times)})")
-    print(f"verify / cat: {cat_s / verify_s:.2f}x (target >= 0.5x)")
+    videos = len(list(ROOT.glob("videos/*/*/video.db")))
+    print(f"data root: {ROOT} ({mb:.0f} MB, {len(files)} files, {videos} videos); "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    medians = {}
+    for name, measured in runs.items():
+        wall = statistics.median(w for w, _ in measured)
+        cpu = statistics.median(c for _, c in measured)
+        medians[name] = (wall, cpu)
+        print(f"{name:7s} wall {wall:.2f} s = {mb / wall:.0f} MB/s; CPU {cpu:.2f} s = "
+              f"{mb / cpu:.0f} MB/s  (runs, wall: {', '.join(f'{w:.2f}' for w, _ in measured)})")
+    (cat_wall, cat_cpu), (verify_wall, verify_cpu) = medians["cat"], medians["verify"]
+    print(f"verify / cat: {cat_wall / verify_wall:.2f}x wall, {cat_cpu / verify_cpu:.2f}x CPU "
+          "(target >= 0.5x)")
 
 
 if __name__ == "__main__":

@@ -98,7 +98,7 @@ def verify(
     as_json: JsonOption = False,
 ) -> None:
     """Check every database and the links between them; non-zero exit on any problem."""
-    from vabatch.api import verify_videos
+    from vabatch.tools.verify import verify_videos  # not vabatch.api: it loads every stage
 
     data_root, video_dirs = selected_videos(data, videos, say_when_none=False)
     reports = verify_videos(data_root, video_dirs if videos else None, deep, against_legacy)

@@ -35,7 +35,6 @@ from vabatch.db.video_database import (
 from vabatch.errors import InputError, VabatchError
 from vabatch.fsutil import UnsafeNameError, child_path, is_unwritable, temporary_owner_alive
 from vabatch.media import check_image, sha256_of_file, xxh3_of_file
-from vabatch.stages.layout import orphans_in
 
 MAX_EXAMPLES = 5  # frame indexes quoted per finding
 MMAP_BYTES = 1 << 31  # SQLite caps mmap at 2 GB by default; it maps at most the file
@@ -298,6 +297,8 @@ def _check_across(video_dir: Path, report: VideoReport, deep: bool) -> None:
 def _check_orphan_labels(db: VideoDatabase, report: VideoReport) -> None:
     """Labels naming OCR boxes fullOCR lacks: a problem, or a note once a person accepted
     them (`vabatch annotate labels orphans --accept`)."""
+    from vabatch.stages.layout import orphans_in  # numpy and the layout stage: only here
+
     orphans = orphans_in(db)
     pending = sorted({f for f, _, _, _, accepted in orphans if not accepted})
     accepted = sorted({f for f, _, _, _, ok in orphans if ok})
