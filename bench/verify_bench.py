@@ -9,6 +9,9 @@ needs root):
   cat      every file under the data root > /dev/null
   verify   `python -m vabatch verify --data ROOT --json` (a fresh process, as a user runs it)
 
+  checking `verify_videos()` timed inside its process (the same work without the start-up
+           of Python and of the command line, which does not grow with the data)
+
 Prints medians of wall time and of CPU time (user + system, from wait4: on a machine
 shared with other work the wall time mostly measures waiting for a CPU), MB/s of each over
 the bytes of the data root, and verify/cat (target >= 0.5).
@@ -100,6 +103,29 @@ def timed_verify() -> tuple[float, float]:
     return wall, cpu
 
 
+IN_PROCESS = """
+import json, resource, sys, time
+from pathlib import Path
+from vabatch.tools.verify import verify_videos
+def cpu():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+wall, used = time.perf_counter(), cpu()
+reports = verify_videos(Path(sys.argv[1]))
+assert all(r.ok for r in reports), [r.to_json() for r in reports if not r.ok]
+print(json.dumps([time.perf_counter() - wall, cpu() - used]))
+"""
+
+
+def timed_verify_work() -> tuple[float, float]:
+    """verify_videos() timed inside its process: the checking, without the start-up of
+    Python and of the command line (typer, rich, every command's module)."""
+    done = subprocess.run([sys.executable, "-c", IN_PROCESS, str(ROOT)], check=True,
+                          capture_output=True, text=True)
+    wall, cpu = json.loads(done.stdout)
+    return wall, cpu
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--target-mb", type=int, default=500)
@@ -110,10 +136,11 @@ def main() -> None:
     files = files_of(ROOT)
     total = data_bytes(ROOT)
     timed_cat(files)  # warm the page cache: both then read from memory
-    runs: dict[str, list[tuple[float, float]]] = {"cat": [], "verify": []}
+    runs: dict[str, list[tuple[float, float]]] = {"cat": [], "verify": [], "checking": []}
     for _ in range(args.repeat):
         runs["cat"].append(timed_cat(files))
         runs["verify"].append(timed_verify())
+        runs["checking"].append(timed_verify_work())
     mb = total / 1e6
     videos = len(list(ROOT.glob("videos/*/*/video.db")))
     print(f"data root: {ROOT} ({mb:.0f} MB, {len(files)} files, {videos} videos); "
@@ -123,11 +150,13 @@ def main() -> None:
         wall = statistics.median(w for w, _ in measured)
         cpu = statistics.median(c for _, c in measured)
         medians[name] = (wall, cpu)
-        print(f"{name:7s} wall {wall:.2f} s = {mb / wall:.0f} MB/s; CPU {cpu:.2f} s = "
+        print(f"{name:8s} wall {wall:.2f} s = {mb / wall:.0f} MB/s; CPU {cpu:.2f} s = "
               f"{mb / cpu:.0f} MB/s  (runs, wall: {', '.join(f'{w:.2f}' for w, _ in measured)})")
-    (cat_wall, cat_cpu), (verify_wall, verify_cpu) = medians["cat"], medians["verify"]
-    print(f"verify / cat: {cat_wall / verify_wall:.2f}x wall, {cat_cpu / verify_cpu:.2f}x CPU "
-          "(target >= 0.5x)")
+    cat_wall, cat_cpu = medians["cat"]
+    for name, label in (("verify", "verify command"), ("checking", "its checking alone")):
+        wall, cpu = medians[name]
+        print(f"{label} / cat: {cat_wall / wall:.2f}x wall, {cat_cpu / cpu:.2f}x CPU"
+              " (target >= 0.5x)")
 
 
 if __name__ == "__main__":
