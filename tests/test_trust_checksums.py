@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from testkit.corpus import Caption, VideoSpec, make_video
 from vabatch.api import run_video
 from vabatch.cli import app
+from vabatch.db import VideoDatabase
 from vabatch.db.checksums import CHECKED, checksum
 from vabatch.media import Sampling
 from vabatch.stages.ingest import IngestOptions, ingest_file
@@ -268,3 +269,21 @@ def test_a_changed_source_video_is_found_by_its_xxh3_and_by_sha256_with_deep(ing
         assert code == 1
         assert problems(report) == [f"source.mp4: the source video's {name} does not match "
                                     "video_metadata"]
+
+
+def test_an_edit_without_checksum_keeps_the_search_index_whole(tmp_path):
+    """The checksum trigger's own UPDATE must not make the full-text index delete text it
+    never held (FTS5 then says 'database disk image is malformed'): seen on a migrated
+    captions.db, whose triggers fire in another order than a new file's."""
+    directory = _legacy(tmp_path, "edited")
+    assert runner.invoke(app, ["migrate", "-q", str(directory)]).exit_code == 0
+    for _ in range(2):
+        with VideoDatabase(directory, write="captions") as db, db.conn:
+            db.execute("UPDATE captions.captions SET text = 'Fixed by hand' WHERE id = 1")
+    conn = raw(directory / "captions.db")
+    conn.execute("INSERT INTO captions_fts (captions_fts) VALUES ('integrity-check')")
+    assert conn.execute("SELECT rowid FROM captions_fts WHERE captions_fts MATCH 'hand'"
+                        ).fetchall() == [(1,)]
+    [(stored,)] = conn.execute("SELECT text_xxh3 FROM captions WHERE id = 1").fetchall()
+    assert stored is None
+    conn.close()

@@ -16,3 +16,11 @@ WHEN new.text_xxh3 IS old.text_xxh3 AND CAST(new.text AS BLOB) IS NOT CAST(old.t
 BEGIN
     UPDATE rejected_captions SET text_xxh3 = NULL WHERE rowid = new.rowid;
 END;
+
+-- The search index follows the text (and the rowid) only: without OF, the trigger above
+-- (which changes the checksum alone) would make it delete the new text, never inserted.
+DROP TRIGGER captions_fts_after_update;
+CREATE TRIGGER captions_fts_after_update AFTER UPDATE OF id, text ON captions BEGIN
+    INSERT INTO captions_fts (captions_fts, rowid, text) VALUES ('delete', old.id, old.text);
+    INSERT INTO captions_fts (rowid, text) VALUES (new.id, new.text);
+END;

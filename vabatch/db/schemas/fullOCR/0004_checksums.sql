@@ -9,3 +9,14 @@ WHEN new.text_xxh3 IS old.text_xxh3 AND CAST(new.text AS BLOB) IS NOT CAST(old.t
 BEGIN
     UPDATE full_frame_ocr SET text_xxh3 = NULL WHERE rowid = new.rowid;
 END;
+
+-- The search index follows what it holds only: without OF, the trigger above (which changes
+-- the checksum alone) would re-index the row once more for nothing.
+DROP TRIGGER full_frame_ocr_fts_after_update;
+CREATE TRIGGER full_frame_ocr_fts_after_update
+AFTER UPDATE OF text, frame_index, box_index ON full_frame_ocr BEGIN
+    DELETE FROM full_frame_ocr_fts
+        WHERE frame_index = old.frame_index AND box_index = old.box_index;
+    INSERT INTO full_frame_ocr_fts (text, frame_index, box_index)
+        VALUES (new.text, new.frame_index, new.box_index);
+END;
