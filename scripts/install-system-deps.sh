@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # System packages for the tests and benchmarks: ffmpeg (test videos, burned-in subtitles
-# through libass) and fonts (DejaVu for Latin, Noto CJK for Chinese).
+# through libass), fonts (DejaVu for Latin, Noto CJK for Chinese), and chromium with its
+# driver for the review page's browser test (Selenium drives Debian's own chromium).
 # vabatch itself needs none: it decodes with the FFmpeg inside opencv-python-headless, whose
 # wheel links only libc, libstdc++ and zlib (no libGL, no GLib, unlike opencv-python).
 set -euo pipefail
-packages=(ffmpeg fonts-dejavu-core fonts-noto-cjk git)
+packages=(ffmpeg fonts-dejavu-core fonts-noto-cjk git chromium chromium-driver)
 missing=()
 for package in "${packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

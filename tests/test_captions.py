@@ -94,13 +94,18 @@ def test_rerunning_on_unchanged_input_does_nothing(pipeline):
     assert {name: md5(video_dir / name) for name in before} == before
 
 
-def test_a_forced_rerun_gives_the_same_bytes(pipeline):
+def test_a_forced_rerun_gives_the_same_bytes_and_reports_progress_span_by_span(pipeline):
     _, video_dir, _ = pipeline
     before = {name: md5(video_dir / name) for name in ("cropping.db", "captions.db")}
     run_crop(video_dir, options=__import__("vabatch.stages.crop", fromlist=["CropOptions"])
              .CropOptions(force=True))
-    run_captions(video_dir, CaptionOptions(force=True))
+    heard: list[tuple[int, int]] = []
+    result = run_captions(video_dir, CaptionOptions(force=True),
+                          progress=lambda done, total: heard.append((done, total)))
     assert {name: md5(video_dir / name) for name in before} == before
+    # The live display's captions bar moves as spans are read (it sat at 0% until the end).
+    assert heard == [(done, result.spans) for done in range(result.spans)]
+    assert result.spans >= len(KNOWN)
 
 
 def test_full_text_search_finds_a_caption(pipeline):

@@ -53,7 +53,9 @@ def test_before_any_run_export_says_which_stage_is_missing(nested, tmp_path):
     assert result.exit_code == 1
     assert ("error: no video has captions yet (3 videos lack captions.db; missing stage: "
             "ocr (3 videos)): run `vabatch run` first") in " ".join(result.stderr.split())
-    assert "wrote 0 srt files" in result.stdout
+    assert result.stdout == ""  # not "wrote 0 srt files": the error says why
+    one = export("srt", "ep02.mp4", "--data", data, "--out", tmp_path / "out")
+    assert one.exit_code == 1 and "(1 video lacks captions.db;" in one.stderr
 
 
 def test_folders_are_mirrored_and_every_dropped_caption_is_reported(nested, tmp_path):

@@ -99,6 +99,52 @@ def test_force_rebuilds_video_db_with_new_sampling(small_video, data_root):
     assert sorted(p.name for p in video_dir.iterdir()) == ["source.mp4", "video.db"]
 
 
+def test_force_without_settings_keeps_the_videos_own_sampling_and_encoding(
+        small_video, data_root):
+    """A video's settings persist until changed: `--force` alone rebuilds video.db at the
+    sampling, format and quality it was made with, not at the defaults (1 fps, jpeg 90)."""
+    first = ingest(str(small_video), "--data", str(data_root), "--fps", "5", "--quality", "60")
+    assert first.exit_code == 0, first.output
+    [video_dir] = list_video_dirs(data_root)
+    sql = ("SELECT sampling_mode, sampling_value, image_format, image_quality, frame_count,"
+           " (SELECT group_concat(frame_index) FROM video.full_frames)"
+           " FROM video.video_metadata")
+    made = video_rows(video_dir, sql)
+    assert made == [("fps", 5.0, "jpeg", 60, 50, "0,5,10,15,20,25,30,35,40,45")]
+    inode = (video_dir / "video.db").stat().st_ino
+    result = ingest(str(small_video), "--data", str(data_root), "--force", "--json")
+    assert result.exit_code == 0, result.output
+    [report] = json.loads(result.stdout)
+    assert (report["status"], report["frames_sampled"], report["frame_count"]) == ("rebuilt",
+                                                                                   10, 50)
+    assert video_rows(video_dir, sql) == made
+    assert (video_dir / "video.db").stat().st_ino != inode  # a new file, renamed into place
+    # Giving one setting changes that one only: the quality stays 60.
+    result = ingest(str(small_video), "--data", str(data_root), "--every", "25", "--force")
+    assert result.exit_code == 0, result.output
+    assert video_rows(video_dir, sql) == [("every", 25.0, "jpeg", 60, 50, "0,25")]
+
+
+def test_other_settings_without_force_leave_the_video_as_it_is_and_say_so(
+        small_video, data_root):
+    assert ingest(str(small_video), "--data", str(data_root), "--every", "25").exit_code == 0
+    [video_dir] = list_video_dirs(data_root)
+    before = (video_dir / "video.db").read_bytes()
+    again = ingest(str(small_video), "--data", str(data_root), "--json")  # nothing asked
+    assert [r.get("note") for r in json.loads(again.stdout)] == [None]
+    result = ingest(str(small_video), "--data", str(data_root), "--fps", "2", "--json")
+    assert result.exit_code == 0, result.output
+    [report] = json.loads(result.stdout)
+    assert report["status"] == "unchanged"
+    assert report["note"] == ("already ingested with every 25 frames; kept as it is"
+                                       " (--force rebuilds it with 2 fps)")
+    quiet = ingest(str(small_video), "--data", str(data_root), "--fps", "2", "--quiet")
+    assert quiet.exit_code == 0, quiet.output
+    assert quiet.stdout == "ingest: 1 video: 1 unchanged\n"
+    assert "small.mp4: already ingested with every 25 frames" in quiet.stderr
+    assert (video_dir / "video.db").read_bytes() == before
+
+
 def test_folders_are_recursed_and_workers_ingest_in_parallel(tmp_path, data_root):
     inputs = tmp_path / "inputs"
     make_video(inputs / "a.mp4", seconds=1)
@@ -194,3 +240,29 @@ def test_sigkill_during_force_rebuild_keeps_the_old_video_db_whole(tmp_path, dat
 def verify_ok(data_root: Path) -> bool:
     result = runner.invoke(app, ["verify", "--data", str(data_root), "--json"])
     return result.exit_code == 0 and json.loads(result.stdout)["ok"]
+
+
+def test_a_video_is_named_by_the_path_of_the_file_it_was_ingested_from(tmp_path, data_root):
+    """Two videos called ep01.mp4 in two folders: the name alone is ambiguous, the path of
+    either file names its own video (also once the file has moved: by content)."""
+    first = make_video(tmp_path / "src" / "s1" / "ep01.mp4", seconds=1)
+    second = make_video(tmp_path / "src" / "s2" / "ep01.mp4", seconds=1, source="smptebars")
+    assert ingest(str(tmp_path / "src"), "--data", str(data_root), "-q").exit_code == 0
+    ids = {path: sha256_of_file(path)[:16] for path in (first, second)}
+
+    def status(name: str):
+        return runner.invoke(app, ["status", name, "--data", str(data_root), "--json"])
+
+    for path, video_id in ids.items():
+        result = status(str(path))
+        assert result.exit_code == 0, result.output
+        assert [v["video_id"] for v in json.loads(result.stdout)] == [video_id]
+    shown = runner.invoke(app, ["status", str(first), "--data", str(data_root)])
+    assert shown.exit_code == 0 and shown.stdout.split()[:3] == ["1", "video", "in"]
+    moved = tmp_path / "moved.mp4"
+    second.rename(moved)
+    assert [v["video_id"] for v in json.loads(status(str(moved)).stdout)] == [ids[second]]
+    result = status("ep01.mp4")
+    assert result.exit_code != 0
+    assert result.output.strip() == ("error: ep01.mp4: 2 videos have this source name; use the"
+                                     " id (or the path of the video file)")

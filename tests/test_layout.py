@@ -18,8 +18,9 @@ from vabatch.cli import app
 from vabatch.db import VideoDatabase
 from vabatch.media import Sampling, decode_image
 from vabatch.stages.ingest import IngestOptions, ingest_file
-from vabatch.stages.layout import LEGEND_HEIGHT, drawable, run_layout
+from vabatch.stages.layout import LEGEND_HEIGHT, layout_labels, run_layout
 from vabatch.stages.ocr import OcrOptions, run_ocr
+from vabatch.vision.drawing import Label, font_for, label_extent
 from vabatch.vision.layout_analysis import Band, normalise_text
 
 runner = CliRunner()
@@ -174,8 +175,6 @@ def test_label_import_refuses_bad_files_with_one_line(media, data_root, engine):
 
 def test_layout_show_draws_band_boxes_and_text_with_the_legend_off_the_frame(
         media, data_root, engine, tmp_path):
-    import cv2
-
     spec = small_spec("layout-show", seed=6)
     video_dir = prepare(spec, media, data_root, engine)
     picture = tmp_path / "layout.png"
@@ -204,15 +203,19 @@ def test_layout_show_draws_band_boxes_and_text_with_the_legend_off_the_frame(
         frames = [row[0] for row in db.execute(
             "SELECT frame_index FROM video.full_frames ORDER BY frame_index").fetchall()]
     frame = decode_image(stored)
-    [box] = [b for b in boxes if b[0] == shown and b[7] == "caption"][:1]
-    _, _, text, x, y, _, _, label, _ = box
-    prefix, _ = cv2.getTextSize(f"{label}: ", cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
-    whole, _ = cv2.getTextSize(f"{label}: {drawable(text)}", cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
-    baseline = max(12, y - 4)
-    region = (slice(baseline - whole[1], baseline), slice(x + prefix[0], x + whole[0]))
+    drawn = sorted((b for b in boxes if b[0] == shown), key=lambda b: b[1])
+    labels, legend_label = layout_labels([(*b[3:5], 0, 0, b[7], b[2]) for b in drawn], shown)
+    font = font_for("".join(label.text for label in [*labels, legend_label])).load()
+    [(box, label)] = [(b, lab) for b, lab in zip(drawn, labels, strict=True)
+                      if b[7] == "caption"][:1]
+    assert label.text == f"caption: {box[2]}"
+    left, top, right, bottom = label_extent(label, font)
+    prefix_right = label_extent(Label("caption: ", label.corner, label.colour), font)[2]
+    region = (slice(top + 1, bottom - 1), slice(prefix_right, right - 1))
     assert np.abs(image[region].astype(int) - frame[region].astype(int)).max() > 60
     ink = image[region].max(axis=2) > 100  # blue text on the black patch
     assert 0.05 < np.mean(ink) < 0.6
+    assert image[region][ink][:, 0].mean() > 2 * image[region][ink][:, 2].mean()  # blue
     # A frame that is not stored: one line naming the nearest stored frames.
     missing = (frames[0] + frames[1]) // 2
     result = runner.invoke(app, ["layout", "show", video_dir.name, "--out", str(picture),
@@ -221,6 +224,30 @@ def test_layout_show_draws_band_boxes_and_text_with_the_legend_off_the_frame(
     assert result.output.strip().splitlines() == [
         f"error: frame {missing} is not among the stored frames; the nearest stored frames"
         f" are {', '.join(str(f) for f in frames[:3])}"]
+
+
+def test_layout_show_draws_chinese_ocr_text_that_ocr_reads_back(
+        media, data_root, engine, tmp_path):
+    """OpenCV's font drew CJK as '?': the label is now drawn in an installed font with the
+    glyphs, so the real OCR engine reads the drawn label back as the box's own text."""
+    captions = [Caption(500, 3900, "请再说一遍"), Caption(3900, 5800, "城市的夜晚很安静")]
+    spec = small_spec("layout-show-zh", seed=3, captions=captions, duration_s=6,
+                      font="Noto Sans CJK SC")
+    video_dir = prepare(spec, media, data_root, engine)
+    picture = tmp_path / "zh.png"
+    result = runner.invoke(app, ["layout", "show", video_dir.name, "--out", str(picture),
+                                 "--data", str(data_root)])
+    assert result.exit_code == 0, result.output
+    assert "note:" not in result.output  # a font with every character was found
+    shown = int(result.output.split("(frame ")[1].split(")")[0])
+    boxes, _ = boxes_and_layout(video_dir)
+    texts = [b[2] for b in boxes if b[0] == shown and b[7] == "caption"]
+    assert texts and all(any("\u4e00" <= c <= "\u9fff" for c in t) for t in texts), texts
+    read = [box.text for box in engine.read(decode_image(picture.read_bytes()))]
+    labels = [t for t in read if normalise_text(t).startswith("caption")]
+    assert labels and not any("?" in t for t in labels), read
+    for text in texts:  # "caption: 请再说一遍" (read as "capti on：请再说一遍" here)
+        assert any(normalise_text(text) in normalise_text(t) for t in labels), (text, read)
 
 
 def test_layout_show_help_is_its_own():

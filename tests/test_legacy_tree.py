@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
+import srt
 from typer.testing import CliRunner
 
 from testkit.legacy import LegacyOptions, build_legacy_dir, snapshot
@@ -183,9 +184,17 @@ def test_daily_workflow_on_a_migrated_tree(tmp_path, count):
     # A correction in the data root: re-exported by dvc repro, the legacy tree untouched.
     video_id = json.loads(_stdout(project, "vabatch", "status", "--data", "data", "--json",
                                   str(directories[4])))[0]["video_id"]
-    placed = project / "data" / "videos" / video_id[:2] / video_id
-    with VideoDatabase(placed, write="captions") as db, db.conn:
-        db.execute("UPDATE captions.captions SET text = 'Fixed by hand' WHERE id = 1")
+    # The way a person does it: export, correct in a subtitle editor, import the file.
+    corrected = tmp_path / "ep04.srt"
+    sh(project, "vabatch", "annotate", "captions", "export", video_id, str(corrected),
+       "--data", "data")
+    cues = list(srt.parse(corrected.read_text()))
+    cues[0].content = "Fixed by hand"
+    corrected.write_text(srt.compose(cues))
+    imported = sh(project, "vabatch", "annotate", "captions", "import", video_id,
+                  str(corrected), "--data", "data")
+    assert f"1 text changed, 0 captions moved, 0 deleted, 0 added, {len(cues) - 1} " \
+        "unchanged" in " ".join(imported.split())
     sh(project, "dvc", "repro", "--quiet")
     assert "Fixed by hand" in exported["ep04.srt"].read_text()
     assert {n: snapshot(d) for n, d in directories.items()} == legacy_after != legacy_before

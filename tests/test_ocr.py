@@ -291,6 +291,8 @@ def test_a_videos_settings_persist_until_changed(ingested, tmp_path):
     assert run.exit_code == 0, run.output
     assert json.loads(run.stdout)[0]["stages"]["ocr"] == "unchanged"
     assert json.loads(_ocr(root, video_id).stdout)[0]["status"] == "unchanged"
+    quiet = runner.invoke(app, ["ocr", video_id, "--quiet", "--data", str(root)])
+    assert quiet.stdout == "ocr: 1 video: 1 unchanged\n"  # a stage's line in dvc repro's log
     assert _md5(database) == before and recorded() == {"fps": 0.25, "confidence": 0.6}
     # a setting given changes that setting only
     changed = _ocr(root, video_id, "--fps", "0.5")

@@ -47,6 +47,13 @@ from vabatch.stages.layout import (
 )
 from vabatch.stages.ocr import RECORDED_SETTINGS as RECORDED_OCR_SETTINGS
 from vabatch.stages.registry import PIPELINE, STAGES, get_stage
+from vabatch.tools.annotate.edits import CaptionEditor, CaptionView, set_box_label
+from vabatch.tools.annotate.subtitles import export_subtitles, import_subtitles
+from vabatch.tools.backup import CopyResult
+from vabatch.tools.backup import backup as backup_data
+from vabatch.tools.backup import restore as restore_data
+from vabatch.tools.dataset import CaptionSamples, FrameSamples, Sample, split_of
+from vabatch.tools.dataset_export import DatasetExport, dataset_hash, export_dataset
 from vabatch.tools.dvc import (
     ingest_missing,
     setup_tracking,
@@ -54,7 +61,7 @@ from vabatch.tools.dvc import (
     update_video_list,
 )
 from vabatch.tools.export import FORMATS as EXPORT_FORMATS
-from vabatch.tools.export import export_videos, load_captions, to_srt
+from vabatch.tools.export import export_videos, load_captions, timestamp, to_srt
 from vabatch.tools.migrate import (
     PROOF_ALGORITHMS,
     directory_state,
@@ -62,13 +69,15 @@ from vabatch.tools.migrate import (
     find_legacy_dirs,
     migrate_many,
 )
+from vabatch.tools.query import run_query
 from vabatch.tools.score import DEFAULT_IOU, ScoreReport, read_subtitles, score_videos
+from vabatch.tools.search import make_snippet, parse_terms, search_videos
 from vabatch.tools.status import collect_status
 from vabatch.tools.verify import verify_videos
 
 # Operations that are one library function each, named here so that callers need only
 # this module: status, verify, export, DVC, migrate, people's box labels, the layout
-# picture; scoring against reference subtitles.
+# picture; scoring against reference subtitles; training samples, their export; backups.
 __all__ = [
     "EXPORT_FORMATS", "PROOF_ALGORITHMS", "collect_status", "directory_state", "EngineSettings",
     "expand_arguments", "export_labels", "export_videos", "failed_tasks", "find_legacy_dirs",
@@ -77,8 +86,12 @@ __all__ = [
     "parse_labels", "pipeline_options", "pipeline_results", "PipelineResult", "render_layout",
     "resolve_data_root", "run_pipeline", "run_stages", "run_tasks_of", "run_video", "RunReport",
     "select_video_dirs", "setup_tracking", "sync_video_list", "to_srt", "train_layout",
-    "verify_videos", "video_dir_for",
+    "verify_videos", "video_dir_for", "run_query", "search_videos", "parse_terms",
+    "make_snippet", "timestamp",
     "DEFAULT_IOU", "read_subtitles", "score_videos", "ScoreReport",
+    "backup_data", "restore_data", "CopyResult", "CaptionSamples", "FrameSamples", "Sample",
+    "split_of", "DatasetExport", "dataset_hash", "export_dataset",
+    "CaptionEditor", "CaptionView", "export_subtitles", "import_subtitles", "set_box_label",
 ]
 
 IN_PROCESS = EngineSettings(backend="inprocess", record=False)

@@ -97,7 +97,7 @@ def select_video_dirs(data_root: Path, names: list[str] | None) -> list[Path]:
     """The video directories named by ``names`` (all when empty).
 
     A name is a video id or a unique prefix of one (at least 4 characters), a video
-    directory path, or the file name or stem of an ingested source video.
+    directory path, the path of an ingested video file, or the file name or stem of one.
     """
     if not names and not Path(data_root).is_dir():
         raise InputError(f"{data_root}: no such data root (give --data DIR or set "
@@ -121,6 +121,10 @@ def _match_video(name: str, all_dirs: list[Path], data_root: Path) -> Path:
         placed = placed_copy(as_path, data_root)
         if placed is not None:  # a migrated legacy directory: its place in the data root
             return placed
+    if as_path.is_file():  # the video file itself, as given to ingest
+        ingested = _ingested_from(as_path, all_dirs)
+        if ingested is not None:
+            return ingested
     if len(name) >= 4:
         by_id = [d for d in all_dirs if d.name.startswith(name.lower())]
         if len(by_id) == 1:
@@ -131,7 +135,8 @@ def _match_video(name: str, all_dirs: list[Path], data_root: Path) -> Path:
     if len(by_source) == 1:
         return by_source[0]
     if len(by_source) > 1:
-        raise InputError(f"{name}: {len(by_source)} videos have this source name; use the id")
+        raise InputError(f"{name}: {len(by_source)} videos have this source name; use the id"
+                         " (or the path of the video file)")
     raise InputError(f"{name}: no such video in the data root (see `vabatch status`)")
 
 
@@ -180,6 +185,33 @@ def placed_copy(directory: Path, data_root: Path) -> Path | None:
         return None
     target = video_dir_for(Path(data_root).absolute(), video_id)
     return target if (target / "video.db").is_file() else None
+
+
+def _ingested_from(source: Path, all_dirs: list[Path]) -> Path | None:
+    """The video directory ingested from the file ``source``: the one whose recorded
+    ``source_path`` it is, else the one under its content id (moved or renamed since)."""
+    from vabatch.db import VideoDatabase
+    from vabatch.media import sha256_of_file
+
+    wanted, recorded = os.path.normpath(source.absolute()), []
+    for video_dir in all_dirs:
+        try:
+            with VideoDatabase(video_dir) as db:
+                if not db.has("video") or "source_path" not in db.columns("video",
+                                                                         "video_metadata"):
+                    continue
+                rows = db.execute("SELECT source_path FROM video.video_metadata").fetchall()
+        except Exception:  # a damaged directory simply does not match
+            continue
+        if any(path == wanted for (path,) in rows):
+            recorded.append(video_dir)
+    if len(recorded) == 1:
+        return recorded[0]
+    try:  # not recorded, or the file there was replaced and ingested again
+        video_id = sha256_of_file(source)[:VIDEO_ID_LENGTH]
+    except OSError:
+        return None
+    return next((d for d in all_dirs if d.name == video_id), None)
 
 
 def _source_names(video_dir: Path) -> set[str]:

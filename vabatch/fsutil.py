@@ -7,6 +7,7 @@ or the new one, never half of one, and a power cut after the rename keeps the ne
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import socket
@@ -138,6 +139,64 @@ def remove_tree_entry(path: Path) -> None:
         path.unlink(missing_ok=True)
     else:
         shutil.rmtree(path, ignore_errors=True)
+
+
+# -- folders built whole, then renamed into place ----------------------------------------------
+def check_destination(out_dir: Path, force: bool) -> None:
+    """Refuse a ``DIR`` that is a file, or a non-empty folder without ``force``."""
+    if os.path.lexists(out_dir) and (out_dir.is_symlink() or not out_dir.is_dir()):
+        raise InputError(f"{out_dir}: exists and is not a folder")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not force:
+        raise InputError(f"{out_dir}: not empty (give --force to replace it)")
+
+
+def remove_abandoned_builds(out_dir: Path) -> list[Path]:
+    """Delete what killed processes of this host left while building ``out_dir`` (its
+    ``.<name>.<host>.<pid>.tmp`` folder, or the old one moved aside as ``.tmp-old``); entries
+    of other names, or of live processes, are left alone."""
+    removed = []
+    parent = Path(out_dir).parent
+    if not parent.is_dir():
+        return removed
+    for leftover in parent.glob(f".{glob.escape(Path(out_dir).name)}.*.tmp*"):
+        tag = temporary_tag(leftover)
+        if tag is not None and owner_is_dead(tag):
+            remove_tree_entry(leftover)
+            removed.append(leftover)
+    return removed
+
+
+def install_folder(built: Path, out_dir: Path) -> None:
+    """Rename the finished folder ``built`` to ``out_dir``; an existing ``out_dir`` (checked
+    by ``check_destination``) is moved aside first and removed once the new one is in."""
+    parent = out_dir.parent
+    aside = None
+    if os.path.lexists(out_dir):
+        aside = temporary_name(out_dir, ".tmp-old")
+        os.replace(out_dir, aside)
+    os.replace(built, out_dir)
+    fsync_path(parent)
+    if aside is not None:
+        remove_tree_entry(aside)
+
+
+def sync_filesystem(path: Path) -> None:
+    """Flush every written file of the file system holding ``path`` to disk at once (Linux
+    ``syncfs``; ``sync`` elsewhere): one call instead of an fsync per file of a folder built
+    whole (an exported dataset), before it is renamed into place."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            if libc.syncfs(fd) == 0:
+                return
+        finally:
+            os.close(fd)
+    except (AttributeError, OSError):
+        pass
+    os.sync()
 
 
 # -- durable writes -------------------------------------------------------------------------

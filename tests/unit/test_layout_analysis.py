@@ -157,3 +157,22 @@ def test_band_geometry_is_half_open():
     assert band.iou(band) == 1.0
     assert band.iou(Band(0, 0, 640, 261)) == 0.0
     assert Band(0, 0, 10, 10).iou(Band(5, 0, 15, 10)) == pytest.approx(50 / 150)
+
+
+def test_people_s_caption_labels_decide_the_band():
+    # A ticker the rules reject (it runs into the frame edges), which people say is the
+    # captions: the band goes there, above a caption-like row the rules would take.
+    ticker = [Box(f, 0, f"markets {LINES[f]}", 0.9, 0, 330, WIDTH, 20) for f in range(FRAMES)]
+    boxes = ticker + [caption_box(f, y=150) for f in range(FRAMES)]
+    assert analyse_layout(boxes, FRAMES, WIDTH, HEIGHT).anchor == "middle"
+    human = {(0, 0): "caption", (3, 0): "caption", (5, 0): "noise"}
+    result = analyse_layout(boxes, FRAMES, WIDTH, HEIGHT, human=human)
+    assert result.anchor == "bottom" and result.band.contains(ticker[0])
+    assert "a person labelled 2 of its boxes caption" in {r.reason for r in result.rows}
+    # ... and labelled noise (half its boxes or more), a row the rules take is no caption;
+    # one noise label (a misread box) does not undo it
+    boxes = [caption_box(f) for f in range(FRAMES)]
+    some = analyse_layout(boxes, FRAMES, WIDTH, HEIGHT, human={(0, 1): "noise"})
+    assert some.band is not None and some.labels[(1, 1)][0] == "caption"
+    half = {(f, 1): "noise" for f in range(FRAMES // 2)}
+    assert analyse_layout(boxes, FRAMES, WIDTH, HEIGHT, human=half).band is None

@@ -1,5 +1,6 @@
-"""``vabatch annotate labels export|import`` and ``vabatch train layout``: people's box
-labels in and out of layout.db, and the box classifier trained on them."""
+"""``vabatch annotate serve`` (the review page), ``vabatch annotate captions|labels
+export|import`` and ``vabatch train layout``: people's captions (SRT/VTT) and box labels in
+and out of captions.db and layout.db, and the box classifier trained on the labels."""
 
 from __future__ import annotations
 
@@ -18,6 +19,66 @@ from vabatch.cli.common import (
     out,
     print_json,
 )
+
+
+def _subtitle_format(path: Path | None, chosen: str | None) -> str:
+    chosen = chosen or (path.suffix.lstrip(".").lower() if path else "srt")
+    if chosen not in ("srt", "vtt"):
+        raise typer.BadParameter("subtitle format is srt or vtt (--format, or the file's "
+                                 "suffix)")
+    return chosen
+
+
+def captions_export(
+    video: Annotated[str, typer.Argument(help="The video (id, prefix or source name).")],
+    out_file: Annotated[Path | None, typer.Argument(
+        help="File to write, .srt or .vtt (default: SRT on stdout).")] = None,
+    data: DataOption = None,
+    subtitle_format: Annotated[str | None, typer.Option(
+        "--format", help="srt or vtt (default: from the file's suffix, else srt).")] = None,
+) -> None:
+    """VIDEO's captions as SRT or WebVTT, to correct in any subtitle editor."""
+    from vabatch.api import export_subtitles
+    from vabatch.fsutil import atomic_write
+
+    chosen = _subtitle_format(out_file, subtitle_format)
+    _, video_dir = one_video(data, video)
+    text = export_subtitles(video_dir, chosen)
+    if out_file is None:
+        sys.stdout.write(text)
+    else:
+        atomic_write(out_file, text)
+        err.print(f"wrote {out_file}")
+
+
+def captions_import(
+    video: Annotated[str, typer.Argument(help="The video (id, prefix or source name).")],
+    subtitle_file: Annotated[Path, typer.Argument(help="The corrected .srt or .vtt file.")],
+    data: DataOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Record what differs between FILE and VIDEO's captions as human edits (text, times
+    to the nearest frame, deleted and added captions); an unchanged file changes nothing."""
+    from vabatch.api import import_subtitles
+    from vabatch.cli.common import plural
+
+    _, video_dir = one_video(data, video)
+    result = import_subtitles(video_dir, subtitle_file)
+    if as_json:
+        print_json(result.to_json())
+        return
+    plan = result.plan
+    if not result.written:
+        out.print(f"{video_dir.name}: no differences ({plural(plan.unchanged, 'caption')} "
+                  "as exported); captions.db unchanged", highlight=False)
+    else:
+        out.print(f"{video_dir.name}: {plural(len(plan.text), 'text')} changed, "
+                  f"{plural(len(plan.bounds), 'caption')} moved, {len(plan.deleted)} deleted, "
+                  f"{len(plan.added)} added, {plan.unchanged} unchanged (one edit: "
+                  "undo takes it back)", highlight=False)
+    for caption_id, reason in plan.not_exported:
+        err.print(f"caption {caption_id} left alone: the export does not write it ({reason})",
+                  highlight=False)
 
 
 def _label_format(path: Path | None, label_format: str | None) -> str:
@@ -66,8 +127,10 @@ def labels_import(
         raise InputError(f"{labels_file}: no such file")
     labels = parse_labels(labels_file.read_text(encoding="utf-8"), chosen)
     _, video_dir = one_video(data, video)
-    count = import_labels(video_dir, labels)
-    out.print(f"imported {count} human labels into {video_dir / 'layout.db'}")
+    stored, same = import_labels(video_dir, labels)
+    out.print(f"{video_dir.name}: {stored} of {len(labels)} labels differ from the stored "
+              f"ones: stored as human labels in layout.db; {same} unchanged (a model label "
+              "stays the model's)", highlight=False)
 
 
 def labels_orphans(
@@ -135,3 +198,39 @@ def train_layout_command(
     out.print(f"trained on {result.samples} labelled boxes of {result.videos} videos; "
               f"cross-validated accuracy {accuracy}, on the training boxes "
               f"{result.training_accuracy:.3f}; stored in {result.stored_in}")
+
+
+def serve(
+    videos: VideosArgument = None,
+    data: DataOption = None,
+    port: Annotated[int, typer.Option(
+        "--port", help="Port to listen on (0: any free port).", min=0, max=65535)] = 8765,
+    host: Annotated[str, typer.Option(
+        "--host", help="Address to listen on. Keep 127.0.0.1 unless you know why: the "
+                       "token is then the only guard.")] = "127.0.0.1",
+) -> None:
+    """The review page: correct captions and box labels in a browser, keyboard first.
+
+    Serves VIDEO (all by default) until Ctrl+C; open the address it prints (it holds the token).
+    """
+    from vabatch.cli.common import selected_videos
+    from vabatch.errors import InputError
+    from vabatch.tools.annotate.server import serve as run_server
+
+    _, video_dirs = selected_videos(data, videos, say_when_none=False)
+    missing = [d.name for d in video_dirs if not (d / "video.db").exists()]
+    if missing:
+        raise InputError(f"{missing[0]}: no video.db (run `vabatch ingest` first)")
+    if not video_dirs:
+        raise InputError("no videos to review (add some with `vabatch ingest`)")
+
+    def announce(url: str) -> None:
+        out.print(f"review page: {url}", highlight=False, soft_wrap=True)
+        out.print("stop with Ctrl+C", highlight=False)
+        sys.stdout.flush()
+
+    try:
+        run_server(video_dirs, host, port, announce)
+    except KeyboardInterrupt:  # Ctrl+C is how it ends; every edit was saved when made
+        pass
+    out.print("review page stopped; every edit was saved when it was made", highlight=False)

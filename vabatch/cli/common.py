@@ -39,8 +39,9 @@ from vabatch.errors import VabatchError
 
 # Commands of two words that are not a group of their own: `vabatch layout show` is the
 # hidden command `layout-show` (so `layout show --help` is its help), while `vabatch layout
-# VIDEO...` stays the layout stage.
-TWO_WORD_COMMANDS = {("layout", "show"): "layout-show"}
+# VIDEO...` stays the layout stage; `vabatch export dataset` likewise, beside `export srt`.
+TWO_WORD_COMMANDS = {("layout", "show"): "layout-show",
+                     ("export", "dataset"): "export-dataset"}
 
 
 class VabatchGroup(TyperGroup):
@@ -100,8 +101,8 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")]
 VideosArgument = Annotated[
     list[str] | None,
-    typer.Argument(help="Video ids (or unique prefixes), directories or source names; "
-                        "all videos when omitted.", show_default=False),
+    typer.Argument(help="Video ids (or unique prefixes), directories, video files or source "
+                        "names; all videos when omitted.", show_default=False),
 ]
 ForceOption = Annotated[bool, typer.Option("--force", help="Redo the work even if up to date.")]
 # The batch engine's options, shared by every stage command (see docs/engine.md).

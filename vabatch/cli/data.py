@@ -52,7 +52,7 @@ def status(
     if not statuses:
         out.print(f"no videos in {data_root} (add some with `vabatch ingest`)")
         return
-    shown = table(f"{len(statuses)} videos in {data_root}", ("video id", "source"), [])
+    shown = table(f"{plural(len(statuses), 'video')} in {data_root}", ("video id", "source"), [])
     for alias in DATABASE_ORDER:
         shown.add_column(alias, justify="right")
     for s in statuses:
@@ -61,7 +61,7 @@ def status(
             database = s.databases[alias]
             cell = coloured(database.summary, DATABASE_COLOURS, "red")
             if database.rows is not None:
-                cell += f" {database.rows} rows, {human_bytes(database.size_bytes)}"
+                cell += f" {plural(database.rows, 'row')}, {human_bytes(database.size_bytes)}"
             if database.side_rows:
                 cell += f" ({database.side_rows} {KINDS[alias].side_table[1]})"
             cells.append(cell)
@@ -112,7 +112,7 @@ def verify(
                 rows.append((r.video_id, ", ".join(r.checked), "[green]ok[/green]", "", ""))
             rows += [(r.video_id, ", ".join(r.checked), "[red]problem[/red]",
                       Path(p.file).name, p.message) for p in r.problems]
-        out.print(table(f"verify: {len(reports)} videos, {problems} problems", (
+        out.print(table(f"verify: {plural(len(reports), 'video')}, {plural(problems, 'problem')}", (
             "video id", "checked", "result", "file", "problem"), rows, overflow="fold"))
         for r in reports:
             for note in r.notes:
@@ -137,7 +137,8 @@ def export(
     quiet: QuietOption = False,
 ) -> None:
     """Write one subtitle file per video, named after its source file's stem, in the
-    folders the videos came from; every caption not written is reported with its reason."""
+    folders the videos came from; every caption not written is reported with its reason.
+    (Training samples as files: `vabatch export dataset --help`.)"""
     from vabatch.api import EXPORT_FORMATS as FORMATS
     from vabatch.api import export_videos
 
@@ -167,7 +168,7 @@ def _report_export(results, export_format: str, out_dir: Path, quiet: bool) -> N
     missing = [r for r in results if r.status == "missing"]
     empty = [r for r in results if r.status == "empty"]
     dropped = sum(len(r.dropped) for r in results)
-    if not quiet:
+    if not quiet and written:  # nothing written: the error below says why
         line = f"wrote {plural(len(written), export_format + ' file')} to {out_dir}"
         extras = []
         if dropped:
@@ -186,8 +187,9 @@ def _report_export(results, export_format: str, out_dir: Path, quiet: bool) -> N
         named = f" ({r.source_name})" if r.source_name else ""
         err.print(f"error: {r.video_id}{named}: {r.note}", highlight=False)
     if not written and (missing or not failed):
-        err.print(f"error: no video has captions yet ({plural(len(missing), 'video')} lack "
-                  f"captions.db; missing stage: {_stages(missing)}): run `vabatch run` "
+        err.print("error: no video has captions yet "
+                  f"({plural(len(missing), 'video')} {'lacks' if len(missing) == 1 else 'lack'}"
+                  f" captions.db; missing stage: {_stages(missing)}): run `vabatch run` "
                   "first", highlight=False)
     if failed or not written:
         raise typer.Exit(1)
@@ -248,7 +250,7 @@ def _print_run(data_root: Path, run_id: int, as_json: bool) -> None:
         workers = ", ".join(sorted({a["worker"] or "" for a in t["attempt_list"]}))
         rows.append((t["video_id"], t["stage"], status, t["result_status"] or "",
                      str(t["attempts"]), f"{t['seconds'] or 0:.1f}", workers, t["error"] or ""))
-    out.print(table(f"run {run_id}: {len(tasks)} tasks", (
+    out.print(table(f"run {run_id}: {plural(len(tasks), 'task')}", (
         "video id", "stage", "status", "result", "attempts", "seconds", "workers", "error"),
         rows, overflow="fold"))
 

@@ -23,6 +23,7 @@ from vabatch.cli.common import (
     SchedulerOption,
     WorkersOption,
     err,
+    plural,
     progress_display,
 )
 from vabatch.errors import InputError
@@ -156,8 +157,8 @@ def print_summary(report) -> None:
         word = task.result_status if task.status == "done" else task.status
         row[word] = row.get(word, 0) + 1
     run = f"run {report.run_id}" if report.run_id else "run"
-    table = Table(title=f"{run}: {len(report.tasks)} tasks in {report.seconds:.1f} s on "
-                        f"{report.backend}, {report.retries} retries")
+    table = Table(title=f"{run}: {plural(len(report.tasks), 'task')} in {report.seconds:.1f} s"
+                        f" on {report.backend}, {plural(report.retries, 'retry', 'retries')}")
     outcomes = sorted({k for row in stages.values() for k in row}
                       - {"tasks", "seconds", "attempts"})
     for column in ("stage", "tasks", *outcomes, "attempts", "task seconds"):

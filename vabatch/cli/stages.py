@@ -85,37 +85,52 @@ def ingest(
     fps: Annotated[float | None, typer.Option(
         "--fps", min=0.001, show_default=f"{INGEST_DEFAULTS.sampling.value:g}",
         help="Keep F frames per second of video time.")] = None,
-    image_format: Annotated[str, typer.Option(
-        "--format", help="Frame image format: jpeg or png.")] = INGEST_DEFAULTS.image_format,
-    quality: Annotated[int, typer.Option(
-        "--quality", min=1, max=100, help="JPEG quality.")] = INGEST_DEFAULTS.jpeg_quality,
+    image_format: Annotated[str | None, typer.Option(
+        "--format", show_default=INGEST_DEFAULTS.image_format,
+        help="Frame image format: jpeg or png.")] = None,
+    quality: Annotated[int | None, typer.Option(
+        "--quality", min=1, max=100, show_default=str(INGEST_DEFAULTS.jpeg_quality),
+        help="JPEG quality.")] = None,
     force: Annotated[bool, typer.Option(
         "--force", help="Rebuild video.db even if the video is already ingested.")] = False,
     flags: EngineFlags = NO_FLAGS,
 ) -> None:
-    """Store videos under their content id and sample their frames into video.db."""
+    """Store videos under their content id and sample their frames into video.db.
+
+    A setting not given keeps the value the video's video.db was made with (the default for
+    a new video), so `--force` rebuilds a video as it was sampled."""
     from vabatch import api
     from vabatch.media import Sampling
-    from vabatch.stages.ingest import expand_inputs
+    from vabatch.stages.ingest import RECORDED_SETTINGS, expand_inputs
 
     if every is not None and fps is not None:
         raise typer.BadParameter("give --every or --fps, not both")
-    sampling = (Sampling("every", every) if every is not None
-                else Sampling("fps", fps) if fps is not None else INGEST_DEFAULTS.sampling)
-    if image_format not in ("jpeg", "png"):
+    if image_format not in (None, "jpeg", "png"):
         raise typer.BadParameter("--format is jpeg or png")
-    options = IngestOptions(sampling, image_format, quality, force)
+    given = {"sampling": Sampling("every", every) if every is not None
+             else Sampling("fps", fps) if fps is not None else None,
+             "image_format": image_format, "jpeg_quality": quality}
+    given = {name: value for name, value in given.items() if value is not None}
+    keep = tuple(name for name in RECORDED_SETTINGS if name not in given)
+    options = IngestOptions(force=force, keep=keep, **given)
     data_root = api.resolve_data_root(data)
     sources = expand_inputs(inputs)
     if not sources:
         raise typer.BadParameter("no video files found in the given paths")
     report = on_engine("ingest", lambda settings: api.ingest(sources, data_root, options,
                                                              settings), flags, {
-        "sampling": [sampling.mode, sampling.value], "format": image_format,
-        "quality": quality, "force": force})
+        "sampling": [options.sampling.mode, options.sampling.value],
+        "format": options.image_format, "quality": options.jpeg_quality, "force": force,
+        "keep": list(keep)})
     results = report.results()
     if flags.as_json:
         print_json([r.to_json() for r in results])
+    elif flags.quiet:
+        out.print(summary_line("ingest", results), highlight=False)
+        for r in results:  # what the table's last column would say
+            if r.error or r.extra.get("note"):
+                err.print(r.error or f"{Path(r.input).name}: {r.extra['note']}",
+                          highlight=False)
     else:
         out.print(table(f"ingest into {data_root}", (
             "input", "video id", "status", "frames", "sampled", "seconds", "error"), [
@@ -242,8 +257,8 @@ def _layout_row(r) -> tuple[str, ...]:
 
 
 def layout_show(
-    video: Annotated[str, typer.Argument(help="The video (id, prefix, directory or source "
-                                              "name).", show_default=False)],
+    video: Annotated[str, typer.Argument(help="The video (id, prefix, directory, video file "
+                                              "or source name).", show_default=False)],
     out_png: Annotated[Path, typer.Option("--out", help="The PNG to write.",
                                           show_default=False)],
     frame: Annotated[int | None, typer.Option(
@@ -257,8 +272,10 @@ def layout_show(
     from vabatch.cli.common import one_video
 
     _, video_dir = one_video(data, video)
-    written = render_layout(video_dir, out_png, frame)
-    err.print(f"wrote {written}")
+    picture = render_layout(video_dir, out_png, frame)
+    err.print(f"wrote {picture.path} (frame {picture.frame_index})", highlight=False)
+    if picture.note:
+        err.print(f"note: {picture.note}", highlight=False)
 
 
 # -- crop, captions --------------------------------------------------------------------------

@@ -29,6 +29,8 @@ class DatabaseKind:
     producer: str  # the command that writes it (named in "run ... first" messages)
     # A second table `status` counts, with what its rows are ("not captions"), if any.
     side_table: tuple[str, str] | None = None
+    # Which rows of the main table count (captions a person deleted stay as marks: not).
+    main_where: str = "1"
 
 
 def _four_cc(text: str) -> int:
@@ -48,7 +50,8 @@ KINDS: dict[str, DatabaseKind] = {
         DatabaseKind("cropping", "cropping.db", _four_cc("VBcr"), "cropped_frames",
                      ("cropped_frames",), "crop"),
         DatabaseKind("captions", "captions.db", _four_cc("VBcp"), "captions", ("captions",),
-                     "captions", ("rejected_captions", "not captions")),
+                     "captions", ("rejected_captions", "not captions"),
+                     "boundary_state IS NOT 'deleted'"),
     )
 }
 

@@ -38,7 +38,7 @@ from vabatch.errors import DatabaseError, VabatchError
 from vabatch.fsutil import fsync_path
 from vabatch.media import decode_image
 from vabatch.ocr_engines import DEFAULT_ENGINE, OcrEngine, create_engine
-from vabatch.stages.base import Stage, StageContext, StageResult
+from vabatch.stages.base import ProgressCallback, Stage, StageContext, StageResult
 from vabatch.vision.band_signature import PackedMasks, mask_iou
 from vabatch.vision.caption_filter import (
     STATIC_REASON,
@@ -64,7 +64,7 @@ from vabatch.vision.text_cleanup import clean_line
 # Fingerprinted with the results: they go stale when this changes (docs/engine.md).
 RULES_VERSION = "0.3.0"  # the release that last changed this stage's rules
 # Tables that only other steps write (e.g. `vabatch migrate`'s proof): kept as they are.
-CARRIED_TABLES = ("migration_proof",)
+CARRIED_TABLES = ("migration_proof", "caption_edits")  # caption_edits: people's edit log
 DAMAGED_SUFFIX = ".damaged"  # an unreadable captions.db set aside by ``captions --force``
 
 
@@ -117,6 +117,7 @@ class CaptionResult(StageResult):
     spans_read: int = 0  # spans OCR read (the others held too little text)
     rejected: int = 0  # read candidates that are no caption (each kept with its reason)
     human_kept: int = 0  # captions people edited, carried over
+    deleted_kept: int = 0  # captions people deleted: kept as marks, none shown
     seconds: float = 0.0
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
@@ -190,11 +191,13 @@ def captions_up_to_date(video_dir: Path, options: CaptionOptions = CaptionOption
 
 
 def run_captions(video_dir: Path, options: CaptionOptions = CaptionOptions(),
-                 engine: OcrEngine | None = None) -> CaptionResult:
+                 engine: OcrEngine | None = None,
+                 progress: ProgressCallback | None = None) -> CaptionResult:
     """Find caption spans, read them, and write the automatic rows of captions.db.
 
     ``engine`` lets a caller share one loaded engine across videos; it must match
-    ``options`` (its identity is what the results are fingerprinted with)."""
+    ``options`` (its identity is what the results are fingerprinted with). ``progress``
+    hears (spans looked at, spans found) as the spans are read."""
     started = time.monotonic()
     video_dir = Path(video_dir)
     result = CaptionResult(video_dir.name, "done")
@@ -206,10 +209,11 @@ def run_captions(video_dir: Path, options: CaptionOptions = CaptionOptions(),
     if not options.force and captions_up_to_date(video_dir, options, engine):
         result.status = "unchanged"
         with VideoDatabase(video_dir, require=("captions",)) as db:
-            result.captions, result.human_kept = db.execute(
+            result.captions, result.human_kept, result.deleted_kept = db.execute(
                 "SELECT count(*) FILTER (WHERE source = 'auto'),"
-                " count(*) FILTER (WHERE source = 'human') FROM captions.captions"
-                ).fetchall()[0]
+                " count(*) FILTER (WHERE source = 'human' AND boundary_state IS NOT"
+                " 'deleted'), count(*) FILTER (WHERE boundary_state IS 'deleted')"
+                " FROM captions.captions").fetchall()[0]
             if db.execute("SELECT 1 FROM captions.sqlite_master"
                           " WHERE name = 'rejected_captions'").fetchall():
                 result.rejected = db.execute("SELECT count(*) FROM"
@@ -225,7 +229,8 @@ def run_captions(video_dir: Path, options: CaptionOptions = CaptionOptions(),
             captions, timestamps, spans_read = [], [], 0
             result.status = "no-band"
         else:
-            captions, timestamps, spans, spans_read = _find_captions(db, band, options, engine)
+            captions, timestamps, spans, spans_read = _find_captions(db, band, options, engine,
+                                                                     progress)
             result.spans = spans
         reasons = judge([Candidate(c.text, c.confidence, c.end_frame_index
                                    - c.start_frame_index, lines_of(c)) for c in captions],
@@ -242,8 +247,8 @@ def run_captions(video_dir: Path, options: CaptionOptions = CaptionOptions(),
         for table in CARRIED_TABLES:
             db.carry_over(table)
         db.carry_over("captions", "source = 'human'")
-        human = db.execute("SELECT start_frame_index, end_frame_index FROM captions.captions"
-                           " WHERE source = 'human'").fetchall()
+        human = db.execute("SELECT start_frame_index, end_frame_index, boundary_state"
+                           " FROM captions.captions WHERE source = 'human'").fetchall()
         rows, rejected = _rows(captions, reasons, human, time_of)
         db.conn.executemany(
             "INSERT INTO captions.captions (start_frame_index, end_frame_index, start_ms,"
@@ -260,20 +265,23 @@ def run_captions(video_dir: Path, options: CaptionOptions = CaptionOptions(),
                     f"vabatch {__version__}", spans_read))
         result.captions = len(rows)
         result.rejected = len(rejected)
-        result.human_kept = len(human)
+        result.deleted_kept = sum(1 for *_, state in human if state == "deleted")
+        result.human_kept = len(human) - result.deleted_kept
     result.seconds = round(time.monotonic() - started, 3)
     return result
 
 
-def _rows(captions: list[Caption], reasons: list[str | None], human: list[tuple[int, int]],
-          time_of) -> tuple[list[tuple], list[tuple]]:
+def _rows(captions: list[Caption], reasons: list[str | None],
+          human: list[tuple[int, int, str | None]], time_of) -> tuple[list[tuple], list[tuple]]:
     """Rows of ``captions`` and of ``rejected_captions`` (an automatic caption overlapping
-    one a person edited is rejected, with that reason)."""
+    one a person edited or deleted is rejected, with that reason)."""
     rows, rejected = [], []
     for caption, reason in zip(captions, reasons, strict=True):
-        if reason is None and any(caption.start_frame_index < end
-                                  and start < caption.end_frame_index for start, end in human):
-            reason = "overlaps a caption a person edited"
+        overlapped = [state for start, end, state in human
+                      if caption.start_frame_index < end and start < caption.end_frame_index]
+        if reason is None and overlapped:
+            reason = ("overlaps a caption a person edited" if any(
+                state != "deleted" for state in overlapped) else "a person deleted it")
         values = (caption.start_frame_index, caption.end_frame_index,
                   time_of(caption.start_frame_index), time_of(caption.end_frame_index),
                   caption.text, checksum(caption.text), round(caption.confidence, 4))
@@ -327,7 +335,8 @@ def _unused_name(path: Path) -> Path:
     return candidate
 
 
-def _find_captions(db: VideoDatabase, band, options: CaptionOptions, engine: OcrEngine):
+def _find_captions(db: VideoDatabase, band, options: CaptionOptions, engine: OcrEngine,
+                   progress: ProgressCallback | None = None):
     left, top, right, bottom, _ = band
     scale = json.loads(db.execute("SELECT parameters FROM cropping.crop_run"
                                   ).fetchall()[0][0])["signature_scale"]
@@ -386,7 +395,7 @@ def _find_captions(db: VideoDatabase, band, options: CaptionOptions, engine: Ocr
         read_range(start, split, [f for f in strips if f < split], span)
         read_range(split, end, [f for f in strips if f >= split], span)
 
-    for span in spans:
+    for span in _reported(spans, progress):
         if span.core_ink < options.min_caption_ink:
             continue
         strips = stored[bisect_left(stored, span.start):bisect_left(stored, span.end)]
@@ -405,6 +414,14 @@ def _find_captions(db: VideoDatabase, band, options: CaptionOptions, engine: Ocr
     # Where only static text was read, it is still said (as text that is no caption).
     captions = sorted(captions + left_out, key=lambda c: c.start_frame_index)
     return captions, timestamps, len(spans), spans_read
+
+
+def _reported(spans: list[Span], progress: ProgressCallback | None):
+    """The spans one by one; ``progress`` hears how many were looked at before each."""
+    for number, span in enumerate(spans):
+        if progress:
+            progress(number, len(spans))
+        yield span
 
 
 def _read_strip(db: VideoDatabase, engine: OcrEngine, frame_index: int,
@@ -490,7 +507,8 @@ def _up_to_date(video_dir: Path, _data_root: Path | None) -> bool:
 
 def _run_stage(context: StageContext, options: CaptionOptions) -> CaptionResult:
     # Each worker loads the OCR models once and keeps them for all its videos.
-    return run_captions(context.target, options, context.ocr_engine("captions", options))
+    return run_captions(context.target, options, context.ocr_engine("captions", options),
+                        context.progress)
 
 
 STAGE = Stage("captions", "captions", CaptionOptions, CaptionResult, _run_stage,

@@ -12,7 +12,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -57,6 +57,13 @@ class IngestOptions:
     force: bool = False
     recorded_path: str | None = None  # the source_path to record instead of the input's own
     # (`vabatch dvc ingest` rebuilds from a temporary link, byte for byte as first made)
+    # Settings (names of RECORDED_SETTINGS) taken from the video's video.db when it has one,
+    # instead of the values above: what options not given on the command line use, so
+    # `ingest --force` rebuilds a video as it was sampled (its settings persist until changed).
+    keep: tuple[str, ...] = ()
+
+
+RECORDED_SETTINGS = ("sampling", "image_format", "jpeg_quality")
 
 
 @dataclass
@@ -147,11 +154,20 @@ def _ingest(source, data_root, options, progress, result) -> None:
 
     existing = _existing_metadata(target)
     if existing is not None and existing["content_sha256"] == content_sha256:
+        recorded, note = recorded_settings(existing)
         if not options.force:
             result.status = "unchanged"
             result.frame_count = existing["frame_count"]
             result.frames_sampled = existing["frames_sampled"]
+            _note_ignored(options, recorded, result)
             return
+        options = replace(options, **{name: recorded[name] for name in options.keep
+                                      if name in recorded})
+        if note and "sampling" in options.keep:
+            result.extra["note"] = f"{note}: rebuilt at {options.sampling.describe()}"
+    elif existing is None and (target / "video.db").exists() and options.keep:
+        result.extra["note"] = ("the old video.db could not be read, so its settings are "
+                                f"unknown: rebuilt at {options.sampling.describe()}")
 
     staging = checked_staging_root(data_root) / f"{video_id}.{process_tag()}"
     remove_tree_entry(staging)
@@ -188,11 +204,49 @@ def _ingest(source, data_root, options, progress, result) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def recorded_settings(existing: dict) -> tuple[dict, str | None]:
+    """The settings (RECORDED_SETTINGS) a video's video.db was made with, as option values;
+    the note says why the sampling is missing (a migrated video.db records none)."""
+    found, note = {}, None
+    try:
+        found["sampling"] = Sampling(existing["sampling_mode"], existing["sampling_value"])
+    except (InputError, TypeError):
+        note = ("video.db records no sampling ingest can repeat (sampling_mode "
+                f"{existing['sampling_mode']!r}, e.g. migrated from the old tool)")
+    if existing["image_format"] in ("jpeg", "png"):
+        found["image_format"] = existing["image_format"]
+    quality = existing["image_quality"]
+    if isinstance(quality, int) and 1 <= quality <= 100:
+        found["jpeg_quality"] = quality
+    return found, note
+
+
+def _note_ignored(options: IngestOptions, recorded: dict, result: IngestResult) -> None:
+    """An already ingested video is left as it is: say so when a setting asked for differs
+    from the one its video.db was made with (only `--force` rebuilds it)."""
+    asked = {name: getattr(options, name) for name in RECORDED_SETTINGS
+             if name not in options.keep and name in recorded}
+    if asked.get("image_format") == "png" or recorded.get("image_format") == "png":
+        asked.pop("jpeg_quality", None)  # not used by PNG frames
+    differ = [name for name, value in asked.items() if value != recorded[name]]
+    if differ:
+        shown = {"sampling": lambda s: s.describe(), "image_format": str,
+                 "jpeg_quality": lambda q: f"quality {q}"}
+        had = ", ".join(shown[n](recorded[n]) for n in differ)
+        wanted = ", ".join(shown[n](asked[n]) for n in differ)
+        result.extra["note"] = (f"already ingested with {had}; kept as it is (--force "
+                                f"rebuilds it with {wanted})")
+
+
 def _replace_into(staging: Path, target: Path) -> None:
     """Move the staged files over an existing video directory, video.db last."""
     for entry in sorted(staging.iterdir(), key=lambda p: p.name == "video.db"):
         os.replace(entry, target / entry.name)
     fsync_path(target)
+
+
+METADATA_COLUMNS = ("content_sha256", "frame_count", "frames_sampled", "sampling_mode",
+                    "sampling_value", "image_format", "image_quality")
 
 
 def _existing_metadata(target: Path) -> dict | None:
@@ -201,16 +255,14 @@ def _existing_metadata(target: Path) -> dict | None:
     try:
         with VideoDatabase(target, require=("video",)) as db:
             row = db.execute(
-                "SELECT content_sha256, frame_count, "
-                "(SELECT count(*) FROM video.full_frames) FROM video.video_metadata"
-            ).fetchall()
+                "SELECT content_sha256, frame_count, (SELECT count(*) FROM video.full_frames),"
+                " sampling_mode, sampling_value, image_format, image_quality"
+                " FROM video.video_metadata").fetchall()
     except VabatchError:
         return None  # damaged: rebuild it
     if not row:
         return None
-    content_sha256, frame_count, frames_sampled = row[0]
-    return {"content_sha256": content_sha256, "frame_count": frame_count,
-            "frames_sampled": frames_sampled}
+    return dict(zip(METADATA_COLUMNS, row[0], strict=True))
 
 
 def ingested_at() -> str:

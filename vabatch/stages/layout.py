@@ -31,6 +31,7 @@ from vabatch.vision.box_classifier import (
     cross_validated_accuracy,
     train_classifier,
 )
+from vabatch.vision.drawing import Label, draw_labels, font_for
 from vabatch.vision.layout_analysis import (
     Band,
     Box,
@@ -89,6 +90,7 @@ class VideoBoxes:
     width: int
     height: int
     fingerprint: str = field(default="")
+    human: dict[tuple[int, int], str] = field(default_factory=dict)  # people's labels
 
 
 def load_boxes(db: VideoDatabase) -> VideoBoxes:
@@ -148,9 +150,18 @@ def _layout_inputs(video_dir: Path, data_root: Path | None, at: str | None = Non
         video_boxes = load_boxes(db)
         classifier, method, model_bytes = _stored_classifier(db, data_root)
         anchor = _chosen_anchor(db, at)
+        video_boxes.human = {(f, b): label for f, b, label in db.execute(
+            "SELECT frame_index, box_index, label FROM layout.full_frame_box_labels WHERE"
+            f" label_source IN {HUMAN_SOURCES!r} ORDER BY frame_index, box_index")
+        } if db.has("layout") else {}
+        # People's labels decide the band: a changed label makes the layout stale (a video
+        # without any keeps the fingerprint it had before labels counted).
+        human = json.dumps(sorted(video_boxes.human.items())).encode() \
+            if video_boxes.human else b""
         inputs = hashlib.sha256((video_boxes.fingerprint + method).encode()
                                 + model_bytes + RULES_VERSION.encode()
-                                + (f"at:{anchor}".encode() if anchor else b"")).hexdigest()
+                                + (f"at:{anchor}".encode() if anchor else b"")
+                                + human).hexdigest()
         previous = db.execute("SELECT inputs_sha256 FROM layout.layout_run"
                               ).fetchall() if db.has("layout") else []
     return (video_boxes, classifier, method, anchor, inputs,
@@ -178,7 +189,8 @@ def run_layout(video_dir: Path, data_root: Path | None = None, force: bool = Fal
         return _summarise(video_dir, "unchanged", started)
 
     analysis = analyse_layout(video_boxes.boxes, video_boxes.frames_read, video_boxes.width,
-                              video_boxes.height, classifier, method, anchor)
+                              video_boxes.height, classifier, method, anchor,
+                              human=video_boxes.human)
     if anchor is not None:
         analysis.method = CHOSEN_PLACE  # a person's choice: later runs keep the place
     # A new file, renamed over the old one when whole; people's work is carried over.
@@ -331,8 +343,10 @@ def parse_labels(text: str, label_format: str) -> list[tuple[int, int, str]]:
     return labels
 
 
-def import_labels(video_dir: Path, labels: list[tuple[int, int, str]]) -> int:
-    """Store labels as human labels (replacing model or earlier human labels of the box).
+def import_labels(video_dir: Path, labels: list[tuple[int, int, str]]) -> tuple[int, int]:
+    """Store the labels that differ from the box's stored label (the model's or a person's)
+    as human labels; a label equal to the stored one leaves the row as it is, with its
+    source (an unchanged export changes nothing). Returns (stored, already so).
 
     Every labelled box must exist in fullOCR: a label for a box OCR never found is refused,
     naming it, and nothing is written.
@@ -340,11 +354,19 @@ def import_labels(video_dir: Path, labels: list[tuple[int, int, str]]) -> int:
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     with VideoDatabase(video_dir, require=("video", "fullOCR")) as db:
         known = set(db.execute("SELECT frame_index, box_index FROM fullOCR.full_frame_ocr"))
+        stored = {(f, b): label for f, b, label in db.execute(
+            "SELECT frame_index, box_index, label FROM layout.full_frame_box_labels")
+        } if db.has("layout") else {}
+    labels = list(dict(((f, b), (f, b, label)) for f, b, label in labels).values())
+    same = sum(1 for f, b, label in labels if stored.get((f, b)) == label)
+    labels = [(f, b, label) for f, b, label in labels if stored.get((f, b)) != label]
     unknown = [(f, b) for f, b, _ in labels if (f, b) not in known]
     if unknown:
         shown = ", ".join(f"frame {f} box {b}" for f, b in unknown[:5])
         raise InputError(f"{len(unknown)} labels name OCR boxes this video does not have "
                          f"({shown})")
+    if not labels:
+        return 0, same  # nothing differs: layout.db is not even opened for writing
     with VideoDatabase(video_dir, write="layout", require=("video", "fullOCR")) as db, db.conn:
         db.conn.executemany(
             "INSERT INTO layout.full_frame_box_labels (frame_index, box_index, label,"
@@ -352,7 +374,7 @@ def import_labels(video_dir: Path, labels: list[tuple[int, int, str]]) -> int:
             " ON CONFLICT (frame_index, box_index) DO UPDATE SET label = excluded.label,"
             " label_source = 'human', confidence = 1.0, created_at = excluded.created_at",
             [(f, b, label, now) for f, b, label in labels])
-    return len(labels)
+    return len(labels), same
 
 
 # -- labels whose OCR box is missing ----------------------------------------------------------
@@ -436,6 +458,7 @@ def train_layout(video_dirs: list[Path], data_root: Path, scope: str) -> Trainin
     stores it at ``<data root>/models/box_classifier.json`` for every video.
     """
     parts = [labelled_features(d) for d in video_dirs]
+    labelled_videos = sum(1 for _, part_labels in parts if len(part_labels))
     features = np.vstack([p[0] for p in parts]) if parts else np.zeros((0, 12))
     labels = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0)
     if len(labels) == 0:
@@ -450,7 +473,7 @@ def train_layout(video_dirs: list[Path], data_root: Path, scope: str) -> Trainin
     trained_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     metrics = json.dumps({"cross_validated_accuracy": accuracy,
                           "training_accuracy": training_accuracy,
-                          "videos": len(video_dirs), "caption_samples": int(labels.sum())})
+                          "videos": labelled_videos, "caption_samples": int(labels.sum())})
     if scope == "video":
         if len(video_dirs) != 1:
             raise InputError("--scope video trains on exactly one video")
@@ -468,17 +491,30 @@ def train_layout(video_dirs: list[Path], data_root: Path, scope: str) -> Trainin
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, model.to_json())
         stored_in = str(path)
-    return TrainingResult(len(labels), len(video_dirs), accuracy, training_accuracy, stored_in)
+    return TrainingResult(len(labels), labelled_videos, accuracy, training_accuracy,
+                          stored_in)
 
 
 # -- a picture of the layout -------------------------------------------------------------
 LEGEND_HEIGHT = 28  # the strip under the frame that holds the legend (never over the frame)
+LABEL_ROOM = 22  # a label's patch is this tall at most: labels of boxes at the top go lower
 BOX_COLOURS = {"caption": (255, 120, 0), "noise": (0, 0, 255), None: (160, 160, 160)}
 
 
-def render_layout(video_dir: Path, out: Path, frame_index: int | None = None) -> Path:
+@dataclass
+class LayoutPicture:
+    """What ``render_layout`` wrote; ``note`` says when some characters may not show."""
+
+    path: Path
+    frame_index: int
+    note: str | None = None
+
+
+def render_layout(video_dir: Path, out: Path, frame_index: int | None = None
+                  ) -> LayoutPicture:
     """Draw the band (green) and labelled boxes (caption blue, noise red) with their OCR
-    text on one frame; the legend goes in a strip under the frame, off the band.
+    text on one frame; the legend goes in a strip under the frame, off the band. The text
+    is drawn in an installed font that has its characters (`vabatch.vision.drawing`).
 
     Without ``frame_index``: the frame with the most caption boxes (else the most boxes).
     """
@@ -512,39 +548,33 @@ def render_layout(video_dir: Path, out: Path, frame_index: int | None = None) ->
     image = decode_image(image_rows[0][0])
     if image is None:
         raise DatabaseError(f"frame {frame_index}: stored image does not decode")
-    for x, y, width, height, label, text in boxes:
+    for x, y, width, height, label, _ in boxes:
         cv2.rectangle(image, (x, y), (x + width - 1, y + height - 1), BOX_COLOURS.get(label), 2)
-        _label(image, f"{label or '?'}: {drawable(text)}", (x, max(12, y - 4)),
-               BOX_COLOURS.get(label))
     if band:
         left, top, right, bottom = band[0]
         cv2.rectangle(image, (left, top), (right - 1, bottom - 1), (0, 220, 0), 3)
-    legend = np.zeros((LEGEND_HEIGHT, image.shape[1], 3), dtype=image.dtype)
-    _label(legend, f"frame {frame_index}: band green, caption boxes blue, noise red",
-           (10, LEGEND_HEIGHT - 9), (255, 255, 255))
+    labels, legend_label = layout_labels(boxes, frame_index)
+    font = font_for("".join(label.text for label in [*labels, legend_label]))
+    image = draw_labels(image, labels, font)
+    legend = draw_labels(np.zeros((LEGEND_HEIGHT, image.shape[1], 3), dtype=image.dtype),
+                         [legend_label], font)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     ok, png = cv2.imencode(".png", np.vstack([image, legend]))
     if not ok:
         raise InputError(f"{out}: cannot encode the picture")
     atomic_write(out, png.tobytes())
-    return out
+    return LayoutPicture(out, frame_index, font.note)
 
 
-def drawable(text: str) -> str:
-    """The text as OpenCV's font can draw it: other characters become '?'."""
-    return "".join(c if " " <= c <= "~" else "?" for c in text)
-
-
-def _label(image, text: str, origin: tuple[int, int], colour) -> None:
-    """``text`` in ``colour`` on a black patch just its size, readable on any background."""
-    import cv2
-
-    (width, height), descent = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
-    x, baseline = origin
-    cv2.rectangle(image, (x - 1, baseline - height - 2), (x + width, baseline + descent - 1),
-                  (0, 0, 0), cv2.FILLED)
-    cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA)
+def layout_labels(boxes: list, frame_index: int) -> tuple[list[Label], Label]:
+    """The label of each box (``label: text`` just above it, in the box's colour) and the
+    legend's (in the strip under the frame)."""
+    labels = [Label(f"{label or '?'}: {text or ''}", (x, max(LABEL_ROOM, y - 2)),
+                    BOX_COLOURS.get(label)) for x, y, _, _, label, text in boxes]
+    legend = Label(f"frame {frame_index}: band green, caption boxes blue, noise red",
+                   (10, LEGEND_HEIGHT - 4), (255, 255, 255))
+    return labels, legend
 
 
 def _nearest_frames(db: VideoDatabase, frame_index: int) -> str:

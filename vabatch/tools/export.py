@@ -65,6 +65,9 @@ def _why_not(start_ms, end_ms, text, duration_ms) -> str | None:
     return None
 
 
+why_not_written = _why_not  # public name, for the subtitle import (tools/annotate)
+
+
 def load_captions(video_dir: Path) -> tuple[str, list[ExportedCaption]]:
     """The source name and the captions of one video that can be written, in time order."""
     source, captions, _ = load_captions_checked(video_dir)
@@ -83,7 +86,9 @@ def load_captions_checked(video_dir: Path,
         rows = db.execute(
             "SELECT id, start_ms, end_ms, start_frame_index, end_frame_index,"
             " CAST(text AS BLOB), confidence, source" + evidence + ", typeof(text)"
-            " FROM captions.captions ORDER BY start_ms, start_frame_index, id").fetchall()
+            " FROM captions.captions"
+            " WHERE boundary_state IS NOT 'deleted'"  # deleted by a person (docs/annotate.md)
+            " ORDER BY start_ms, start_frame_index, id").fetchall()
     captions, dropped = [], []
     for caption_id, start_ms, end_ms, *rest, stored_as in rows:
         rest[2] = text = _decoded(db.path("captions"), caption_id, rest[2], stored_as)

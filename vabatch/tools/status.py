@@ -65,8 +65,9 @@ def video_status(video_dir: Path) -> VideoStatus:
             continue
         try:
             with VideoDatabase(video_dir, only=(alias,), require=(alias,)) as db:
-                rows = db.execute(f"SELECT count(*) FROM {alias}.{KINDS[alias].main_table}"
-                                  ).fetchall()[0][0]
+                kind = KINDS[alias]
+                rows = db.execute(f"SELECT count(*) FROM {alias}.{kind.main_table}"
+                                  f" WHERE {kind.main_where}").fetchall()[0][0]
                 if alias == "video":
                     status.source_name = _source_name(db)
                 side_rows = _side_rows(db, alias)

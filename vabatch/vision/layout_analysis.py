@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -116,6 +116,7 @@ class Row:
     caption_score: float = 0.0
     is_caption: bool = False
     reason: str = ""
+    labelled_caption: bool = False  # a person labelled boxes of this row caption
 
     @property
     def top(self) -> int:
@@ -303,7 +304,25 @@ def caption_blocks(rows: list[Row], height: int) -> list[list[Row]]:
         return seen / TOP_BLOCK_HANDICAP if anchor_of(_block_centre(block), height) == "top" \
             else seen
 
-    return sorted(blocks, key=lambda block: (not reads_like_words(block), -weight(block)))
+    return sorted(blocks, key=lambda block: (not any(r.labelled_caption for r in block),
+                                             not reads_like_words(block), -weight(block)))
+
+
+def apply_human_labels(rows: list[Row], human: Mapping[tuple[int, int], str]) -> None:
+    """People's labels decide over rules and classifier: a row most of whose labelled boxes
+    a person marked caption is a caption row (and its block comes first); a row without
+    caption labels, at least half of whose boxes a person marked noise, is not (one noise
+    label, say on a misread box, does not undo a caption row)."""
+    for row in rows:
+        labels = [human[b.key] for b in row.boxes if b.key in human]
+        captions = labels.count("caption")
+        if captions and captions * 2 >= len(labels):
+            row.is_caption, row.labelled_caption = True, True
+            row.caption_score = max(row.caption_score, 1.0)
+            row.reason = f"a person labelled {captions} of its boxes caption"
+        elif labels and not captions and len(labels) * 2 >= len(row.boxes):
+            row.is_caption = False
+            row.reason = f"a person labelled {len(labels)} of its boxes noise"
 
 
 def reads_like_words(block: list[Row]) -> bool:
@@ -388,13 +407,16 @@ def analyse_layout(
     classifier: Callable[[list[list[float]]], np.ndarray] | None = None,
     method: str = "rules",
     anchor: str | None = None,
+    human: Mapping[tuple[int, int], str] | None = None,
 ) -> LayoutResult:
     """Find the caption band and label every box ``caption`` or ``noise``.
 
     ``frame_count`` is the number of frames OCR looked at (frames without text count).
     ``classifier`` maps feature rows to caption probabilities; without it, rules decide.
     ``anchor`` ('top', 'middle', 'bottom'), a person's choice: the band goes to the caption
-    rows there, wherever else caption-like text is seen more often.
+    rows there, wherever else caption-like text is seen more often. ``human``: people's
+    labels by (frame_index, box_index); they decide over rules and classifier
+    (``apply_human_labels``): captions people labelled always get a band.
     """
     rows = group_rows(boxes, frame_count)
     describe_rows(rows, frame_count, width)
@@ -411,6 +433,8 @@ def analyse_layout(
             row.caption_score = float(np.mean([box_probability[b.key] for b in row.boxes]))
             row.is_caption = row.caption_score >= 0.5 and row.occurrences >= MIN_ROW_OCCURRENCES
             row.reason = f"classifier p={row.caption_score:.2f}"
+    if human:
+        apply_human_labels(rows, human)
     blocks = caption_blocks(rows, height)
     if anchor is not None:  # a person's choice: only the rows there may have the band
         blocks = [b for b in blocks if anchor_of(_block_centre(b), height) == anchor]

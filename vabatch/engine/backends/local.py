@@ -95,7 +95,8 @@ class LocalBackend:
     def __init__(self, workers: int) -> None:
         self.max_workers = max(1, workers)
         self.workers: list[_LocalWorker] = []
-        self.description = f"local ({self.max_workers} workers)"
+        self.description = (f"local ({self.max_workers} worker"
+                            f"{'' if self.max_workers == 1 else 's'})")
         self._context = None
 
     def start(self) -> None:
