@@ -287,3 +287,21 @@ def test_an_edit_without_checksum_keeps_the_search_index_whole(tmp_path):
     [(stored,)] = conn.execute("SELECT text_xxh3 FROM captions WHERE id = 1").fetchall()
     assert stored is None
     conn.close()
+
+
+def test_the_caption_editor_writes_each_text_with_its_checksum(copy):
+    from vabatch.tools.annotate.edits import CaptionEditor
+
+    with CaptionEditor(copy) as editor:
+        first = editor.captions()[0]
+        editor.set_text(first.caption_id, "Corrected by a person")
+        added = editor.add(first.end_frame_index, first.end_frame_index + 5, "Added by a person")
+        editor.undo()  # the add goes; its row with it
+        editor.set_text(first.caption_id, "Corrected twice")
+    conn = raw(copy / "captions.db")
+    rows = conn.execute("SELECT id, text, text_xxh3 FROM captions").fetchall()
+    conn.close()
+    assert added.caption_id not in [r[0] for r in rows]
+    assert all(stored == checksum(text) and stored is not None for _, text, stored in rows)
+    code, report = verify(copy)
+    assert code == 0 and not any("without a checksum" in n for n in report["videos"][0]["notes"])
