@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from vabatch.db import VideoDatabase
+from vabatch.db.checksums import checksum
 
 
 def add_ocr_rows(video_dir: Path, rows) -> None:
@@ -15,8 +16,9 @@ def add_ocr_rows(video_dir: Path, rows) -> None:
     with VideoDatabase(video_dir, write="fullOCR", require=("video",)) as db:
         with db.conn:
             db.conn.executemany(
-                "INSERT INTO fullOCR.full_frame_ocr (frame_index, box_index, text, confidence,"
-                " x, y, width, height) VALUES (?, ?, ?, 0.9, 10, 20, 30, 40)", rows)
+                "INSERT INTO fullOCR.full_frame_ocr (frame_index, box_index, text, text_xxh3,"
+                " confidence, x, y, width, height) VALUES (?, ?, ?, ?, 0.9, 10, 20, 30, 40)",
+                [(frame, box, text, checksum(text)) for frame, box, text in rows])
 
 
 KILLED_MID_COMMIT = """

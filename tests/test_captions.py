@@ -17,6 +17,7 @@ from testkit.corpus import Caption, VideoSpec, make_video, random_captions
 from vabatch.api import export_videos, run_video, verify_videos
 from vabatch.cli import app
 from vabatch.db import VideoDatabase
+from vabatch.db.checksums import checksum
 from vabatch.media import Sampling
 from vabatch.stages.captions import CaptionOptions, captions_up_to_date, run_captions
 from vabatch.stages.crop import CropOptions, run_crop
@@ -122,8 +123,9 @@ def test_human_edits_survive_a_forced_rerun(pipeline, tmp_path):
     shutil.copytree(source_dir, video_dir)
     target = captions_of(video_dir)[1]
     with VideoDatabase(video_dir, write="captions") as db, db.conn:
-        db.execute("UPDATE captions.captions SET text = 'We never, ever thought about it',"
-                   " source = 'human' WHERE start_frame_index = ?", (target[0],))
+        edited = "We never, ever thought about it"  # with its checksum, as every writer
+        db.execute("UPDATE captions.captions SET text = ?, text_xxh3 = ?, source = 'human'"
+                   " WHERE start_frame_index = ?", (edited, checksum(edited), target[0]))
     result = run_captions(video_dir, CaptionOptions(force=True))
     assert result.human_kept == 1
     rows = captions_of(video_dir)

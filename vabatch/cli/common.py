@@ -204,7 +204,7 @@ def exit_if_failed(failed: Sequence, message: Callable[[Any], str]) -> None:
 def selected_videos(data: Path | None, videos: list[str] | None,
                     say_when_none: bool = True) -> tuple[Path, list[Path]]:
     """The data root and the video directories named on the command line (all by default)."""
-    from vabatch.api import resolve_data_root, select_video_dirs
+    from vabatch.dataroot import resolve_data_root, select_video_dirs  # light: no stages
 
     data_root = resolve_data_root(data)
     video_dirs = select_video_dirs(data_root, videos)

@@ -98,7 +98,7 @@ def verify(
     as_json: JsonOption = False,
 ) -> None:
     """Check every database and the links between them; non-zero exit on any problem."""
-    from vabatch.api import verify_videos
+    from vabatch.tools.verify import verify_videos  # not vabatch.api: it loads every stage
 
     data_root, video_dirs = selected_videos(data, videos, say_when_none=False)
     reports = verify_videos(data_root, video_dirs if videos else None, deep, against_legacy)
@@ -184,8 +184,9 @@ def _report_export(results, export_format: str, out_dir: Path, quiet: bool) -> N
         out.print(line + ("; " + "; ".join(extras) if extras else ""), highlight=False)
     failed = [r for r in results if not r.ok]
     for r in failed:
-        err.print(f"error: {r.video_id} ({r.source_name}): {r.note}", highlight=False)
-    if not written:
+        named = f" ({r.source_name})" if r.source_name else ""
+        err.print(f"error: {r.video_id}{named}: {r.note}", highlight=False)
+    if not written and (missing or not failed):
         err.print("error: no video has captions yet "
                   f"({plural(len(missing), 'video')} {'lacks' if len(missing) == 1 else 'lack'}"
                   f" captions.db; missing stage: {_stages(missing)}): run `vabatch run` "

@@ -32,6 +32,7 @@ import numpy as np
 
 from vabatch import __version__
 from vabatch.db import KINDS, VideoDatabase
+from vabatch.db.checksums import checksum
 from vabatch.db.files import sidecars
 from vabatch.errors import DatabaseError, VabatchError
 from vabatch.fsutil import fsync_path
@@ -267,11 +268,12 @@ def run_captions(video_dir: Path, options: CaptionOptions = CaptionOptions(),
         rows, rejected = _rows(captions, reasons, human, time_of)
         db.conn.executemany(
             "INSERT INTO captions.captions (start_frame_index, end_frame_index, start_ms,"
-            " end_ms, text, confidence, agreement, readings, source)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'auto')", rows)
+            " end_ms, text, text_xxh3, confidence, agreement, readings, source)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'auto')", rows)
         db.conn.executemany(
             "INSERT INTO captions.rejected_captions (start_frame_index, end_frame_index,"
-            " start_ms, end_ms, text, confidence, reason) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            " start_ms, end_ms, text, text_xxh3, confidence, reason)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             rejected)
         db.execute("INSERT OR REPLACE INTO captions.captions_run (id, inputs_sha256,"
                    " parameters, tool_version, spans_read) VALUES (1, ?, ?, ?, ?)",
@@ -298,7 +300,7 @@ def _rows(captions: list[Caption], reasons: list[str | None],
                 state != "deleted" for state in overlapped) else "a person deleted it")
         values = (caption.start_frame_index, caption.end_frame_index,
                   time_of(caption.start_frame_index), time_of(caption.end_frame_index),
-                  caption.text, round(caption.confidence, 4))
+                  caption.text, checksum(caption.text), round(caption.confidence, 4))
         if reason is None:
             rows.append((*values, round(caption.agreement, 4), len(caption.readings)))
         else:

@@ -25,6 +25,7 @@ import numpy as np
 
 from vabatch import __version__
 from vabatch.db import VideoDatabase
+from vabatch.db.checksums import checksum
 from vabatch.errors import DatabaseError, InputError
 from vabatch.fsutil import UnsafeNameError, child_path
 from vabatch.media import decode_frames, encode_image, open_capture
@@ -177,9 +178,10 @@ def _crop_frames(db: VideoDatabase, plan: CropPlan, options: CropOptions,
             band = frame.image[top:bottom, left:right]
             mask = text_mask(band, options.signature_scale)
             ink = int(np.count_nonzero(mask))
+            packed = pack_mask(mask)
             db.execute("INSERT INTO cropping.band_signatures (frame_index, timestamp_ms,"
-                       " ink_pixels, mask) VALUES (?, ?, ?, ?)",
-                       (frame.frame_index, frame.timestamp_ms, ink, pack_mask(mask)))
+                       " ink_pixels, mask, mask_xxh3) VALUES (?, ?, ?, ?, ?)",
+                       (frame.frame_index, frame.timestamp_ms, ink, packed, checksum(packed)))
             changed = last_stored_mask is None or (
                 max(ink, int(np.count_nonzero(last_stored_mask))) >= options.min_ink_cells
                 and mask_iou(mask, last_stored_mask) < options.change_iou)
@@ -194,9 +196,9 @@ def _crop_frames(db: VideoDatabase, plan: CropPlan, options: CropOptions,
             if due or (settle_at is not None and frame.frame_index >= settle_at):
                 data = encode_image(band, options.image_format, options.jpeg_quality)
                 db.execute("INSERT INTO cropping.cropped_frames (frame_index, timestamp_ms,"
-                           " image_data, image_format, crop_left, crop_top, crop_right,"
-                           " crop_bottom) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                           (frame.frame_index, frame.timestamp_ms, data,
+                           " image_data, image_data_xxh3, image_format, crop_left, crop_top,"
+                           " crop_right, crop_bottom) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           (frame.frame_index, frame.timestamp_ms, data, checksum(data),
                             options.image_format, left, top, right, bottom))
                 result.strips += 1
                 result.bytes_stored += len(data)

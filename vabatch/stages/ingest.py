@@ -25,6 +25,7 @@ from vabatch.dataroot import (
     remove_abandoned_staging,
 )
 from vabatch.db import VideoDatabase
+from vabatch.db.checksums import checksum
 from vabatch.errors import InputError, VabatchError
 from vabatch.fsutil import fsync_path, link_or_copy, process_tag, remove_tree_entry
 from vabatch.media import (
@@ -34,10 +35,10 @@ from vabatch.media import (
     check_complete,
     decode_frames,
     encode_image,
+    file_hashes,
     open_capture,
     probe,
     refuse_playlist,
-    sha256_of_file,
 )
 from vabatch.stages.base import ProgressCallback, Stage, StageContext, StageResult
 
@@ -146,7 +147,7 @@ def _ingest(source, data_root, options, progress, result) -> None:
     if source.stat().st_size == 0:
         raise InputError(f"{source}: empty file (0 bytes)")
     refuse_playlist(source)
-    content_sha256 = sha256_of_file(source)
+    content_sha256, source_xxh3 = file_hashes(source)
     video_id = content_sha256[:VIDEO_ID_LENGTH]
     target = checked_video_dir(data_root, video_id)
     result.video_id, result.video_dir = video_id, str(target)
@@ -176,7 +177,8 @@ def _ingest(source, data_root, options, progress, result) -> None:
         if not (target / stored_name).exists():
             link_or_copy(source, staging / stored_name)
         frame_count, frames_sampled, timing_note = build_video_db(
-            staging, source, stored_name, content_sha256, options, progress
+            staging, source, stored_name, content_sha256, options, progress,
+            source_xxh3=source_xxh3,
         )
         if timing_note:
             result.extra["note"] = timing_note
@@ -278,6 +280,7 @@ def build_video_db(
     content_sha256: str,
     options: IngestOptions,
     progress: ProgressCallback | None = None,
+    source_xxh3: str | None = None,
 ) -> tuple[int, int, str | None]:
     """Decode ``source``, write video.db in ``video_dir``; return (frames, frames kept,
     the timing note: None unless the stream's timestamps were unusable)."""
@@ -295,11 +298,12 @@ def build_video_db(
                 last_timestamp_ms = frame.timestamp_ms
                 if frame.image is not None:
                     height, width = frame.image.shape[:2]
+                    data = encode_image(frame.image, options.image_format, options.jpeg_quality)
                     db.execute(
                         "INSERT INTO video.full_frames (frame_index, timestamp_ms, image_data,"
-                        " image_format, width, height) VALUES (?, ?, ?, ?, ?, ?)",
-                        (frame.frame_index, frame.timestamp_ms,
-                         encode_image(frame.image, options.image_format, options.jpeg_quality),
+                        " image_data_xxh3, image_format, width, height)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (frame.frame_index, frame.timestamp_ms, data, checksum(data),
                          options.image_format, width, height),
                     )
                     kept += 1
@@ -314,15 +318,16 @@ def build_video_db(
                 "INSERT INTO video.video_metadata (id, source_name, source_file,"
                 " content_sha256, size_bytes, width, height, fps, frame_count, duration_ms,"
                 " codec, sampling_mode, sampling_value, image_format, image_quality,"
-                " tool_version, ingested_at, source_path, timing_note) VALUES (1, ?, ?, ?, ?,"
-                " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " tool_version, ingested_at, source_path, timing_note, source_xxh3)"
+                " VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (source.name, stored_name, content_sha256, source.stat().st_size,
                  info.width, info.height, fps, decoded,
                  round(last_timestamp_ms + frame_ms), info.codec, options.sampling.mode,
                  options.sampling.value, options.image_format,
                  options.jpeg_quality if options.image_format == "jpeg" else None,
                  f"vabatch {__version__}", ingested_at(),
-                 options.recorded_path or os.path.normpath(source.absolute()), timeline.note),
+                 options.recorded_path or os.path.normpath(source.absolute()), timeline.note,
+                 source_xxh3),
             )
             db.execute("COMMIT")
         if progress:

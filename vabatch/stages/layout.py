@@ -22,6 +22,7 @@ import numpy as np
 
 from vabatch import __version__
 from vabatch.db import VideoDatabase
+from vabatch.db.checksums import checksum
 from vabatch.errors import DatabaseError, InputError
 from vabatch.fsutil import atomic_write, proven_inside
 from vabatch.stages.base import Stage, StageContext, StageResult
@@ -477,11 +478,13 @@ def train_layout(video_dirs: list[Path], data_root: Path, scope: str) -> Trainin
         if len(video_dirs) != 1:
             raise InputError("--scope video trains on exactly one video")
         with VideoDatabase(video_dirs[0], write="layout") as db, db.conn:
+            model_data = model.to_json()
             db.execute("INSERT INTO layout.box_classification_model (model_version,"
-                       " model_format, model_data, trained_at, n_training_samples, accuracy,"
-                       " metrics) VALUES (?, 'vabatch-logistic-v1', ?, ?, ?, ?, ?)",
-                       (f"vabatch {__version__}", model.to_json(), trained_at, len(labels),
-                        accuracy, metrics))
+                       " model_format, model_data, model_data_xxh3, trained_at,"
+                       " n_training_samples, accuracy, metrics)"
+                       " VALUES (?, 'vabatch-logistic-v1', ?, ?, ?, ?, ?, ?)",
+                       (f"vabatch {__version__}", model_data, checksum(model_data),
+                        trained_at, len(labels), accuracy, metrics))
         stored_in = str(video_dirs[0] / "layout.db")
     else:
         path = proven_inside(data_root, data_root / PROJECT_MODEL)

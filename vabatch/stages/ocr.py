@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 import apsw
 
 from vabatch.db import KINDS, VideoDatabase
+from vabatch.db.checksums import checksum
 from vabatch.db.files import SIDECAR_SUFFIXES
 from vabatch.errors import DatabaseError
 from vabatch.ocr_engines import DEFAULT_ENGINE, OcrBox, OcrEngine, create_engine
@@ -339,10 +340,11 @@ def _insert_frame(db: VideoDatabase, frame_index: int, boxes: list[OcrBox],
     for box_index, box in enumerate(boxes):
         x, y, width, height = box.bounds()
         db.execute(
-            "INSERT INTO fullOCR.full_frame_ocr (frame_index, box_index, text, confidence,"
-            " x, y, width, height, x1, y1, x2, y2, x3, y3, x4, y4)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (frame_index, box_index, box.text, box.confidence, x, y, width, height,
+            "INSERT INTO fullOCR.full_frame_ocr (frame_index, box_index, text, text_xxh3,"
+            " confidence, x, y, width, height, x1, y1, x2, y2, x3, y3, x4, y4)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (frame_index, box_index, box.text, checksum(box.text), box.confidence, x, y,
+             width, height,
              *(coordinate for point in box.points for coordinate in point)))
 
 

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from vabatch.db import VideoDatabase
-from vabatch.errors import InputError
+from vabatch.errors import DatabaseError, InputError
 from vabatch.fsutil import atomic_write, child_path
 
 FORMATS = ("srt", "vtt", "json")
@@ -82,21 +82,39 @@ def load_captions_checked(video_dir: Path,
             "SELECT source_name, duration_ms FROM video.video_metadata").fetchall()[0]
         columns = {row[1] for row in db.execute("PRAGMA captions.table_info(captions)")}
         evidence = ", agreement, readings" if "agreement" in columns else ""
+        # The stored bytes, decoded here: damaged text is one clear error, not a crash.
         rows = db.execute(
-            "SELECT id, start_ms, end_ms, start_frame_index, end_frame_index, text, confidence,"
-            f" source{evidence} FROM captions.captions"
+            "SELECT id, start_ms, end_ms, start_frame_index, end_frame_index,"
+            " CAST(text AS BLOB), confidence, source" + evidence + ", typeof(text)"
+            " FROM captions.captions"
             " WHERE boundary_state IS NOT 'deleted'"  # deleted by a person (docs/annotate.md)
-            " ORDER BY start_ms, start_frame_index, id"
-            ).fetchall()
+            " ORDER BY start_ms, start_frame_index, id").fetchall()
     captions, dropped = [], []
-    for caption_id, start_ms, end_ms, *rest in rows:
-        text = rest[2] if isinstance(rest[2], str) else ""
+    for caption_id, start_ms, end_ms, *rest, stored_as in rows:
+        rest[2] = text = _decoded(db.path("captions"), caption_id, rest[2], stored_as)
         reason = _why_not(start_ms, end_ms, text, duration_ms)
         if reason:
             dropped.append(Dropped(caption_id, start_ms, end_ms, text, reason))
         else:
             captions.append(ExportedCaption(start_ms, end_ms, *rest))
     return source, captions, dropped
+
+
+def _decoded(path: Path, caption_id: int, raw: bytes | None, stored_as: str,
+             what: str = "caption") -> str:
+    """The text of a caption from its stored bytes ('' for none). Bytes that are not UTF-8
+    are damage in a TEXT value (an error naming the caption); in a BLOB, what migrate
+    carried over from a legacy file as it was (no text that can be written)."""
+    if raw is None:
+        return ""
+    try:
+        return bytes(raw).decode("utf-8")
+    except UnicodeDecodeError:
+        if stored_as == "blob":
+            return ""
+        raise DatabaseError(f"{path}: {what} {caption_id}: its text is damaged (not valid "
+                            "UTF-8); nothing exported for this video (`vabatch verify` names"
+                            " every damaged value)") from None
 
 
 def timestamp(ms: int, separator: str) -> str:
@@ -137,9 +155,15 @@ def load_not_captions(video_dir: Path) -> list[dict]:
             return []
         names = ("start_ms", "end_ms", "start_frame_index", "end_frame_index", "text",
                  "confidence", "reason")
-        rows = db.execute(f"SELECT {', '.join(names)} FROM captions.rejected_captions"
+        selected = ", ".join("CAST(text AS BLOB)" if n == "text" else n for n in names)
+        rows = db.execute(f"SELECT {selected}, id, typeof(text) FROM captions.rejected_captions"
                           " ORDER BY start_frame_index, id").fetchall()
-        return [dict(zip(names, row, strict=True)) for row in rows]
+    found = []
+    for *row, row_id, stored_as in rows:
+        row[4] = _decoded(db.path("captions"), row_id, row[4], stored_as,
+                          "not-caption candidate")
+        found.append(dict(zip(names, row, strict=True)))
+    return found
 
 
 def to_json(video_id: str, source: str, captions: list[ExportedCaption],
@@ -202,7 +226,11 @@ def export_videos(video_dirs: list[Path], export_format: str, out_dir: Path,
                                        note=f"no captions.db yet: run `vabatch {stage}` "
                                        "(or `vabatch run`)"))
             continue
-        source, captions, dropped = load_captions_checked(video_dir)
+        try:
+            source, captions, dropped = load_captions_checked(video_dir)
+        except DatabaseError as error:
+            results.append(VideoExport(video_dir.name, "failed", note=str(error)))
+            continue
         result = VideoExport(video_dir.name, "written", source, captions=len(captions),
                              dropped=dropped)
         results.append(result)
@@ -221,8 +249,12 @@ def export_videos(video_dirs: list[Path], export_format: str, out_dir: Path,
             target = child_path(target, part)
         target.mkdir(parents=True, exist_ok=True)
         path = child_path(target, f"{stem}.{export_format}")
-        atomic_write(path, _render(export_format, video_dir, result.source_name,
-                                   captions))
+        try:
+            rendered = _render(export_format, video_dir, result.source_name, captions)
+        except DatabaseError as error:
+            result.status, result.note = "failed", str(error)
+            continue
+        atomic_write(path, rendered)
         result.path = str(path)
         _judge(result)
     return results

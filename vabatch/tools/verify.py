@@ -1,9 +1,10 @@
 """``vabatch verify``: integrity of every database, and consistency across them.
 
-Per file: ``PRAGMA integrity_check``, application_id, user_version, required tables, and
-stray sidecar or temporary files. Across files: every ``frame_index`` names a frame the
-video has, label rows name an OCR box, and the stored source video matches its hash.
-``deep`` also decodes every stored image.
+Per file: ``PRAGMA integrity_check``, application_id, user_version, required tables, the
+checksum of every stored image and text (vabatch/db/checksums.py), and stray sidecar or
+temporary files. Across files: every ``frame_index`` names a frame the video has, label rows
+name an OCR box, and the stored source video matches its hash. ``deep`` also decodes every
+stored image strictly: a decoder warning is damage.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from vabatch.dataroot import (
     migrated_video_id,
     videos_root,
 )
-from vabatch.db import DATABASE_ORDER, KINDS, VideoDatabase, latest_version
+from vabatch.db import DATABASE_ORDER, KINDS, VideoDatabase, checksums, latest_version
 from vabatch.db.files import open_elsewhere, sidecars, sqlite_uri
 from vabatch.db.schema import read_header
 from vabatch.db.video_database import (
@@ -33,10 +34,10 @@ from vabatch.db.video_database import (
 )
 from vabatch.errors import InputError, VabatchError
 from vabatch.fsutil import UnsafeNameError, child_path, is_unwritable, temporary_owner_alive
-from vabatch.media import decode_image, sha256_of_file
-from vabatch.stages.layout import orphans_in
+from vabatch.media import check_image, sha256_of_file, xxh3_of_file
 
 MAX_EXAMPLES = 5  # frame indexes quoted per finding
+MMAP_BYTES = 1 << 31  # SQLite caps mmap at 2 GB by default; it maps at most the file
 
 
 @dataclass
@@ -136,6 +137,9 @@ def _check_integrity(path: Path, report: VideoReport) -> apsw.Connection | None:
         report.add(path, f"cannot be opened: {error}")
         return None
     try:
+        # Pages straight from the page cache, not copied into SQLite's: the whole file is
+        # read twice (integrity_check, then the checksums).
+        conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}").fetchall()
         findings = [row[0] for row in conn.execute("PRAGMA integrity_check")]
     except apsw.Error as error:
         conn.close()
@@ -183,12 +187,40 @@ def _check_file(video_dir: Path, alias: str, report: VideoReport) -> bool:
             if table not in tables:
                 report.add(path, f"required table {table!r} is missing")
                 sound = False
+        if sound:
+            _check_checksums(conn, alias, path, report)
         return sound
     finally:
         conn.close()
 
 
-def _examples(values: list[int]) -> str:
+def _check_checksums(conn: apsw.Connection, alias: str, path: Path,
+                     report: VideoReport) -> None:
+    """Every stored value against the checksum written with it; rows without one (written
+    before checksums, or by code that does not set them) are a note, not a problem."""
+    unchecked = []
+    for checked in checksums.CHECKED.get(alias, ()):
+        try:
+            found = checksums.check_table(conn, "main", checked)
+        except apsw.Error as error:
+            report.add(path, f"{checked.table}: cannot be read to check its checksums ({error})")
+            continue
+        if found is None:
+            if conn.execute("SELECT 1 FROM main.sqlite_master WHERE type = 'table'"
+                            " AND name = ?", (checked.table,)).fetchall():
+                unchecked.append(f"{checked.table} (made before checksums: all rows)")
+            continue
+        if found.damaged:
+            report.add(path, f"{checked.table}: {checked.column} does not match its checksum "
+                       f"(damaged bytes) in rows {_examples(found.damaged)}")
+        if found.unchecked:
+            unchecked.append(f"{checked.table} {found.unchecked} of {found.rows}")
+    if unchecked:
+        report.notes.append(f"{path.name}: rows without a checksum, not checked: "
+                            + ", ".join(unchecked))
+
+
+def _examples(values: list) -> str:
     shown = ", ".join(str(v) for v in values[:MAX_EXAMPLES])
     return shown + (f", ... ({len(values)} in all)" if len(values) > MAX_EXAMPLES else "")
 
@@ -212,7 +244,12 @@ def _check_across(video_dir: Path, report: VideoReport, deep: bool) -> None:
         if in_data_root_layout and video_dir.name != expected_id:
             report.add(video_path, f"directory name {video_dir.name} does not match the "
                        f"content hash {expected_id}")
-        _check_source(video_dir, source_file, content_sha256, report)
+        source_xxh3 = None
+        if "source_xxh3" in db.columns("video", "video_metadata"):
+            [(source_xxh3,)] = db.execute("SELECT source_xxh3 FROM video.video_metadata"
+                                          ).fetchall()
+        _check_source(video_dir, source_file, content_sha256,
+                      None if deep else source_xxh3, report)
         if "timing_note" in {row[1] for row in db.execute(
                 "PRAGMA video.table_info(video_metadata)")}:
             [(timing_note,)] = db.execute("SELECT timing_note FROM video.video_metadata"
@@ -252,14 +289,19 @@ def _check_across(video_dir: Path, report: VideoReport, deep: bool) -> None:
                         f"captions.db: {len(rejected)} read candidates are not captions"
                         " (each with its reason in rejected_captions)")
         if deep:
-            _decode_all(db, "video", "full_frames", width, height, report)
-            if db.has("cropping"):
-                _decode_all(db, "cropping", "cropped_frames", None, None, report)
+            _decode_all(db, "video", "SELECT frame_index, CAST(image_data AS BLOB), ?, ?"
+                        " FROM video.full_frames ORDER BY frame_index", (width, height), report)
+            if db.has("cropping"):  # strips: no size check (legacy bands may not match)
+                _decode_all(db, "cropping", "SELECT frame_index, CAST(image_data AS BLOB),"
+                            " NULL, NULL FROM cropping.cropped_frames ORDER BY frame_index",
+                            None, report)
 
 
 def _check_orphan_labels(db: VideoDatabase, report: VideoReport) -> None:
     """Labels naming OCR boxes fullOCR lacks: a problem, or a note once a person accepted
     them (`vabatch annotate labels orphans --accept`)."""
+    from vabatch.stages.layout import orphans_in  # numpy and the layout stage: only here
+
     orphans = orphans_in(db)
     pending = sorted({f for f, _, _, _, accepted in orphans if not accepted})
     accepted = sorted({f for f, _, _, _, ok in orphans if ok})
@@ -289,7 +331,9 @@ def _column(db: VideoDatabase, sql: str, bindings=None) -> list:
 
 
 def _check_source(video_dir: Path, source_file: str | None, content_sha256: str,
-                  report: VideoReport) -> None:
+                  source_xxh3: str | None, report: VideoReport) -> None:
+    """The stored video against its XXH3-128 when ingest recorded one (fast), else (and
+    with --deep) against its SHA-256."""
     if not source_file:
         return  # migrated without its video: nothing to compare
     try:  # a name read from a database is data, not a path
@@ -299,21 +343,28 @@ def _check_source(video_dir: Path, source_file: str | None, content_sha256: str,
         return
     if not source.exists():
         report.add(source, "the source video named in video_metadata is missing")
-    elif sha256_of_file(source) != content_sha256:
+    elif source_xxh3 and xxh3_of_file(source) != source_xxh3:
+        report.add(source, "the source video's XXH3-128 does not match video_metadata")
+    elif not source_xxh3 and sha256_of_file(source) != content_sha256:
         report.add(source, "the source video's SHA-256 does not match video_metadata")
 
 
-def _decode_all(db: VideoDatabase, alias: str, table: str, width, height,
+def _decode_all(db: VideoDatabase, alias: str, sql: str, bindings,
                 report: VideoReport) -> None:
-    broken = []
-    for frame_index, image_data in db.execute(
-            f"SELECT frame_index, image_data FROM {alias}.{table} ORDER BY frame_index"):
-        image = decode_image(image_data)
-        if image is None or (width and (image.shape[1], image.shape[0]) != (width, height)):
+    """Decode every image ``sql`` gives as (frame_index, bytes, width, height): one that does
+    not decode cleanly (any decoder warning) or to another size is damage."""
+    table = sql.split(f"FROM {alias}.")[1].split()[0]
+    broken, first_problem = [], None
+    for frame_index, image_data, width, height in db.execute(sql, bindings):
+        size, problem = check_image(image_data)
+        if problem is None and width and height and size != (width, height):
+            problem = f"decodes to {size[0]}x{size[1]}, expected {width}x{height}"
+        if problem is not None:
             broken.append(frame_index)
+            first_problem = first_problem or f"frame {frame_index}: {problem}"
     if broken:
-        report.add(db.path(alias), f"{table}: images that do not decode to the video's size,"
-                   f" frames {_examples(broken)}")
+        report.add(db.path(alias), f"{table}: images that do not decode cleanly to their "
+                   f"size, frames {_examples(broken)} ({first_problem})")
 
 
 def verify_videos(data_root: Path, video_dirs: list[Path] | None = None,

@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from vabatch.db import KINDS, VideoDatabase
+from vabatch.db.checksums import checksum
 from vabatch.errors import InputError
 from vabatch.tools.annotate.labels import set_box_label
 from vabatch.vision.layout_analysis import normalise_text
@@ -189,7 +190,11 @@ class Edit:
         self.db.execute("DELETE FROM captions.captions WHERE id = ?", (caption_id,))
 
     def _with_times(self, values: dict) -> dict:
+        """``values`` with the times of their frames, and the checksum of their text (every
+        writer stores it: vabatch/db/checksums.py)."""
         times = {}
+        if "text" in values and "text_xxh3" in self.columns:
+            times["text_xxh3"] = checksum(values["text"])
         if "start_frame_index" in values:
             times["start_ms"] = self.timeline.time_of(values["start_frame_index"])
         if "end_frame_index" in values:

@@ -1,10 +1,10 @@
 """Writing the new databases of one directory into its staging folder.
 
-Every table is copied by ``INSERT ... SELECT`` from the legacy file attached read-only, so
-blobs never pass through Python; the legacy values the new schema cannot hold as they are
-(NULLs, seconds, free-form label sources) are kept beside the new columns, which is what lets
-the proof map every row back. A staging file needs no journal: it is renamed into place only
-once whole and proven.
+Every table is copied by ``INSERT ... SELECT`` from the legacy file attached read-only
+(blobs pass through Python only to be hashed for their checksum, vabatch/db/checksums.py);
+the legacy values the new schema cannot hold as they are (NULLs, seconds, free-form label
+sources) are kept beside the new columns, which is what lets the proof map every row back.
+A staging file needs no journal: it is renamed into place only once whole and proven.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pathlib import Path
 import apsw
 
 from vabatch import __version__
+from vabatch.db import checksums
 from vabatch.db.files import sqlite_uri
 from vabatch.db.schema import DATABASE_ORDER, KINDS, apply_schema
 from vabatch.db.video_database import LEGACY_FILE, open_connection
@@ -99,6 +100,7 @@ class Builder:
         if alias in BLOB_ALIASES:  # fewer, larger pages: a frame spans 7 pages, not 25
             conn.execute(f"PRAGMA page_size = {BLOB_PAGE_SIZE}")
         apply_schema(conn, alias)
+        checksums.register(conn)  # vabatch_xxh3(): each value's checksum, written with it
         # A staging file is renamed into place only once whole and proven: no journal needed.
         conn.execute("PRAGMA journal_mode = OFF")
         conn.execute("PRAGMA synchronous = OFF")
@@ -143,10 +145,11 @@ class Builder:
 
     def _build_video(self, conn: apsw.Connection) -> None:
         conn.execute(
-            "INSERT INTO main.full_frames (frame_index, timestamp_ms, image_data, image_format,"
-            " width, height, legacy_timestamp_seconds, legacy_width, legacy_height,"
-            " legacy_created_at) SELECT frame_index,"
-            " CAST(round(timestamp_seconds * 1000) AS INTEGER), image_data, 'jpeg',"
+            "INSERT INTO main.full_frames (frame_index, timestamp_ms, image_data,"
+            " image_data_xxh3, image_format, width, height, legacy_timestamp_seconds,"
+            " legacy_width, legacy_height, legacy_created_at) SELECT frame_index,"
+            " CAST(round(timestamp_seconds * 1000) AS INTEGER), image_data,"
+            " vabatch_xxh3(CAST(image_data AS BLOB)), 'jpeg',"
             " coalesce(width, 0), coalesce(height, 0), timestamp_seconds, width, height,"
             f" created_at FROM {self._source('full_frames')} ORDER BY frame_index")
         legacy = self.metadata or {}
@@ -195,9 +198,10 @@ class Builder:
             " VALUES (1, 'legacy', 'unknown', ?)",
             (json.dumps({"migrated_from": LEGACY_FILE}),))
         conn.execute(
-            "INSERT INTO main.full_frame_ocr (frame_index, box_index, text, confidence, x, y,"
-            " width, height, legacy_id, legacy_nulls) SELECT frame_index, box_index,"
-            " coalesce(text, ''), confidence, coalesce(x, 0), coalesce(y, 0), coalesce(width, 0),"
+            "INSERT INTO main.full_frame_ocr (frame_index, box_index, text, text_xxh3,"
+            " confidence, x, y, width, height, legacy_id, legacy_nulls) SELECT frame_index,"
+            " box_index, coalesce(text, ''), vabatch_xxh3(CAST(coalesce(text, '') AS BLOB)),"
+            " confidence, coalesce(x, 0), coalesce(y, 0), coalesce(width, 0),"
             f" coalesce(height, 0), id, {_null_mask(('text', 'x', 'y', 'width', 'height'))}"
             f" FROM {self._source('full_frame_ocr')} ORDER BY id")
         # The old tool read every sampled frame: frames without boxes had no text.
@@ -222,10 +226,12 @@ class Builder:
             # The bytes are copied as they are and never loaded: a pickle stays inert.
             conn.execute(
                 "INSERT INTO main.box_classification_model (id, model_version, model_format,"
-                " model_data, trained_at, n_training_samples, accuracy, metrics)"
+                " model_data, model_data_xxh3, trained_at, n_training_samples, accuracy,"
+                " metrics)"
                 " SELECT id, model_version, CASE WHEN model_data IS NULL THEN 'legacy-empty'"
                 " WHEN typeof(model_data) = 'blob' AND substr(model_data, 1, 1) = x'80'"
-                " THEN 'legacy-pickle' ELSE 'legacy-opaque' END, model_data, trained_at,"
+                " THEN 'legacy-pickle' ELSE 'legacy-opaque' END, model_data,"
+                " vabatch_xxh3(CAST(model_data AS BLOB)), trained_at,"
                 " n_training_samples, accuracy, NULL"
                 f" FROM {self._source('box_classification_model')} ORDER BY id")
         if self.legacy.has("video_layout_config"):
@@ -248,9 +254,11 @@ class Builder:
             band = ", ".join(f"coalesce(c.{c}, 0)" for c in crops)
         conn.execute(
             "INSERT INTO main.cropped_frames (frame_index, timestamp_ms, image_data,"
-            " image_format, crop_left, crop_top, crop_right, crop_bottom, legacy_nulls,"
-            f" legacy_created_at) SELECT c.frame_index, {_frame_time_sql('c.frame_index')},"
-            f" c.image_data, 'png', {band}, {_null_mask(crops)}, c.created_at"
+            " image_data_xxh3, image_format, crop_left, crop_top, crop_right, crop_bottom,"
+            " legacy_nulls, legacy_created_at) SELECT c.frame_index,"
+            f" {_frame_time_sql('c.frame_index')}, c.image_data,"
+            " vabatch_xxh3(CAST(c.image_data AS BLOB)), 'png',"
+            f" {band}, {_null_mask(crops)}, c.created_at"
             f" FROM {self._source('cropped_frames')} c ORDER BY c.frame_index",
             {"fps": self.fps})
 
@@ -259,10 +267,11 @@ class Builder:
         # from corrected ones, so every span counts as human and a captions re-run keeps it.
         conn.execute(
             "INSERT INTO main.captions (id, start_frame_index, end_frame_index, start_ms,"
-            " end_ms, text, confidence, source, boundary_state, text_pending, created_at,"
-            f" updated_at) SELECT c.id, c.start_frame_index, c.end_frame_index,"
+            " end_ms, text, text_xxh3, confidence, source, boundary_state, text_pending,"
+            " created_at, updated_at) SELECT c.id, c.start_frame_index, c.end_frame_index,"
             f" {_frame_time_sql('c.start_frame_index')}, {_frame_time_sql('c.end_frame_index')},"
-            " c.text, NULL, 'human', c.boundary_state, c.text_pending, c.created_at,"
+            " c.text, vabatch_xxh3(CAST(c.text AS BLOB)), NULL, 'human', c.boundary_state,"
+            " c.text_pending, c.created_at,"
             f" c.updated_at FROM {self._source('captions')} c ORDER BY c.id",
             {"fps": self.fps})
 

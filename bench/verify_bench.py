@@ -1,0 +1,163 @@
+"""Benchmark: plain `vabatch verify` (checksums included) against `cat` of the same files.
+
+Builds, or reuses, a data root of at least --target-mb megabytes under bench/media/
+(not in git): generated 1280x720 videos, each a different ffmpeg source, ingested with
+every frame kept at JPEG quality 98 (video.db is what dominates a real data root). Then, in
+the same run and alternating, with the page cache warmed by the first `cat` (dropping it
+needs root):
+
+  cat      every file under the data root > /dev/null
+  verify   `python -m vabatch verify --data ROOT --json` (a fresh process, as a user runs it)
+
+  checking `verify_videos()` timed inside its process (the same work without the start-up
+           of Python and of the command line, which does not grow with the data)
+
+Prints medians of wall time and of CPU time (user + system, from wait4: on a machine
+shared with other work the wall time mostly measures waiting for a CPU), MB/s of each over
+the bytes of the data root, and verify/cat (target >= 0.5).
+
+    python bench/verify_bench.py [--target-mb 500] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+MEDIA = Path(__file__).resolve().parent / "media"
+ROOT = MEDIA / "verify-root"
+# Distinct lavfi sources: each video gets its own content, so its own id.
+SOURCES = ("testsrc2", "mandelbrot", "life=s=1280x720:mold=10:ratio=0.1:death_color=#C83232",
+           "cellauto=s=1280x720:rule=110", "rgbtestsrc", "smptehdbars", "testsrc",
+           "yuvtestsrc")
+
+
+def make_video(path: Path, source: str, seconds: int) -> Path:
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lavfi = source if "=" in source else f"{source}=size=1280x720:rate=25"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", lavfi, "-t",
+                    str(seconds), "-r", "25", "-vf", "scale=1280:720", "-c:v", "libx264",
+                    "-preset", "ultrafast", "-crf", "20", "-pix_fmt", "yuv420p", str(path)],
+                   check=True)
+    return path
+
+
+def data_bytes(root: Path) -> int:
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+
+
+def build(target_mb: int, seconds: int) -> None:
+    """Ingest generated videos until the data root holds ``target_mb`` MB."""
+    for index, source in enumerate(SOURCES):
+        if ROOT.exists() and data_bytes(ROOT) >= target_mb * 1e6:
+            return
+        video = make_video(MEDIA / f"verify-{index}.mp4", source, seconds)
+        # Quality 98: frames of the size camera footage gives at 90 (~150 KB), from clean
+        # generated pictures that compress better.
+        subprocess.run([sys.executable, "-m", "vabatch", "ingest", "--every", "1",
+                        "--quality", "98", "--quiet", "--data", str(ROOT), str(video)],
+                       check=True)
+    if data_bytes(ROOT) < target_mb * 1e6:
+        raise SystemExit(f"only {data_bytes(ROOT) / 1e6:.0f} MB after {len(SOURCES)} videos: "
+                         "raise --seconds")
+
+
+def files_of(root: Path) -> list[str]:
+    return sorted(str(p) for p in root.rglob("*") if p.is_file())
+
+
+def timed(command: list[str], stdout) -> tuple[float, float, int]:
+    """(wall seconds, CPU seconds (user + system), exit status) of one process."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=stdout)
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return (time.perf_counter() - started, usage.ru_utime + usage.ru_stime,
+            process.returncode)
+
+
+def timed_cat(files: list[str]) -> tuple[float, float]:
+    wall, cpu, code = timed(["cat", *files], subprocess.DEVNULL)
+    if code:
+        raise SystemExit("cat failed")
+    return wall, cpu
+
+
+def timed_verify() -> tuple[float, float]:
+    with tempfile.TemporaryFile("w+") as out:
+        wall, cpu, code = timed([sys.executable, "-m", "vabatch", "verify", "--data",
+                                 str(ROOT), "--json"], out)
+        out.seek(0)
+        text = out.read()
+    if code != 0 or not json.loads(text)["ok"]:
+        raise SystemExit(f"verify found problems in the bench data root: {text[:2000]}")
+    return wall, cpu
+
+
+IN_PROCESS = """
+import json, resource, sys, time
+from pathlib import Path
+from vabatch.tools.verify import verify_videos
+def cpu():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+wall, used = time.perf_counter(), cpu()
+reports = verify_videos(Path(sys.argv[1]))
+assert all(r.ok for r in reports), [r.to_json() for r in reports if not r.ok]
+print(json.dumps([time.perf_counter() - wall, cpu() - used]))
+"""
+
+
+def timed_verify_work() -> tuple[float, float]:
+    """verify_videos() timed inside its process: the checking, without the start-up of
+    Python and of the command line (typer, rich, every command's module)."""
+    done = subprocess.run([sys.executable, "-c", IN_PROCESS, str(ROOT)], check=True,
+                          capture_output=True, text=True)
+    wall, cpu = json.loads(done.stdout)
+    return wall, cpu
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--target-mb", type=int, default=500)
+    parser.add_argument("--seconds", type=int, default=45, help="length of each video")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    build(args.target_mb, args.seconds)
+    files = files_of(ROOT)
+    total = data_bytes(ROOT)
+    timed_cat(files)  # warm the page cache: both then read from memory
+    runs: dict[str, list[tuple[float, float]]] = {"cat": [], "verify": [], "checking": []}
+    for _ in range(args.repeat):
+        runs["cat"].append(timed_cat(files))
+        runs["verify"].append(timed_verify())
+        runs["checking"].append(timed_verify_work())
+    mb = total / 1e6
+    videos = len(list(ROOT.glob("videos/*/*/video.db")))
+    print(f"data root: {ROOT} ({mb:.0f} MB, {len(files)} files, {videos} videos); "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    medians = {}
+    for name, measured in runs.items():
+        wall = statistics.median(w for w, _ in measured)
+        cpu = statistics.median(c for _, c in measured)
+        medians[name] = (wall, cpu)
+        print(f"{name:8s} wall {wall:.2f} s = {mb / wall:.0f} MB/s; CPU {cpu:.2f} s = "
+              f"{mb / cpu:.0f} MB/s  (runs, wall: {', '.join(f'{w:.2f}' for w, _ in measured)})")
+    cat_wall, cat_cpu = medians["cat"]
+    for name, label in (("verify", "verify command"), ("checking", "its checking alone")):
+        wall, cpu = medians[name]
+        print(f"{label} / cat: {cat_wall / wall:.2f}x wall, {cat_cpu / cpu:.2f}x CPU"
+              " (target >= 0.5x)")
+
+
+if __name__ == "__main__":
+    main()
