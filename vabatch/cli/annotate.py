@@ -39,16 +39,11 @@ def captions_export(
 ) -> None:
     """VIDEO's captions as SRT or WebVTT, to correct in any subtitle editor."""
     from vabatch.api import export_subtitles
-    from vabatch.fsutil import atomic_write
 
     chosen = _subtitle_format(out_file, subtitle_format)
     _, video_dir = one_video(data, video)
     text = export_subtitles(video_dir, chosen)
-    if out_file is None:
-        sys.stdout.write(text)
-    else:
-        atomic_write(out_file, text)
-        err.print(f"wrote {out_file}")
+    _write_out(out_file, text)
 
 
 def captions_import(
@@ -98,16 +93,11 @@ def labels_export(
 ) -> None:
     """Every OCR box of VIDEO with its current label, for a person to edit."""
     from vabatch.api import export_labels
-    from vabatch.fsutil import atomic_write
 
     chosen = _label_format(out_file, label_format)
     _, video_dir = one_video(data, video)
     text = export_labels(video_dir, chosen)
-    if out_file is None:
-        sys.stdout.write(text)
-    else:
-        atomic_write(out_file, text)
-        err.print(f"wrote {out_file}")
+    _write_out(out_file, text)
 
 
 def labels_import(
@@ -282,3 +272,14 @@ def train_boundaries_command(
                   f"{f['recall']:.3f}, F1 {f['f1']:.3f} on {held}", highlight=False)
     out.print(f"stored as version {result.version} in {result.stored_in}; `vabatch run` "
               "now redoes the captions with it", highlight=False)
+
+
+def _write_out(out_file: Path | None, text: str) -> None:
+    """``text`` to ``out_file`` (whole or not at all), or to stdout without one."""
+    from vabatch.fsutil import atomic_write
+
+    if out_file is None:
+        sys.stdout.write(text)
+    else:
+        atomic_write(out_file, text)
+        err.print(f"wrote {out_file}")
