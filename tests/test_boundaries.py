@@ -162,3 +162,20 @@ def test_training_without_checked_captions_is_one_clear_error(tmp_path):
     result = runner.invoke(app, ["train", "boundaries", "--data", str(tmp_path),
                                  "--generated", "2"])
     assert result.exit_code != 0 and "--seed" in result.output
+
+
+@pytest.mark.slow
+def test_training_on_a_generated_look_makes_ingests_and_stores_a_model(tmp_path):
+    """`train boundaries --generated 1 --seed S` (about a minute: one random look made with
+    ffmpeg, ingested, OCR, layout and crop run, then trained on its exact captions)."""
+    data = tmp_path / "data"
+    result = runner.invoke(app, ["train", "boundaries", "--data", str(data), "--generated", "1",
+                                 "--seed", "31", "--json"])
+    assert result.exit_code == 0, result.output
+    model = find_model(data)
+    assert model is not None
+    meta = json.loads((data / MODELS_DIR / model.version / "meta.json").read_text())
+    assert [video["source"] for video in meta["videos"]] == ["generated seed 31"]
+    generated = data / MODELS_DIR / "generated" / "seed-31"
+    assert sorted(p.name for p in (generated / "media").glob("*.mp4")) == ["r31-000.mp4"]
+    assert list((generated / "root" / "videos").glob("*/*/cropping.db")), "crop ran on it"

@@ -271,8 +271,9 @@ def _generated_samples(data_root: Path, count: int, seed: int | None,
         from testkit.corpus import make_video
         from testkit.looks import random_look
     except ImportError:
-        raise InputError("--generated needs testkit/ of the vabatch source tree (run from "
-                         "a checkout), ffmpeg and the fonts of bench/looks_setup.sh") from None
+        raise InputError("--generated needs testkit/ of the vabatch source tree: run `python -m "
+                         "vabatch train boundaries ...` from the root of a checkout (ffmpeg and "
+                         "the fonts of bench/looks_setup.sh installed)") from None
     work = data_root.joinpath(*GENERATED_DIR, f"seed-{int(seed)}")
     media, root = work / "media", work / "root"
     media.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ from vabatch.cli.common import (
     err,
     one_video,
     out,
+    plural,
     print_json,
 )
 
@@ -55,7 +56,6 @@ def captions_import(
     """Record what differs between FILE and VIDEO's captions as human edits (text, times
     to the nearest frame, deleted and added captions); an unchanged file changes nothing."""
     from vabatch.api import import_subtitles
-    from vabatch.cli.common import plural
 
     _, video_dir = one_video(data, video)
     result = import_subtitles(video_dir, subtitle_file)
@@ -185,7 +185,7 @@ def train_layout_command(
         print_json(vars(result))
         return
     accuracy = "n/a (too few labels)" if result.accuracy is None else f"{result.accuracy:.3f}"
-    out.print(f"trained on {result.samples} labelled boxes of {result.videos} videos; "
+    out.print(f"trained on {result.samples} labelled boxes of {plural(result.videos, 'video')}; "
               f"cross-validated accuracy {accuracy}, on the training boxes "
               f"{result.training_accuracy:.3f}; stored in {result.stored_in}")
 
@@ -263,7 +263,7 @@ def train_boundaries_command(
     sources = sorted({source for _, source in result.videos})
     figures = result.metrics
     held = "held-out videos" if figures.get("held_out") else "the training videos (one video)"
-    out.print(f"trained on {len(result.videos)} videos ({', '.join(sources)}), "
+    out.print(f"trained on {plural(len(result.videos), 'video')} ({', '.join(sources)}), "
               f"{result.steps} frame steps, {result.boundaries} boundaries, in "
               f"{result.seconds:.1f} s ({result.cpu_seconds:.1f} CPU-s)", highlight=False)
     for who in ("model", "rules"):
