@@ -17,6 +17,7 @@ An engine says how to detect (``_detect``) and how to recognise one line cut
 from __future__ import annotations
 
 from abc import abstractmethod
+from importlib.metadata import PackageNotFoundError, version
 
 import numpy as np
 
@@ -33,6 +34,16 @@ MIN_LINE_PIXELS = 2  # a detected box thinner than this holds no readable text
 
 class LineReadingEngine(OcrEngine):
     """Detection on a downscaled frame, recognition on full-resolution lines."""
+
+    package: str  # the distribution that brings the engine (its version is the engine's)
+    install: str  # how to install it, for the error that says it is missing
+
+    @property
+    def version(self) -> str:
+        try:
+            return version(self.package)
+        except PackageNotFoundError:
+            raise VabatchError(f"{self.package} is not installed ({self.install})") from None
 
     def __init__(
         self,

@@ -9,7 +9,6 @@ so it never looks for (or downloads) a model of its own choosing.
 from __future__ import annotations
 
 import os
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +37,8 @@ class PpOcr6Engine(LineReadingEngine):
     """PP-OCRv6 detection and recognition on onnxruntime, through RapidOCR 3."""
 
     name = "ppocr6"
+    package = PACKAGE
+    install = f"pip install '{PACKAGE}>=3.10'"
 
     def __init__(self, detector_model: str | Path | None = None,
                  recognizer_model: str | Path | None = None, **options) -> None:
@@ -46,14 +47,6 @@ class PpOcr6Engine(LineReadingEngine):
         self.detector_model = Path(detector_model or packaged_model(DETECTOR))
         self.recognizer_model = Path(recognizer_model or packaged_model(RECOGNIZER))
         self._ocr = None  # the models load on first use, so building an engine is cheap
-
-    @property
-    def version(self) -> str:
-        try:
-            return version(PACKAGE)
-        except PackageNotFoundError:
-            raise VabatchError(f"{PACKAGE} is not installed (pip install '{PACKAGE}>=3.10')"
-                               ) from None
 
     @property
     def models(self) -> tuple[str, ...]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from importlib.metadata import PackageNotFoundError, version
 
 import numpy as np
 
@@ -27,6 +26,8 @@ class RapidOcrEngine(LineReadingEngine):
     """RapidOCR 1.x with the PP-OCRv4 models."""
 
     name = "rapidocr"
+    package = PACKAGE
+    install = INSTALL
 
     def __init__(self, **options) -> None:
         if importlib.util.find_spec("rapidocr_onnxruntime") is None:
@@ -34,13 +35,6 @@ class RapidOcrEngine(LineReadingEngine):
                                f"installed ({INSTALL})")
         super().__init__(**options)
         self._ocr = None  # the models load on first use, so building an engine is cheap
-
-    @property
-    def version(self) -> str:
-        try:
-            return version(PACKAGE)
-        except PackageNotFoundError:
-            raise VabatchError(f"{PACKAGE} is not installed ({INSTALL})") from None
 
     @property
     def models(self) -> tuple[str, ...]:
