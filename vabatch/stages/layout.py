@@ -43,7 +43,7 @@ from vabatch.vision.layout_analysis import (
 )
 
 # Fingerprinted with the results: they go stale when this changes (docs/engine.md).
-RULES_VERSION = "0.2.2"  # the release that last changed this stage's rules
+RULES_VERSION = "0.4.0"  # the release that last changed this stage's rules
 HUMAN_SOURCES = ("human", "user")
 # Tables the layout stage does not compute: carried over unchanged when it rebuilds layout.db.
 CARRIED_TABLES = ("box_classification_model", "migration_proof", "accepted_orphan_labels")

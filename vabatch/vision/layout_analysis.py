@@ -110,6 +110,10 @@ class Row:
     dominant_share: float = 0.0
     centre_spread: float = 0.0
     left_spread: float = 0.0
+    # The rules' alignment: the robust spread (scaled median absolute deviation, / width)
+    # of the row's centre or left edge, whichever is smaller. A sign that shares the row in
+    # a few frames shifts the row's extent there; it moves the std, not the median.
+    alignment: float = 0.0
     edge_share: float = 0.0
     digit_share: float = 0.0
     line_height: float = 0.0
@@ -176,7 +180,6 @@ def group_rows(boxes: Sequence[Box], frame_count: int) -> list[Row]:
 
 
 def _split_static(row: list[Box], frame_count: int) -> list[list[Box]]:
-    frames = {b.frame_index for b in row}
     groups: dict[str, list[Box]] = defaultdict(list)
     for box in row:
         groups[normalise_text(box.text)].append(box)
@@ -184,7 +187,7 @@ def _split_static(row: list[Box], frame_count: int) -> list[list[Box]]:
         group_frames = {b.frame_index for b in group}
         still = float(np.std([b.centre_x for b in group])) <= 0.25 * max(
             b.height for b in group)
-        if (text and len(group_frames) < len(frames) and still
+        if (text and len(group) < len(row) and still
                 and len(group_frames) >= max(3, STATIC_GROUP_SHARE * frame_count)):
             rest = [b for b in row if b not in group]
             return [group, rest]
@@ -213,10 +216,17 @@ def describe_rows(rows: list[Row], frame_count: int, width: int) -> None:
         row.dominant_share = counts.most_common(1)[0][1] / row.occurrences
         row.centre_spread = float(np.std(centres)) / width
         row.left_spread = float(np.std(lefts)) / width
+        row.alignment = min(_robust_spread(centres), _robust_spread(lefts)) / width
         row.edge_share = edge_hits / row.occurrences
         characters = "".join(texts)
         row.digit_share = sum(c.isdigit() for c in characters) / max(1, len(characters))
         row.line_height = float(np.median([b.height for b in row.boxes]))
+
+
+def _robust_spread(values: Sequence[float]) -> float:
+    """The median absolute deviation, scaled to equal the std of normal data."""
+    array = np.asarray(values, dtype=float)
+    return 1.4826 * float(np.median(np.abs(array - np.median(array))))
 
 
 def judge_rows_by_rules(rows: list[Row]) -> None:
@@ -225,7 +235,7 @@ def judge_rows_by_rules(rows: list[Row]) -> None:
         reasons = []
         if row.occurrences < MIN_ROW_OCCURRENCES:
             reasons.append("seen once")
-        if min(row.centre_spread, row.left_spread) > MAX_ALIGNMENT_SPREAD:
+        if row.alignment > MAX_ALIGNMENT_SPREAD:
             reasons.append("not aligned (moves sideways)")
         if row.text_change < MIN_TEXT_CHANGE or row.dominant_share > MAX_DOMINANT_TEXT_SHARE:
             reasons.append("static text")
@@ -237,7 +247,7 @@ def judge_rows_by_rules(rows: list[Row]) -> None:
         row.reason = ", ".join(reasons) or "caption-like"
         # A soft score for confidence: how far inside the thresholds the row sits.
         margins = [
-            1 - min(row.centre_spread, row.left_spread) / MAX_ALIGNMENT_SPREAD,
+            1 - row.alignment / MAX_ALIGNMENT_SPREAD,
             min(1.0, row.text_change / (2 * MIN_TEXT_CHANGE)) - 0.5,
             1 - row.edge_share / MAX_EDGE_SHARE,
         ]
@@ -263,8 +273,7 @@ def adopt_companion_lines(rows: list[Row]) -> None:
                 close = abs(row.centre_y - caption.centre_y) <= 2.2 * max(
                     row.line_height, caption.line_height)
                 together = len(frames & frames_of[id(caption)]) >= 0.8 * len(frames)
-                aligned = (row.occurrences == 1 or min(row.centre_spread, row.left_spread)
-                           <= MAX_ALIGNMENT_SPREAD)
+                aligned = row.occurrences == 1 or row.alignment <= MAX_ALIGNMENT_SPREAD
                 if close and together and aligned:
                     row.is_caption = True
                     row.caption_score = caption.caption_score
