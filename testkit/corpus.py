@@ -3,7 +3,8 @@
 Captions are written as SRT and burned in with ffmpeg's ``subtitles`` filter (libass), the
 way users' videos get them; distractors (a static logo, a scrolling ticker, scene text)
 are drawn with ``drawtext``. Backgrounds are ffmpeg lavfi sources or a synthetic
-"photo" panned across the frame. Everything is deterministic for a given spec.
+"photo" panned across the frame. Everything is deterministic for a given spec: the same
+spec renders the same frames on every run (tests/test_looks.py checks each background).
 
 Used by the tests (small videos) and by ``bench/extract_bench.py`` (the corpus).
 """
@@ -221,6 +222,19 @@ def frame_ms(frame: int, fps: float) -> int:
     return int(frame * (den / num) * 1000)
 
 
+def _gradient_colours(seed: int) -> str:
+    """The two colours of ffmpeg's ``gradients`` source, drawn from ``seed``.
+
+    Left out, they default to "random", which ffmpeg draws from the clock and not from the
+    source's ``seed`` (that one only places the gradient's line): the same spec then gave
+    a video of other colours on every run, and OCR of its captions came out differently
+    about one run in four (docs/ocr.md, "Determinism"). ``life`` has the same trap: without
+    ``seed`` it fills its first grid from the clock.
+    """
+    rng = random.Random(seed)
+    return ":".join(f"c{number}=0x{rng.getrandbits(24):06x}" for number in range(2))
+
+
 def _background_input(spec: VideoSpec, workdir: Path) -> list[str]:
     size = f"{spec.width}x{spec.height}"
     # with an exact frame count the sources run a little longer and -frames:v cuts them
@@ -235,9 +249,10 @@ def _background_input(spec: VideoSpec, workdir: Path) -> list[str]:
         "testsrc2": f"testsrc2=size={size}:rate={rate}",
         "mandelbrot": f"mandelbrot=size={size}:rate={rate}",
         "life": f"life=size={size}:rate={rate}:mold=10:ratio=0.1:death_color=#304050:"
-                "life_color=#a0c0ff",
+                f"life_color=#a0c0ff:seed={spec.seed}",
         "bright": f"color=c=#f4f4ee:size={size}:rate={rate}",
-        "gradients": f"gradients=size={size}:rate={rate}:speed=0.02:seed={spec.seed}",
+        "gradients": f"gradients=size={size}:rate={rate}:speed=0.02:seed={spec.seed}:"
+                     f"{_gradient_colours(spec.seed)}",
         # a cellular automaton in cells of 4 pixels, scrolling up, tinted
         "cellauto": f"cellauto=size={spec.width // 4}x{spec.height // 4}:rate={rate}"
                     f":rule={spec.cellauto_rule}:random_seed={spec.seed}:scroll=1,"

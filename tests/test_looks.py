@@ -11,8 +11,8 @@ import subprocess
 import pytest
 
 from testkit import scoring
-from testkit.corpus import frame_ms, make_video
-from testkit.looks import random_look
+from testkit.corpus import Caption, VideoSpec, frame_ms, make_video
+from testkit.looks import BACKGROUNDS, random_look
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")
 
@@ -52,3 +52,25 @@ def test_a_short_random_look_renders_its_frames_and_its_reference(tmp_path, want
     reference = scoring.parse_srt(srt)
     assert [(c.start_ms, c.end_ms, c.text) for c in reference] == [
         (c.start_ms, c.end_ms, c.text) for c in spec.captions]
+
+
+def _frame_hashes(video) -> list[str]:
+    """The MD5 of every decoded frame (ffmpeg's framemd5 muxer)."""
+    listing = subprocess.run(["ffmpeg", "-v", "error", "-i", str(video), "-f", "framemd5", "-"],
+                             capture_output=True, text=True, check=True).stdout
+    return [line.rsplit(",", 1)[1].strip() for line in listing.splitlines()
+            if line and not line.startswith("#")]
+
+
+@pytest.mark.parametrize("background", sorted(BACKGROUNDS))
+def test_a_spec_renders_the_same_frames_on_every_run(tmp_path, background):
+    # ffmpeg draws some defaults from the clock (gradients' colours, life's first grid):
+    # the same spec then gave other pixels on each run, and other OCR readings.
+    spec = VideoSpec("same", [Caption(0, 400, "We never thought about it")], 0.6,
+                     width=192, height=108, fps=10, frames=6, background=background,
+                     logo=True, seed=11)
+    first, _ = make_video(spec, tmp_path / "first")
+    second, _ = make_video(spec, tmp_path / "second")
+    hashes = _frame_hashes(first)
+    assert len(hashes) == spec.frames
+    assert _frame_hashes(second) == hashes

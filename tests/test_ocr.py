@@ -409,6 +409,18 @@ def test_the_strokes_reading_is_a_recorded_parameter():
     assert CaptionOptions().recorded() != CaptionOptions(stroke_reading=False).recorded()
 
 
+def test_the_thread_count_changes_the_speed_only_not_what_is_read():
+    # Threads are not recorded (a change must not make results stale), so one and two
+    # onnxruntime threads must read the same boxes to the last stored digit (docs/ocr.md,
+    # "Determinism": the models' raw outputs were bit-identical, also under load).
+    image = _background()
+    _draw(image, "HELLO WORLD", 60, 230)
+    _draw(image, "OPEN SOURCE", 120, 70)
+    one, two = (OcrOptions(threads=threads).make_engine().read(image) for threads in (1, 2))
+    assert [box.text.replace(" ", "") for box in one] == ["OPENSOURCE", "HELLOWORLD"]
+    assert two == one
+
+
 def test_the_default_engine_reads_with_the_models_of_its_wheel_and_downloads_nothing():
     from vabatch.ocr_engines import DEFAULT_ENGINE, create_engine
     from vabatch.ocr_engines.ppocr6 import DETECTOR, RECOGNIZER, packaged_model

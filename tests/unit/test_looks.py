@@ -156,5 +156,5 @@ def test_describe_names_the_font_the_background_and_the_size(draws):
 
 
 def test_any_seed_gives_ffmpeg_a_32_bit_seed():
-    # ffmpeg's gradients and cellauto refuse seeds past 2**32 - 1 ("out of range").
+    # ffmpeg's gradients, life and cellauto refuse seeds past 2**32 - 1 ("out of range").
     assert 0 <= looks.random_look(20261202, 29, FONTS).seed < 2**32 - 1
