@@ -389,7 +389,10 @@ def verify_videos(data_root: Path, video_dirs: list[Path] | None = None,
     reports are the same whatever the number.
     """
     if threads is None:
-        threads = min(MAX_THREADS, len(os.sched_getaffinity(0)))
+        try:
+            threads = min(MAX_THREADS, len(os.sched_getaffinity(0)))
+        except AttributeError:  # not Linux
+            threads = min(MAX_THREADS, os.cpu_count() or 1)
     if video_dirs:
         return _verify_each(video_dirs, deep, against_legacy, threads)
     reports = _verify_each(list_video_dirs(data_root), deep, against_legacy, threads)
