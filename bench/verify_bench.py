@@ -11,12 +11,16 @@ needs root):
 
   checking `verify_videos()` timed inside its process (the same work without the start-up
            of Python and of the command line, which does not grow with the data)
+  start-up `python -m vabatch verify --data MISSING`: everything the command loads and
+           parses before it checks (it stops at the missing data root, exit 2)
 
 Prints medians of wall time and of CPU time (user + system, from wait4: on a machine
 shared with other work the wall time mostly measures waiting for a CPU), MB/s of each over
 the bytes of the data root, and verify/cat (target >= 0.5).
 
-    python bench/verify_bench.py [--target-mb 500] [--repeat 3]
+    python bench/verify_bench.py [--target-mb 500] [--repeat 3] [--root DIR]
+
+--root: check an existing data root instead (e.g. another checkout's bench/media/verify-root).
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ def make_video(path: Path, source: str, seconds: int) -> Path:
     return path
 
 
-def data_bytes(root: Path) -> int:
+def data_bytes(root: Path) -> int:  # rglob: the root itself may be a symbolic link
     return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
 
 
@@ -75,10 +79,10 @@ def files_of(root: Path) -> list[str]:
     return sorted(str(p) for p in root.rglob("*") if p.is_file())
 
 
-def timed(command: list[str], stdout) -> tuple[float, float, int]:
+def timed(command: list[str], stdout, stderr=None) -> tuple[float, float, int]:
     """(wall seconds, CPU seconds (user + system), exit status) of one process."""
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=stdout)
+    process = subprocess.Popen(command, stdout=stdout, stderr=stderr)
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
     return (time.perf_counter() - started, usage.ru_utime + usage.ru_stime,
@@ -92,10 +96,10 @@ def timed_cat(files: list[str]) -> tuple[float, float]:
     return wall, cpu
 
 
-def timed_verify() -> tuple[float, float]:
+def timed_verify(root: Path) -> tuple[float, float]:
     with tempfile.TemporaryFile("w+") as out:
         wall, cpu, code = timed([sys.executable, "-m", "vabatch", "verify", "--data",
-                                 str(ROOT), "--json"], out)
+                                 str(root), "--json"], out)
         out.seek(0)
         text = out.read()
     if code != 0 or not json.loads(text)["ok"]:
@@ -117,12 +121,24 @@ print(json.dumps([time.perf_counter() - wall, cpu() - used]))
 """
 
 
-def timed_verify_work() -> tuple[float, float]:
+def timed_verify_work(root: Path) -> tuple[float, float]:
     """verify_videos() timed inside its process: the checking, without the start-up of
-    Python and of the command line (typer, rich, every command's module)."""
-    done = subprocess.run([sys.executable, "-c", IN_PROCESS, str(ROOT)], check=True,
+    Python and of the command line (typer, rich, pydantic, the verify command's module)."""
+    done = subprocess.run([sys.executable, "-c", IN_PROCESS, str(root)], check=True,
                           capture_output=True, text=True)
     wall, cpu = json.loads(done.stdout)
+    return wall, cpu
+
+
+def timed_start_up(root: Path) -> tuple[float, float]:
+    """The verify command up to the point where it would check: it stops at a data root
+    that does not exist (one error line, exit 2)."""
+    missing = root.parent / f"{root.name}-missing"
+    assert not missing.exists()
+    wall, cpu, code = timed([sys.executable, "-m", "vabatch", "verify", "--data",
+                             str(missing)], subprocess.DEVNULL, subprocess.DEVNULL)
+    if code != 2:
+        raise SystemExit(f"verify of a missing data root exited {code}, expected 2")
     return wall, cpu
 
 
@@ -131,27 +147,38 @@ def main() -> None:
     parser.add_argument("--target-mb", type=int, default=500)
     parser.add_argument("--seconds", type=int, default=45, help="length of each video")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--root", type=Path, help="an existing data root to check (nothing "
+                        "is built)")
     args = parser.parse_args()
-    build(args.target_mb, args.seconds)
-    files = files_of(ROOT)
-    total = data_bytes(ROOT)
+    root = args.root or ROOT
+    if args.root is None:
+        build(args.target_mb, args.seconds)
+    files = files_of(root)
+    total = data_bytes(root)
+    load_before = os.getloadavg()[0]
     timed_cat(files)  # warm the page cache: both then read from memory
-    runs: dict[str, list[tuple[float, float]]] = {"cat": [], "verify": [], "checking": []}
+    runs: dict[str, list[tuple[float, float]]] = {"cat": [], "verify": [], "checking": [],
+                                                  "start-up": []}
     for _ in range(args.repeat):
         runs["cat"].append(timed_cat(files))
-        runs["verify"].append(timed_verify())
-        runs["checking"].append(timed_verify_work())
+        runs["verify"].append(timed_verify(root))
+        runs["checking"].append(timed_verify_work(root))
+        runs["start-up"].append(timed_start_up(root))
     mb = total / 1e6
-    videos = len(list(ROOT.glob("videos/*/*/video.db")))
-    print(f"data root: {ROOT} ({mb:.0f} MB, {len(files)} files, {videos} videos); "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    videos = len(list(root.glob("videos/*/*/video.db")))
+    print(f"data root: {root} ({mb:.0f} MB, {len(files)} files, {videos} videos); "
+          f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after, on "
+          f"{os.cpu_count()} CPUs")
     medians = {}
     for name, measured in runs.items():
         wall = statistics.median(w for w, _ in measured)
         cpu = statistics.median(c for _, c in measured)
         medians[name] = (wall, cpu)
-        print(f"{name:8s} wall {wall:.2f} s = {mb / wall:.0f} MB/s; CPU {cpu:.2f} s = "
-              f"{mb / cpu:.0f} MB/s  (runs, wall: {', '.join(f'{w:.2f}' for w, _ in measured)})")
+        rates = ("" if name == "start-up" else
+                 f" = {mb / wall:.0f} MB/s; CPU {cpu:.2f} s = {mb / cpu:.0f} MB/s")
+        print(f"{name:8s} wall {wall:.2f} s{rates or f'; CPU {cpu:.2f} s'}  (runs, wall: "
+              f"{', '.join(f'{w:.2f}' for w, _ in measured)}; CPU: "
+              f"{', '.join(f'{c:.2f}' for _, c in measured)})")
     cat_wall, cat_cpu = medians["cat"]
     for name, label in (("verify", "verify command"), ("checking", "its checking alone")):
         wall, cpu = medians[name]

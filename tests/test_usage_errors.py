@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from vabatch.cli import app
+from vabatch.cli import COMMANDS, GROUPS, HIDDEN, app, build_app, command_named
 from vabatch.stages.ingest import IngestOptions
 
 runner = CliRunner()
@@ -42,3 +42,32 @@ def test_ingest_fps_help_shows_its_default():
     result = runner.invoke(app, ["ingest", "--help"], env={"COLUMNS": "200"})
     [fps_line] = [line for line in result.output.splitlines() if "--fps" in line]
     assert f"[default: ({IngestOptions().sampling.value:g})]" in fps_line, fps_line
+
+
+# What `vabatch WORD ...` builds (only WORD's command, vabatch/cli/__init__.py) must answer
+# as the whole command line does: its help, its usage errors, the two-word commands.
+LAZY_CASES = [
+    *[[name, "--help"] for name in COMMANDS], ["layout", "show", "--help"],
+    ["export", "dataset", "--help"], ["layout-show", "--help"], ["annotate"],
+    ["annotate", "labels", "orphans", "--help"], ["train", "boundaries", "--help"],
+    ["dvc", "sync", "--help"], ["verify", "--bogus"], ["layout", "show", "some-video"],
+    ["export"], ["run", "--workers", "0"],
+]
+
+
+@pytest.mark.parametrize("arguments", LAZY_CASES, ids=" ".join)
+def test_the_command_built_alone_answers_as_the_whole_command_line(arguments, data_root):
+    alone = build_app(command_named(arguments))
+    assert len(alone.registered_commands) + len(alone.registered_groups) < len(COMMANDS)
+    env = {"VABATCH_DATA": str(data_root), "COLUMNS": "120"}
+    whole, lazy = (runner.invoke(a, arguments, env=env) for a in (app, alone))
+    assert (lazy.exit_code, lazy.stdout, lazy.stderr) == \
+        (whole.exit_code, whole.stdout, whole.stderr)
+
+
+@pytest.mark.parametrize("first", [None, "--help", "verfy", "--data"])
+def test_no_command_or_an_unknown_one_builds_every_command(first):
+    built = build_app(command_named([first] if first else []))
+    names = {c.name for c in built.registered_commands}
+    assert names == {*COMMANDS, *HIDDEN}
+    assert {g.name for g in built.registered_groups} == set(GROUPS)

@@ -209,3 +209,82 @@ def test_a_wrong_data_root_is_one_clear_error(tmp_path):
         assert result.output.strip().splitlines() == [
             f"error: {tmp_path / 'no-such-root'}: no such data root (give --data DIR or set "
             "VABATCH_DATA)"]
+
+
+def _files_under(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file()}
+
+
+def test_videos_checked_side_by_side_report_as_when_checked_one_at_a_time(tmp_path):
+    from testkit.videos import make_video
+    from vabatch.media import Sampling
+    from vabatch.stages.ingest import IngestOptions, ingest_file
+    from vabatch.tools.verify import verify_videos
+
+    data_root = tmp_path / "data"
+    dirs = {}
+    for source in ("testsrc2", "mandelbrot", "smptebars", "rgbtestsrc"):
+        video = make_video(tmp_path / "inputs" / f"{source}.mp4", seconds=0.6, source=source)
+        result = ingest_file(video, data_root, IngestOptions(Sampling("every", 5)))
+        dirs[source] = Path(result.video_dir)
+    with open(dirs["testsrc2"] / "source.mp4", "ab") as stream:  # the source changed
+        stream.write(b"appended")
+    (dirs["smptebars"] / "source.mp4").unlink()  # ... or is gone
+    conn = raw(dirs["mandelbrot"] / "video.db")  # bytes of a frame changed beneath SQLite
+    [(rowid,)] = conn.execute("SELECT rowid FROM full_frames WHERE frame_index = 5").fetchall()
+    with conn.blob_open("main", "full_frames", "image_data", rowid, True) as blob:
+        blob.seek(300)
+        blob.write(bytes(64))
+    conn.close()
+    before = _files_under(data_root)
+
+    alone = [r.to_json() for r in verify_videos(data_root, threads=1)]
+    side_by_side = [r.to_json() for r in verify_videos(data_root, threads=4)]
+    assert side_by_side == alone
+    assert [r["video_dir"] for r in alone] == sorted(str(d) for d in dirs.values())
+    found = {Path(r["video_dir"]): [f"{Path(p['file']).name}: {p['message']}"
+                                    for p in r["problems"]] for r in alone}
+    expected = {"testsrc2": ["source.mp4: the source video's XXH3-128 does not match"],
+                "mandelbrot": ["video.db: full_frames: image_data does not match its "
+                               "checksum (damaged bytes) in rows frame_index=5"],
+                "smptebars": ["source.mp4: the source video named in video_metadata is "
+                              "missing"],
+                "rgbtestsrc": []}
+    for source, messages in expected.items():
+        assert len(found[dirs[source]]) == len(messages), found[dirs[source]]
+        for problem, message in zip(found[dirs[source]], messages, strict=True):
+            assert problem.startswith(message), problem
+    assert _files_under(data_root) == before  # verify only looks
+
+
+IMPORTS_OF_VERIFY = """
+import sys
+sys.argv = ["vabatch", "verify", "--data", sys.argv[1], "--json"]
+from vabatch.cli import main
+try:
+    main()
+except SystemExit as done:
+    assert done.code == 0, done.code
+print("LOADED", *sorted(sys.modules))
+"""
+
+
+def test_the_verify_command_loads_no_stage_engine_ocr_or_other_command(ingested):
+    """`vabatch verify` builds its own command only (vabatch/cli/__init__.py): its start-up
+    is most of its time on a few GB of data."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", IMPORTS_OF_VERIFY,
+                           str(data_root_of(ingested))], capture_output=True, text=True,
+                          check=True, cwd=Path(__file__).resolve().parents[1])
+    assert json.loads(done.stdout.split("LOADED")[0])["ok"]
+    loaded = done.stdout.split("LOADED")[1].split()
+    assert "vabatch.cli.data" in loaded and "vabatch.tools.verify" in loaded
+    heavy = [m for m in loaded if m.split(".")[0] in ("numpy", "cv2", "rapidocr",
+                                                      "onnxruntime", "dask")
+             or m.startswith(("vabatch.stages", "vabatch.engine", "vabatch.api",
+                              "vabatch.ocr_engines", "vabatch.cli.stages",
+                              "vabatch.cli.annotate", "vabatch.cli.score"))]
+    assert heavy == []

@@ -1,5 +1,6 @@
-"""What every command module shares: the app, the consoles, the common options, one-line
-errors, JSON output, result tables, and running stages on the engine with a live display.
+"""What every command module shares: the app (``new_app``), the consoles, the common
+options, one-line errors, JSON output, result tables, and running stages on the engine with
+a live display.
 
 The command modules only parse, call the library (``vabatch.api`` and the library modules
 it names) and print; the defaults they show come from the library's option types.
@@ -13,20 +14,11 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 from typer.core import TyperGroup
 
@@ -36,6 +28,9 @@ except ImportError:  # pragma: no cover
     from click.exceptions import ClickException
 
 from vabatch.errors import VabatchError
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 # Commands of two words that are not a group of their own: `vabatch layout show` is the
 # hidden command `layout-show` (so `layout show --help` is its help), while `vabatch layout
@@ -76,14 +71,27 @@ class VabatchGroup(TyperGroup):
         sys.exit(result if isinstance(result, int) else 0)
 
 
-app = typer.Typer(
-    cls=VabatchGroup,
-    name="vabatch",
-    help="Turn videos with burned-in captions into a versioned dataset of SQLite databases.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
+def new_app() -> typer.Typer:
+    """The top-level command line, with no command yet (``vabatch/cli/__init__.py`` adds
+    them)."""
+    return typer.Typer(
+        cls=VabatchGroup,
+        name="vabatch",
+        help="Turn videos with burned-in captions into a versioned dataset of SQLite "
+             "databases.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+        # A group even when only one command is built (typer makes a lone command the
+        # whole program otherwise): the callback does nothing.
+        callback=_no_options,
+    )
+
+
+def _no_options() -> None:
+    """The top level takes no option of its own."""
+
+
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
@@ -146,6 +154,16 @@ def reports_errors(command):
 
 
 def progress_display(quiet: bool) -> Progress:
+    from rich.progress import (  # only commands with a progress display load it
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     return Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
         TaskProgressColumn(), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),

@@ -5,10 +5,17 @@ checksum of every stored image and text (vabatch/db/checksums.py), and stray sid
 temporary files. Across files: every ``frame_index`` names a frame the video has, label rows
 name an OCR box, and the stored source video matches its hash. ``deep`` also decodes every
 stored image strictly: a decoder warning is damage.
+
+Videos are checked side by side, one thread per core (SQLite, XXH3 and file reads release
+the GIL), and each stored source video is hashed beside its databases; the reports, and
+the problems in each, come out in the order of a check one at a time.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -38,6 +45,7 @@ from vabatch.media import check_image, sha256_of_file, xxh3_of_file
 
 MAX_EXAMPLES = 5  # frame indexes quoted per finding
 MMAP_BYTES = 1 << 31  # SQLite caps mmap at 2 GB by default; it maps at most the file
+MAX_THREADS = 8  # checks side by side at most (one per core by default)
 
 
 @dataclass
@@ -65,11 +73,12 @@ class VideoReport:
         return asdict(self) | {"ok": self.ok}
 
 
-def verify_video(video_dir: Path, deep: bool = False,
-                 against_legacy: bool = False) -> VideoReport:
+def verify_video(video_dir: Path, deep: bool = False, against_legacy: bool = False,
+                 hash_source: Callable[[Path], str] = xxh3_of_file) -> VideoReport:
     """Check one video directory; every finding names the file and what is wrong.
 
     ``against_legacy``: also recompute the migration proof against captions.db.old.
+    ``hash_source``: the XXH3-128 (hex) of the stored source video (one computed ahead).
     """
     video_dir = Path(video_dir)
     report = VideoReport(video_dir.name, str(video_dir))
@@ -86,7 +95,7 @@ def verify_video(video_dir: Path, deep: bool = False,
     sound = [alias for alias in DATABASE_ORDER if _check_file(video_dir, alias, report)]
     if sound and sound == present:  # cross-checks need every file readable
         try:
-            _check_across(video_dir, report, deep)
+            _check_across(video_dir, report, deep, hash_source)
         except (VabatchError, apsw.Error) as error:
             report.add(video_dir, f"cross-database checks failed: {error}")
     # -- begin: --against-legacy (vabatch migrate) --
@@ -225,7 +234,8 @@ def _examples(values: list) -> str:
     return shown + (f", ... ({len(values)} in all)" if len(values) > MAX_EXAMPLES else "")
 
 
-def _check_across(video_dir: Path, report: VideoReport, deep: bool) -> None:
+def _check_across(video_dir: Path, report: VideoReport, deep: bool,
+                  hash_source: Callable[[Path], str]) -> None:
     with VideoDatabase(video_dir) as db:
         if not db.has("video"):
             return
@@ -249,7 +259,7 @@ def _check_across(video_dir: Path, report: VideoReport, deep: bool) -> None:
             [(source_xxh3,)] = db.execute("SELECT source_xxh3 FROM video.video_metadata"
                                           ).fetchall()
         _check_source(video_dir, source_file, content_sha256,
-                      None if deep else source_xxh3, report)
+                      None if deep else source_xxh3, report, hash_source)
         if "timing_note" in {row[1] for row in db.execute(
                 "PRAGMA video.table_info(video_metadata)")}:
             [(timing_note,)] = db.execute("SELECT timing_note FROM video.video_metadata"
@@ -331,7 +341,8 @@ def _column(db: VideoDatabase, sql: str, bindings=None) -> list:
 
 
 def _check_source(video_dir: Path, source_file: str | None, content_sha256: str,
-                  source_xxh3: str | None, report: VideoReport) -> None:
+                  source_xxh3: str | None, report: VideoReport,
+                  hash_source: Callable[[Path], str]) -> None:
     """The stored video against its XXH3-128 when ingest recorded one (fast), else (and
     with --deep) against its SHA-256."""
     if not source_file:
@@ -343,7 +354,7 @@ def _check_source(video_dir: Path, source_file: str | None, content_sha256: str,
         return
     if not source.exists():
         report.add(source, "the source video named in video_metadata is missing")
-    elif source_xxh3 and xxh3_of_file(source) != source_xxh3:
+    elif source_xxh3 and hash_source(source) != source_xxh3:
         report.add(source, "the source video's XXH3-128 does not match video_metadata")
     elif not source_xxh3 and sha256_of_file(source) != content_sha256:
         report.add(source, "the source video's SHA-256 does not match video_metadata")
@@ -368,13 +379,23 @@ def _decode_all(db: VideoDatabase, alias: str, sql: str, bindings,
 
 
 def verify_videos(data_root: Path, video_dirs: list[Path] | None = None,
-                  deep: bool = False, against_legacy: bool = False) -> list[VideoReport]:
+                  deep: bool = False, against_legacy: bool = False,
+                  threads: int | None = None) -> list[VideoReport]:
     """Reports for the given video directories, or for all under the data root (with a
     problem for each shard or video directory that is a symbolic link: never listed as a
-    video, since a stage would write wherever it leads)."""
+    video, since a stage would write wherever it leads).
+
+    ``threads``: how many check side by side (default: one per core, at most 8); the
+    reports are the same whatever the number.
+    """
+    if threads is None:
+        try:
+            threads = min(MAX_THREADS, len(os.sched_getaffinity(0)))
+        except AttributeError:  # not Linux
+            threads = min(MAX_THREADS, os.cpu_count() or 1)
     if video_dirs:
-        return [verify_video(d, deep, against_legacy) for d in video_dirs]
-    reports = [verify_video(d, deep, against_legacy) for d in list_video_dirs(data_root)]
+        return _verify_each(video_dirs, deep, against_legacy, threads)
+    reports = _verify_each(list_video_dirs(data_root), deep, against_legacy, threads)
     links = linked_video_dirs(data_root)
     if not reports and not links:  # checking nothing is not a pass
         raise InputError(f"{data_root}: no videos to verify (no video directory under "
@@ -385,3 +406,56 @@ def verify_videos(data_root: Path, video_dirs: list[Path] | None = None,
                    "nothing through it (put the directory itself there)")
         reports.append(report)
     return reports
+
+
+def _verify_each(video_dirs: list[Path], deep: bool, against_legacy: bool,
+                 threads: int) -> list[VideoReport]:
+    """:func:`verify_video` of each directory, in order, on up to ``threads`` threads; with
+    the stored source videos hashed ahead (queued first: a check that waits for its hash
+    never waits for a thread)."""
+    threads = min(threads, 2 * len(video_dirs))
+    if threads < 2:
+        return [verify_video(d, deep, against_legacy) for d in video_dirs]
+    pool = ThreadPoolExecutor(threads, thread_name_prefix="verify")
+    try:
+        # --deep checks the SHA-256 instead: nothing to hash ahead.
+        ahead = {} if deep else {Path(d): pool.submit(_hash_recorded_source, Path(d))
+                                 for d in video_dirs}
+
+        def hash_source(source: Path) -> str:
+            hashed = ahead.get(source.parent)
+            found = hashed.result() if hashed is not None else None
+            if found is not None and found[0] == source:
+                return found[1]
+            return xxh3_of_file(source)
+
+        checks = [pool.submit(verify_video, d, deep, against_legacy, hash_source)
+                  for d in video_dirs]
+        return [check.result() for check in checks]
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _hash_recorded_source(video_dir: Path) -> tuple[Path, str] | None:
+    """(path, XXH3-128) of the stored source video plain verify checks (video_metadata's
+    source_file, when ingest recorded its XXH3-128); None when there is none, or when
+    video.db cannot say or the file cannot be read (the check itself then says why)."""
+    path = video_dir / KINDS["video"].file_name
+    if not path.is_file():
+        return None
+    try:
+        # immutable: no lock, and no sidecar made beside a file the check has not looked
+        # at yet. A name read from a file being written may be wrong: it is only used when
+        # the check reads the same one.
+        conn = open_connection(sqlite_uri(path, read_only=True, immutable=True))
+        try:
+            [(source_file, source_xxh3)] = conn.execute(
+                "SELECT source_file, source_xxh3 FROM video_metadata").fetchall()
+        finally:
+            conn.close()
+        if not source_xxh3:
+            return None
+        source = child_path(video_dir, source_file)
+        return source, xxh3_of_file(source)
+    except (apsw.Error, OSError, ValueError, VabatchError):
+        return None
