@@ -9,6 +9,7 @@ from vabatch.vision.caption_filter import (
     is_static,
     judge,
     letter_weight,
+    reads_as_counter,
     stray_lines,
 )
 
@@ -41,6 +42,13 @@ def test_glyphs_of_another_size_are_rejected_once_the_video_has_sure_captions():
     assert reasons[2] == "text 12 px high where this video's captions are 30 px"
     # Without sure captions there is nothing to compare with: the size rule does not apply.
     assert judge([small]) == [None]
+    # Taller boxes are allowed more: the detector's box around one short word is taller
+    # than around a line (dev seed 2: "Stop!" 103 px high where lines are 62).
+    word = Candidate("Stop!", 0.99, 12, ((36, 50, 300, 90),))
+    sign = Candidate("MARKET", 0.99, 40, ((30, 60, 300, 200),))
+    reasons = judge([sure(), sure("Please remember this moment"), word, sign])
+    assert reasons[2] is None
+    assert reasons[3] == "text 60 px high where this video's captions are 30 px"
 
 
 def test_text_outside_the_caption_rows_is_rejected_but_one_line_in_them_is_enough():
@@ -83,6 +91,21 @@ def test_a_sign_read_with_the_caption_is_a_stray_line_but_a_wrapped_line_is_not(
     # Nothing in a caption row: the whole candidate is judged, no line is singled out.
     assert stray_lines([sign], reference) == {}
     assert stray_lines([sign, LINE], None) == {}
+
+
+def test_a_timecode_stacked_on_the_caption_is_a_stray_line():
+    # A running timecode sign just above the caption (dev seed 2): stacked like a wrapped
+    # line, but it reads as a counter, so it is no part of the caption (it split the
+    # caption at every change of its digits).
+    reference = Reference.of_lines([LINE, (42, 28, 90, 420)])
+    timecode = (8, 30, 200, 160)
+    texts = ["00:00:04.571", "Nobody knew where it ended"]
+    away = "a line at row 23 of the band, away from this video's caption rows"
+    assert stray_lines([timecode, LINE], reference, texts=texts) == {0: away}
+    assert stray_lines([timecode, LINE], reference,
+                       texts=["In 1984 we left", texts[1]]) == {}
+    assert reads_as_counter("12:45") and reads_as_counter("LAP 3/12 00:41")
+    assert not reads_as_counter("In 1984 we left") and not reads_as_counter("42")
 
 
 def test_static_text_the_layout_labelled_noise_is_found_box_by_box():

@@ -75,8 +75,9 @@ class OcrEngine(ABC):
         """
 
     @abstractmethod
-    def read(self, image_bgr: np.ndarray) -> list[OcrBox]:
-        """The text boxes in one BGR image, in reading order (top to bottom, left to right)."""
+    def read(self, image_bgr: np.ndarray, detection_side: int | None = None) -> list[OcrBox]:
+        """The text boxes in one BGR image, in reading order (top to bottom, left to right).
+        ``detection_side``: the long side text is found at, instead of the engine's own."""
 
 
 # name -> "module:Class"; modules are imported only when the engine is asked for, because

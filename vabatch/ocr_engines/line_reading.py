@@ -96,12 +96,13 @@ class LineReadingEngine(OcrEngine):
     def _recognise(self, line_bgr: np.ndarray) -> tuple[str, float] | None:
         """The text of one upright line cut and its confidence; None when nothing is read."""
 
-    def detect(self, image_bgr: np.ndarray) -> list[np.ndarray]:
-        """The text quadrilaterals of a frame, found at ``detection_side``, in frame pixels."""
+    def detect(self, image_bgr: np.ndarray, side: int | None = None) -> list[np.ndarray]:
+        """The text quadrilaterals of a frame, found with its long side scaled down to
+        ``side`` (default ``detection_side``), in frame pixels."""
         import cv2
 
         height, width = image_bgr.shape[:2]
-        scale = min(1.0, self.detection_side / max(height, width))
+        scale = min(1.0, (side or self.detection_side) / max(height, width))
         small = image_bgr
         if scale < 1.0:
             small = cv2.resize(image_bgr, (max(1, round(width * scale)),
@@ -115,9 +116,9 @@ class LineReadingEngine(OcrEngine):
             quads.append(points)
         return quads
 
-    def read(self, image_bgr: np.ndarray) -> list[OcrBox]:
+    def read(self, image_bgr: np.ndarray, detection_side: int | None = None) -> list[OcrBox]:
         """Text lines of one BGR frame, top to bottom, left to right."""
-        return self.read_lines(image_bgr, self.detect(image_bgr))
+        return self.read_lines(image_bgr, self.detect(image_bgr, detection_side))
 
     def read_lines(self, image_bgr: np.ndarray, quads: list[np.ndarray]) -> list[OcrBox]:
         """The lines at ``quads`` (frame pixels, in reading order) read from the frame."""

@@ -63,7 +63,7 @@ from vabatch.vision.layout_analysis import normalise_text
 from vabatch.vision.text_cleanup import clean_line
 
 # Fingerprinted with the results: they go stale when this changes (docs/engine.md).
-RULES_VERSION = "0.3.0"  # the release that last changed this stage's rules
+RULES_VERSION = "0.4.0"  # the release that last changed this stage's rules
 # Tables that only other steps write (e.g. `vabatch migrate`'s proof): kept as they are.
 CARRIED_TABLES = ("migration_proof", "caption_edits")  # caption_edits: people's edit log
 DAMAGED_SUFFIX = ".damaged"  # an unreadable captions.db set aside by ``captions --force``
@@ -76,6 +76,11 @@ class CaptionOptions:
     rules: SpanRules = field(default_factory=SpanRules)
     min_caption_ink: int = 10  # stable mask cells a span needs to be worth reading
     detection_side: int = 960
+    # Strips are scaled down for detection so this video's caption lines (their height in
+    # the layout's caption boxes) are about this many pixels tall, within detection_side:
+    # the detector splits and cuts lines of tall text over busy textures (docs/captions.md).
+    # None: detection_side alone.
+    detection_line_height: int | None = 24
     min_confidence: float = 0.6
     line_padding: float = 0.2
     second_padding: float | None = 0.35  # Latin lines: a second reading, see RapidOcrEngine
@@ -381,10 +386,12 @@ def _find_captions(db: VideoDatabase, band, options: CaptionOptions, engine: Ocr
     cache: dict[int, Reading | None] = {}
     left_out: list[Caption] = []  # spans where only text that is no caption was read
 
+    side = _detection_side(db, options, reference)
+
     def read(frame_index: int):
         if frame_index not in cache:
             cache[frame_index] = _read_strip(db, engine, frame_index, reference,
-                                             options.filter)
+                                             options.filter, side)
         return cache[frame_index]
 
     def read_range(start: int, end: int, strips: list[int], span: Span) -> None:
@@ -448,8 +455,34 @@ def _reported(spans: list[Span], progress: ProgressCallback | None):
         yield span
 
 
+MIN_DETECTION_SIDE = 320
+
+
+def _detection_side(db: VideoDatabase, options: CaptionOptions,
+                    reference: Reference | None) -> int:
+    """The long side strips are scaled down to for detection: so this video's caption
+    lines are ``detection_line_height`` pixels tall, within [MIN_DETECTION_SIDE,
+    ``detection_side``]; ``detection_side`` without a reference or that option."""
+    if options.detection_line_height is None or reference is None or reference.height <= 0:
+        return options.detection_side
+    row = db.execute("SELECT crop_right - crop_left, crop_bottom - crop_top"
+                     " FROM cropping.crop_run").fetchall()
+    if not row or row[0][0] is None:
+        return options.detection_side
+    return detection_side_for(max(row[0]), reference.height, options)
+
+
+def detection_side_for(long_side: int, line_height: float, options: CaptionOptions) -> int:
+    """The long side that makes lines ``line_height`` pixels tall on a strip whose long
+    side is ``long_side`` about ``options.detection_line_height`` tall (never scaled up),
+    within [MIN_DETECTION_SIDE, ``options.detection_side``]."""
+    wanted = round(long_side * min(1.0, options.detection_line_height / line_height))
+    return max(min(MIN_DETECTION_SIDE, long_side), min(options.detection_side, wanted))
+
+
 def _read_strip(db: VideoDatabase, engine: OcrEngine, frame_index: int,
-                reference: Reference | None, rules: FilterRules) -> Reading | None:
+                reference: Reference | None, rules: FilterRules,
+                detection_side: int | None = None) -> Reading | None:
     """What OCR reads on one stored strip, lines top to bottom; None if no text. Lines
     that are no part of a caption (``caption_filter.stray_lines``) are kept apart."""
     data = db.execute("SELECT image_data FROM cropping.cropped_frames WHERE frame_index = ?",
@@ -458,14 +491,14 @@ def _read_strip(db: VideoDatabase, engine: OcrEngine, frame_index: int,
     if image is None:
         raise DatabaseError(f"{db.path('cropping')}: strip of frame {frame_index} does not "
                             "decode (run `vabatch verify --deep`)")
-    found = engine.read(image)
+    found = engine.read(image, detection_side)
     if not found:
         return None
     static = [box for box in found if is_static(box.text, _line_box([box]), reference, rules)]
     lines = _lines([box for box in found if box not in static])
     boxes = [_line_box(line) for line in lines]
     texts = [clean_line(" ".join(box.text for box in line)) for line in lines]
-    stray = stray_lines(boxes, reference, rules)
+    stray = stray_lines(boxes, reference, rules, texts)
     left_out = tuple((clean_line(box.text), STATIC_REASON) for box in static) + tuple(
         (texts[number], reason) for number, reason in sorted(stray.items()))
     confidences = [box.confidence for number, line in enumerate(lines) if number not in stray

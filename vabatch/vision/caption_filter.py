@@ -39,6 +39,9 @@ class FilterRules:
     sure_frames: int = 15  # for at least this many frames
     min_sure: int = 2  # fewer sure captions than this: no geometry to compare with
     height_tolerance: float = 0.5  # line height within this share of the sure captions'
+    # ... and taller by at most this share: the detector's box around a short word is
+    # taller than around a line ("Stop!" 103 px where the video's lines are 62).
+    taller_tolerance: float = 0.8
     row_margin: float = 0.6  # line centres within this many line heights of their rows
     stack_gap: float = 0.8  # a line this close (in line heights) to a caption line is one
     static_overlap: float = 0.5  # a line on this much of a noise box, with its text, is it
@@ -110,7 +113,8 @@ def _reason(candidate: Candidate, rules: FilterRules, reference: Reference | Non
     if reference is not None and candidate.lines:
         height, rows = reference.height, reference.rows
         own = statistics.median(line[1] for line in candidate.lines)
-        if abs(own - height) > rules.height_tolerance * height:
+        if not (1 - rules.height_tolerance) * height <= own \
+                <= (1 + rules.taller_tolerance) * height:
             return (f"text {own:.0f} px high where this video's captions are "
                     f"{height:.0f} px")
         reach = rules.row_margin * height
@@ -128,14 +132,18 @@ def _reason(candidate: Candidate, rules: FilterRules, reference: Reference | Non
 
 
 def stray_lines(lines: Sequence[Line], reference: Reference | None,
-                rules: FilterRules = FilterRules()) -> dict[int, str]:
+                rules: FilterRules = FilterRules(),
+                texts: Sequence[str] | None = None) -> dict[int, str]:
     """Lines of a reading that are no part of the caption: away from every caption row
     and not stacked on a line that is (a sign above the caption, read with it). A caption
     wrapped onto more lines than the layout saw keeps its extra lines, as they sit right
-    above or below its others. None when no line is in a caption row (the candidate is
-    then judged whole). Returns line index -> the reason it is no part of the caption."""
+    above or below its others; a line away from the rows that reads as a clock, counter or
+    timecode (``texts``; mostly digits) is never such a line. None when no line is in a
+    caption row (the candidate is then judged whole). Returns line index -> the reason it
+    is no part of the caption."""
     if reference is None or not lines:
         return {}
+    counters = {number for number, text in enumerate(texts or ()) if reads_as_counter(text)}
     reach = rules.row_margin * reference.height
     kept = {number for number, (top, height, _, _) in enumerate(lines)
             if any(abs(top + height / 2 - row) <= reach for row in reference.rows)}
@@ -145,7 +153,7 @@ def stray_lines(lines: Sequence[Line], reference: Reference | None,
     while grown:
         grown = False
         for number, (top, height, _, _) in enumerate(lines):
-            if number in kept:
+            if number in kept or number in counters:
                 continue
             if any(_edge_gap((top, height), lines[other][:2]) <= rules.stack_gap
                    * reference.height for other in kept):
@@ -154,6 +162,17 @@ def stray_lines(lines: Sequence[Line], reference: Reference | None,
     return {number: f"a line at row {lines[number][0] + lines[number][1] / 2:.0f} of the "
             "band, away from this video's caption rows" for number in range(len(lines))
             if number not in kept}
+
+
+COUNTER_MIN_DIGITS = 3  # a clock or timecode shows at least this many digits,
+COUNTER_DIGIT_SHARE = 0.6  # ... and is mostly digits (of its letters and digits)
+
+
+def reads_as_counter(text: str) -> bool:
+    """Whether ``text`` reads as a clock, counter or timecode ("00:00:04.571", "12:45")."""
+    characters = [char for char in text if char.isalnum()]
+    digits = sum(char.isdigit() for char in characters)
+    return digits >= COUNTER_MIN_DIGITS and digits >= COUNTER_DIGIT_SHARE * len(characters)
 
 
 STATIC_REASON = "static text the layout labelled noise (a sign or a logo), where it saw it"
