@@ -65,6 +65,24 @@ def test_a_sign_beside_the_captions_in_a_few_frames_does_not_unalign_them():
     assert all(result.labels[(f, 1)][0] == "caption" for f in range(FRAMES))
 
 
+def test_a_sign_moving_beside_the_captions_in_most_frames_does_not_unalign_them():
+    # An "EXIT" sign slides along the caption row in 6 of 10 frames (dev seed 2): the
+    # row's extent moves with it, the caption's own box (the widest) does not.
+    signs = [Box(f, 0, "EXIT", 0.9, 10 + 30 * f, 300, 60, 24) for f in range(6)]
+    boxes = signs + [caption_box(f) for f in range(FRAMES)]
+    result = analyse_layout(boxes, FRAMES, WIDTH, HEIGHT)
+    assert result.band is not None
+    assert all(result.labels[(f, 1)][0] == "caption" for f in range(FRAMES))
+
+
+def test_a_huge_noise_box_on_a_caption_row_does_not_stretch_the_band():
+    noise = Box(3, 0, "ASA", 0.55, 0, 0, 192, HEIGHT - 1)  # centred near the caption row
+    boxes = [noise] + [caption_box(f, y=170) for f in range(FRAMES)]
+    result = analyse_layout(boxes, FRAMES, WIDTH, HEIGHT)
+    assert result.band is not None and result.band.top > 100
+    assert result.labels[(3, 0)][0] == "noise"
+
+
 def test_a_line_moving_sideways_is_still_not_aligned():
     boxes = [Box(f, 0, LINES[f], 0.9, 20 + 40 * f, 300, 200, 24) for f in range(FRAMES)]
     result = analyse_layout(boxes, FRAMES, WIDTH, HEIGHT)

@@ -35,6 +35,7 @@ WORDLIKE_MAX_DIGIT_SHARE = 0.25
 # seen this many times as often (a headline bar is on every frame, captions are not).
 TOP_BLOCK_HANDICAP = 3.0
 BAND_PADDING_LINES = 0.35  # padding around caption boxes, in line heights
+MAX_BOX_LINES = 2.5  # boxes taller than this many line heights are not caption lines
 EXTRA_LINE_HEADROOM = 1.25  # room kept for one more line than was seen, in line heights
 MIDDLE_SHARE = 0.1  # a caption block centred this close to mid-frame grows both ways
 
@@ -111,8 +112,10 @@ class Row:
     centre_spread: float = 0.0
     left_spread: float = 0.0
     # The rules' alignment: the robust spread (scaled median absolute deviation, / width)
-    # of the row's centre or left edge, whichever is smaller. A sign that shares the row in
-    # a few frames shifts the row's extent there; it moves the std, not the median.
+    # of the row's centre or left edge, per frame of its whole extent or of its widest box,
+    # whichever is smallest. A sign that shares the row in a few frames shifts the row's
+    # extent there (it moves the std, not the median); one in most frames does not move
+    # the caption's own box, usually the widest.
     alignment: float = 0.0
     edge_share: float = 0.0
     digit_share: float = 0.0
@@ -201,11 +204,15 @@ def describe_rows(rows: list[Row], frame_count: int, width: int) -> None:
         for box in row.boxes:
             by_frame[box.frame_index].append(box)
         lefts, centres, edge_hits, texts = [], [], 0, []
+        widest_lefts, widest_centres = [], []
         for frame_boxes in by_frame.values():
             left = min(b.x for b in frame_boxes)
             right = max(b.x + b.width for b in frame_boxes)
             lefts.append(left)
             centres.append((left + right) / 2)
+            widest = max(frame_boxes, key=lambda b: (b.width, -b.x))
+            widest_lefts.append(widest.x)
+            widest_centres.append(widest.centre_x)
             edge_hits += left <= 2 or right >= width - 2
             ordered = sorted(frame_boxes, key=lambda b: b.x)
             texts.append(normalise_text("".join(b.text for b in ordered)))
@@ -216,7 +223,11 @@ def describe_rows(rows: list[Row], frame_count: int, width: int) -> None:
         row.dominant_share = counts.most_common(1)[0][1] / row.occurrences
         row.centre_spread = float(np.std(centres)) / width
         row.left_spread = float(np.std(lefts)) / width
-        row.alignment = min(_robust_spread(centres), _robust_spread(lefts)) / width
+        # Per frame, the row's whole extent (a line the detector split into words) or its
+        # widest box (a caption with a sign moving beside it in many frames).
+        row.alignment = min(_robust_spread(centres), _robust_spread(lefts),
+                            _robust_spread(widest_centres),
+                            _robust_spread(widest_lefts)) / width
         row.edge_share = edge_hits / row.occurrences
         characters = "".join(texts)
         row.digit_share = sum(c.isdigit() for c in characters) / max(1, len(characters))
@@ -379,6 +390,9 @@ def band_for(block: list[Row], rows: list[Row], width: int, height: int) -> tupl
     """The band around a block of caption rows, padded, with headroom for one more line."""
     boxes = [b for row in block for b in row.boxes]
     line_height = float(np.median([b.height for b in boxes]))
+    # A box far taller than the lines (the detector's box around a patch of noise that
+    # happens to be centred on a caption row) says nothing about where captions are.
+    boxes = [b for b in boxes if b.height <= MAX_BOX_LINES * line_height]
     pad = math.ceil(BAND_PADDING_LINES * line_height)
     top = min(b.y for b in boxes) - pad
     bottom = max(b.y + b.height for b in boxes) + pad
