@@ -57,6 +57,7 @@ from vabatch.vision.caption_readings import (
     lines_of,
     merge,
     same_reading,
+    similar,
 )
 from vabatch.vision.caption_spans import Span, SpanRules, grow, segment, spans_at
 from vabatch.vision.layout_analysis import normalise_text
@@ -74,7 +75,7 @@ class CaptionOptions:
     """Segmentation and reading. All but ``force`` are recorded for the staleness check."""
 
     rules: SpanRules = field(default_factory=SpanRules)
-    min_caption_ink: int = 10  # stable mask cells a span needs to be worth reading
+    min_caption_ink: int = 6  # stable mask cells a span needs to be worth reading
     detection_side: int = 960
     # Strips are scaled down for detection so this video's caption lines (their height in
     # the layout's caption boxes) are about this many pixels tall, within detection_side:
@@ -413,6 +414,11 @@ def _find_captions(db: VideoDatabase, band, options: CaptionOptions, engine: Ocr
             candidate = max(changes, key=lambda t: (changes[t], -t))
             if changes[candidate] >= options.min_stroke_change * max(1, span.core_ink):
                 split = candidate
+            elif len(strips) > 2 and not similar(early, late, options.merge_similarity):
+                # Strokes too faint to tell (short words over a bright scene), yet the ends
+                # read different texts: the strips crop stored between them say where the
+                # text changed, the strokes where in that stretch.
+                split = _reading_change(strips, early, read, changes)
         if split is None:
             read_strips = [r for r in ((early,) if late is early else (early, late)) if r]
             best = max((r for r in read_strips if r.text), key=lambda r: r.confidence,
@@ -445,6 +451,16 @@ def _find_captions(db: VideoDatabase, band, options: CaptionOptions, engine: Ocr
     # Where only static text was read, it is still said (as text that is no caption).
     captions = sorted(captions + left_out, key=lambda c: c.start_frame_index)
     return captions, timestamps, len(spans), spans_read
+
+
+def _reading_change(strips: list[int], early: Reading | None, read,
+                    changes: dict[int, int]) -> int | None:
+    """The frame where the text first read differently from ``early``: between the last
+    stored strip that reads as ``early`` and the next, where the strokes changed most."""
+    for previous, strip in zip(strips[:-1], strips[1:], strict=True):
+        if not same_reading(read(strip), early):
+            return max(range(previous + 1, strip + 1), key=lambda t: (changes[t], -t))
+    return None
 
 
 def _reported(spans: list[Span], progress: ProgressCallback | None):

@@ -83,6 +83,13 @@ def lines_of(caption: Caption) -> tuple[Line, ...]:
     return caption.readings[0].lines if caption.readings else ()
 
 
+def similar(first: Reading | None, second: Reading | None, threshold: float) -> bool:
+    """Whether two readings (None: nothing read) read about the same text."""
+    if first is None or second is None or not first.text or not second.text:
+        return same_reading(first, second)
+    return _similar(first.text, second.text, threshold)
+
+
 def _similar(first: str, second: str, threshold: float) -> bool:
     a, b = normalise_text(first), normalise_text(second)
     return a == b or (bool(a) and bool(b) and SequenceMatcher(None, a, b).ratio() >= threshold)
