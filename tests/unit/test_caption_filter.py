@@ -6,6 +6,7 @@ from vabatch.vision.caption_filter import (
     Candidate,
     FilterRules,
     Reference,
+    beside_the_caption,
     is_static,
     judge,
     letter_weight,
@@ -55,7 +56,7 @@ def test_text_outside_the_caption_rows_is_rejected_but_one_line_in_them_is_enoug
     # The layout's caption lines say where captions are, even where a sign in the scene is
     # read as confidently as a caption.
     reference = Reference.of_lines([LINE, (42, 28, 90, 420)])
-    assert reference == Reference(29.0, (55.0, 56.0))
+    assert reference == Reference(29.0, (55.0, 56.0), centre_x=300.0, left_x=95.0)
     sign = Candidate("City market", 0.95, 40, ((0, 30, 100, 300),))
     three_lines = Candidate("a long caption\nthat wraps\ninto three", 0.8, 40,
                             ((0, 30, 0, 400), (20, 30, 0, 400), LINE))
@@ -122,3 +123,16 @@ def test_static_text_the_layout_labelled_noise_is_found_box_by_box():
     assert not is_static("Good night", shifted, reference)
     assert not is_static("SPORT PLUS", (120, 30, 100, 400), reference)
     assert not is_static("SPORT PLUS", shifted, None)
+
+
+def test_a_sign_beside_the_caption_on_its_line_is_left_out():
+    # Dev seed 2: an "EXIT" sign sliding along the caption row was read into the caption
+    # ("EXIT That knew,"). The caption sits where the video's captions sit (centred on 300).
+    reference = Reference.of_lines([(40, 30, 200, 200), (40, 30, 150, 300)])
+    sign, caption = (40, 30, 20, 60), (42, 28, 230, 140)
+    assert beside_the_caption([sign, caption], reference) == {0}
+    assert beside_the_caption([caption, (40, 30, 480, 60)], reference) == {1}
+    # Words of one caption split by the detector are close together: one piece.
+    words = [(42, 28, 160, 100), (42, 28, 270, 90), (42, 28, 370, 80)]
+    assert beside_the_caption(words, reference) == set()
+    assert beside_the_caption([sign, caption], None) == set()

@@ -42,10 +42,12 @@ from vabatch.stages.base import ProgressCallback, Stage, StageContext, StageResu
 from vabatch.vision.band_signature import PackedMasks, mask_iou
 from vabatch.vision.boundary_model import BoundaryModel, find_model
 from vabatch.vision.caption_filter import (
+    BESIDE_REASON,
     STATIC_REASON,
     Candidate,
     FilterRules,
     Reference,
+    beside_the_caption,
     is_static,
     judge,
     stray_lines,
@@ -512,10 +514,15 @@ def _read_strip(db: VideoDatabase, engine: OcrEngine, frame_index: int,
         return None
     static = [box for box in found if is_static(box.text, _line_box([box]), reference, rules)]
     lines = _lines([box for box in found if box not in static])
+    beside = [line[n] for line in lines
+              for n in beside_the_caption([_line_box([box]) for box in line], reference)]
+    lines = [kept for kept in ([box for box in line if box not in beside] for line in lines)
+             if kept]
     boxes = [_line_box(line) for line in lines]
     texts = [clean_line(" ".join(box.text for box in line)) for line in lines]
     stray = stray_lines(boxes, reference, rules, texts)
     left_out = tuple((clean_line(box.text), STATIC_REASON) for box in static) + tuple(
+        (clean_line(box.text), BESIDE_REASON) for box in beside) + tuple(
         (texts[number], reason) for number, reason in sorted(stray.items()))
     confidences = [box.confidence for number, line in enumerate(lines) if number not in stray
                    for box in line]

@@ -61,6 +61,10 @@ class Reference:
     # Text the layout labelled noise (a sign, a logo): (normalised text, box), one per
     # sampled frame it was seen in.
     noise: tuple[tuple[str, Line], ...] = ()
+    # Where caption lines sit across the band: the median of their centres and of their
+    # left edges (centred captions keep the first, left-aligned ones the second).
+    centre_x: float | None = None
+    left_x: float | None = None
 
     @classmethod
     def of_lines(cls, lines: Sequence[Line], minimum: int = 2,
@@ -70,7 +74,9 @@ class Reference:
             return None
         return cls(float(statistics.median(line[1] for line in lines)),
                    tuple(sorted({line[0] + line[1] / 2 for line in lines})),
-                   tuple(sorted(noise)))
+                   tuple(sorted(noise)),
+                   float(statistics.median(line[2] + line[3] / 2 for line in lines)),
+                   float(statistics.median(line[2] for line in lines)))
 
 
 @dataclass(frozen=True)
@@ -162,6 +168,40 @@ def stray_lines(lines: Sequence[Line], reference: Reference | None,
     return {number: f"a line at row {lines[number][0] + lines[number][1] / 2:.0f} of the "
             "band, away from this video's caption rows" for number in range(len(lines))
             if number not in kept}
+
+
+BESIDE_GAP_LINES = 1.0  # boxes of one line further apart than this (line heights)...
+BESIDE_REASON = "text beside the caption on its line, away from where this video's captions sit"
+
+
+def beside_the_caption(boxes: Sequence[Line], reference: Reference | None) -> set[int]:
+    """Boxes of one line (left to right) that are another text beside the caption: the line
+    falls into pieces at gaps wider than BESIDE_GAP_LINES line heights (words of a caption
+    are closer), and only the piece that sits where this video's captions sit (its centre
+    nearest their centre, or its left edge nearest their left edge) is the caption. A sign
+    sliding along the caption row was read as part of it ("EXIT That knew,")."""
+    if reference is None or reference.centre_x is None or len(boxes) < 2:
+        return set()
+    pieces: list[list[int]] = [[0]]
+    for number in range(1, len(boxes)):
+        previous = boxes[pieces[-1][-1]]
+        gap = boxes[number][2] - (previous[2] + previous[3])
+        height = max(boxes[number][1], previous[1])
+        if gap > BESIDE_GAP_LINES * height:
+            pieces.append([number])
+        else:
+            pieces[-1].append(number)
+    if len(pieces) == 1:
+        return set()
+
+    def distance(piece: list[int]) -> float:
+        left = boxes[piece[0]][2]
+        right = max(boxes[n][2] + boxes[n][3] for n in piece)
+        return min(abs((left + right) / 2 - reference.centre_x),
+                   abs(left - (reference.left_x or 0.0)))
+
+    caption = min(pieces, key=distance)
+    return {number for piece in pieces if piece is not caption for number in piece}
 
 
 COUNTER_MIN_DIGITS = 3  # a clock or timecode shows at least this many digits,
