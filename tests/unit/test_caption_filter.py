@@ -107,6 +107,10 @@ def test_a_timecode_stacked_on_the_caption_is_a_stray_line():
                        texts=["In 1984 we left", texts[1]]) == {}
     assert reads_as_counter("12:45") and reads_as_counter("LAP 3/12 00:41")
     assert not reads_as_counter("In 1984 we left") and not reads_as_counter("42")
+    assert not reads_as_counter("In 1984.") and not reads_as_counter("It's 12:45 now.")
+    # A candidate that is a running timecode alone is no caption.
+    [reason] = judge([Candidate("00:00:04.571", 0.99, 30, (LINE,))])
+    assert reason == "'00:00:04.571' reads as a clock, counter or timecode"
 
 
 def test_static_text_the_layout_labelled_noise_is_found_box_by_box():

@@ -21,6 +21,7 @@ dropped silently).
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -116,6 +117,8 @@ def _reason(candidate: Candidate, rules: FilterRules, reference: Reference | Non
     weight = letter_weight(candidate.text)
     if weight == 0:
         return f"no letters or digits in {candidate.text!r}"
+    if reads_as_counter(candidate.text):
+        return f"{candidate.text!r} reads as a clock, counter or timecode"
     if reference is not None and candidate.lines:
         height, rows = reference.height, reference.rows
         own = statistics.median(line[1] for line in candidate.lines)
@@ -204,15 +207,16 @@ def beside_the_caption(boxes: Sequence[Line], reference: Reference | None) -> se
     return {number for piece in pieces if piece is not caption for number in piece}
 
 
-COUNTER_MIN_DIGITS = 3  # a clock or timecode shows at least this many digits,
-COUNTER_DIGIT_SHARE = 0.6  # ... and is mostly digits (of its letters and digits)
+COUNTER_DIGIT_SHARE = 0.6  # a clock or timecode is mostly digits (of letters and digits)
+_CLOCK = re.compile(r"\d[:.]\d\d")  # ... and shows a time: "12:45", "00:00:04.571", "3.05"
 
 
 def reads_as_counter(text: str) -> bool:
-    """Whether ``text`` reads as a clock, counter or timecode ("00:00:04.571", "12:45")."""
+    """Whether ``text`` reads as a clock, counter or timecode ("00:00:04.571", "12:45");
+    a year or a number in a caption ("In 1984.", "42") does not."""
     characters = [char for char in text if char.isalnum()]
     digits = sum(char.isdigit() for char in characters)
-    return digits >= COUNTER_MIN_DIGITS and digits >= COUNTER_DIGIT_SHARE * len(characters)
+    return bool(_CLOCK.search(text)) and digits >= COUNTER_DIGIT_SHARE * len(characters)
 
 
 STATIC_REASON = "static text the layout labelled noise (a sign or a logo), where it saw it"
