@@ -17,16 +17,24 @@ runs; this script only times them and keeps the numbers (``--out``, one key per 
              held-out root, ``vabatch captions --workers 2`` there, scored with
              ``vabatch score``; the copy deleted;
 ``timing``   ``vabatch train boundaries`` on SIZE corrected videos, and the fit alone;
+``threads``  the fit alone with 2 threads and with 1 (OpenMP spinning on a loaded machine);
 ``coverage`` what the human truth of each corrected video covers (frame steps and
              boundaries) against its look's exact captions.
 
-    nice -n 10 python bench/train_bench.py make --seed 3 --count 20
-    nice -n 10 python bench/train_bench.py prepare --first 0 --last 9
+    nice -n 10 python bench/train_bench.py make --seed 3 --count 21
+    nice -n 10 python bench/train_bench.py prepare --first 0 --last 11
     nice -n 10 python bench/train_bench.py correct
     nice -n 10 python bench/train_bench.py human --sizes 1,3,10
-    nice -n 10 python bench/train_bench.py prepare --first 10 --last 19
+    nice -n 10 python bench/train_bench.py prepare --first 12 --last 20
     nice -n 10 python bench/train_bench.py correct
+    nice -n 10 python bench/train_bench.py make --seed 4 --count 1     # a 20th with a change
+    nice -n 10 python bench/train_bench.py prepare --seed 4 --first 0 --last 0
+    nice -n 10 python bench/train_bench.py correct --seed 4
     nice -n 10 python bench/train_bench.py timing --size 20
+
+(A look without a caption band, or one the rules got entirely right, gives no training
+video: the first has no band to learn from, the second no human row.) Steps may run side
+by side; each adds its key to ``train_bench.json`` when it ends.
 """
 
 from __future__ import annotations
@@ -126,8 +134,9 @@ def correct(args) -> dict:
     """Import each uncorrected video's reference SRT; score before and after."""
     videos = videos_by_name(args.root)
     no_captions = [name for name, d in videos.items() if not (d / "captions.db").exists()]
-    todo = {name: d for name, d in videos.items()
-            if name not in no_captions and "human" not in human_rows(d)}
+    todo = {name: d for name, d in videos.items()  # the looks of this seed
+            if name.startswith(f"r{args.seed}-") and name not in no_captions
+            and "human" not in human_rows(d)}
     if not todo:
         return {"corrected": [], "no_captions_db": no_captions}
     before = score(args.media, args.root, list(todo.values()))
@@ -235,12 +244,42 @@ def timing(args) -> dict:
     features = {"wall_seconds": round(time.monotonic() - started, 1),
                 "cpu_seconds": round(_self_cpu() - cpu, 1)}
     samples = [s for s in samples if s is not None]
-    load, started, cpu = os.getloadavg(), time.monotonic(), _self_cpu()
-    boundaries._fit(samples)
-    fit = {"wall_seconds": round(time.monotonic() - started, 2),
-           "cpu_seconds": round(_self_cpu() - cpu, 2), "load_before": load,
-           "steps": int(sum(len(s.classes) for s in samples))}
+    fits = []  # LightGBM's 2 OpenMP threads wait for each other: on a loaded machine the
+    for _ in range(args.repeats):  # same fit varies, so it is timed more than once
+        load, started, cpu = os.getloadavg(), time.monotonic(), _self_cpu()
+        boundaries._fit(samples)
+        fits.append({"wall_seconds": round(time.monotonic() - started, 2),
+                     "cpu_seconds": round(_self_cpu() - cpu, 2),
+                     "load_before": [round(x, 2) for x in load]})
+    fit = {"steps": int(sum(len(s.classes) for s in samples)), "runs": fits}
     return {"videos": len(corrected), "command": trained, "features": features, "fit": fit}
+
+
+def threads(args) -> dict:
+    """LightGBM's fit on SIZE corrected videos with 2 threads (the product's setting) and
+    with 1, alternately, ``--repeats`` times each; run once as is and once with
+    ``OMP_WAIT_POLICY=passive`` in the environment (OpenMP's threads then sleep instead
+    of spinning while they wait for each other)."""
+    from vabatch.tools import boundaries
+
+    samples = [boundaries.video_samples(d, "human") for _, d in
+               _corrected(args.root)[:args.size]]
+    runs, wanted = [], boundaries.PARAMS["num_threads"]
+    try:
+        for _ in range(args.repeats):
+            for count in (2, 1):
+                boundaries.PARAMS["num_threads"] = count
+                load, started, cpu = os.getloadavg()[0], time.monotonic(), _self_cpu()
+                boundaries._fit(samples)
+                runs.append({"threads": count, "wall_seconds": round(time.monotonic()
+                                                                      - started, 2),
+                             "cpu_seconds": round(_self_cpu() - cpu, 2),
+                             "load": round(load, 2)})
+                print(runs[-1], flush=True)
+    finally:
+        boundaries.PARAMS["num_threads"] = wanted
+    return {"videos": len(samples), "steps": int(sum(len(s.classes) for s in samples)),
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"), "runs": runs}
 
 
 def coverage(args) -> dict:
@@ -252,7 +291,8 @@ def coverage(args) -> dict:
 
     rows = {}
     for name, video_dir in _corrected(args.root):
-        spec = json.loads((args.media / f"{name}.json").read_text(encoding="utf-8"))
+        media = args.work / "media" / f"seed-{name[1:].split('-')[0]}"
+        spec = json.loads((media / f"{name}.json").read_text(encoding="utf-8"))
         cues = [(c["start_ms"], c["end_ms"]) for c in spec["captions"]]
         exact = boundaries.video_samples(video_dir, "exact", cues)
         checked = boundaries.video_samples(video_dir, "human")
@@ -274,13 +314,14 @@ def _self_cpu() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("step", choices=("make", "prepare", "correct", "human", "timing",
-                                           "coverage"))
+                                           "coverage", "threads"))
     parser.add_argument("--seed", type=int, default=3, help="a training seed of the looks")
     parser.add_argument("--count", type=int, default=20)
     parser.add_argument("--first", type=int, default=0)
     parser.add_argument("--last", type=int, default=9)
     parser.add_argument("--sizes", default="1,3,10")
     parser.add_argument("--size", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=3, help="timing: fits timed")
     parser.add_argument("--work", type=Path, default=WORK)
     parser.add_argument("--eval", type=Path, default=EVAL_ROOT)
     parser.add_argument("--eval-media", type=Path, default=EVAL_MEDIA)
@@ -290,7 +331,7 @@ def main() -> None:
     args.media = args.work / "media" / f"seed-{args.seed}"
     args.root = args.work / "root"
     result = {"make": make, "prepare": prepare, "correct": correct, "human": human,
-              "timing": timing, "coverage": coverage}[args.step](args)
+              "timing": timing, "coverage": coverage, "threads": threads}[args.step](args)
     result["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     # Read at the end: steps may run side by side, each adds its own key.
     out = args.work / "train_bench.json"
