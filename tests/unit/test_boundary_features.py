@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vabatch.tools.boundaries import cue_truth
+from vabatch.tools.boundaries import HUMAN_MARGIN, cue_truth, truth_of_rows
 from vabatch.vision.boundary_features import (
     CHUNK,
     FEATURE_NAMES,
@@ -33,6 +33,19 @@ def test_step_classes_name_what_happens_between_two_frames():
 def test_cue_truth_follows_the_exported_convention():
     times = [0, 40, 80, 120, 160, 200]
     assert cue_truth(times, [(40, 120), (120, 200)]).tolist() == [-1, 0, 0, 1, 1, -1]
+
+
+def test_a_caption_a_person_deleted_is_checked_as_no_caption():
+    """A deleted row (a phantom a person removed) says no caption shows there; it is no
+    caption state, and its frames count as checked."""
+    rows = [(20, 40, "human", None), (60, 70, "human", "deleted"), (90, 100, "auto", None)]
+    states, known = truth_of_rows(rows, 120)
+    assert set(states[20:40]) == {0} and set(states[60:70]) == {-1}
+    assert set(states[:20]) == set(states[40:]) == {-1}
+    assert known[60 - HUMAN_MARGIN:70 + HUMAN_MARGIN].all()
+    assert not known[90:100].any() and not known[:20 - HUMAN_MARGIN].any()
+    assert np.count_nonzero(step_classes(states)) == 2  # one caption: appears, goes
+    assert truth_of_rows([(5, 9, "auto", None)], 20) is None
 
 
 def test_features_see_a_change_of_text_and_not_a_stay():

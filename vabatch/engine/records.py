@@ -24,7 +24,7 @@ from vabatch.db.video_database import (
 from vabatch.engine.failures import Failure
 from vabatch.engine.model import RunReport, Task
 from vabatch.errors import DatabaseError
-from vabatch.fsutil import owner_is_dead
+from vabatch.fsutil import is_shared_file, owner_is_dead, replace_with_private_copy
 
 RUNS_FILE = "runs.db"
 RUNS_APPLICATION_ID = 0x56427275  # "VBru"
@@ -51,6 +51,8 @@ def open_runs_database(data_root: Path, *, create: bool) -> apsw.Connection | No
         return None
     if create:
         path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists() and is_shared_file(path):  # a hard-linked copy of a data root:
+            replace_with_private_copy(path)  # its runs are its own, the original's stay
     uri = sqlite_uri(path, read_only=not create) + ("c" if create else "")
     try:
         conn = open_connection(uri)

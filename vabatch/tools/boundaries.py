@@ -31,6 +31,7 @@ from vabatch.db import VideoDatabase
 from vabatch.errors import InputError
 from vabatch.fsutil import atomic_write, child_path, proven_inside
 from vabatch.stages.captions import band_masks
+from vabatch.tools.annotate.edits import DELETED
 from vabatch.vision.boundary_features import (
     CLASSES,
     FEATURE_NAMES,
@@ -104,18 +105,30 @@ def human_truth(db: VideoDatabase, frames: int) -> tuple[np.ndarray, np.ndarray]
     the video has none."""
     if not db.has("captions"):
         return None
-    rows = db.execute("SELECT start_frame_index, end_frame_index, source FROM"
-                      " captions.captions ORDER BY start_frame_index").fetchall()
-    human = [(s, e) for s, e, source in rows if source == "human" and e > s]
-    if not human:
+    rows = db.execute("SELECT start_frame_index, end_frame_index, source, boundary_state"
+                      " FROM captions.captions ORDER BY start_frame_index").fetchall()
+    return truth_of_rows(rows, frames)
+
+
+def truth_of_rows(rows: Sequence[tuple[int, int, str, str | None]], frames: int
+                  ) -> tuple[np.ndarray, np.ndarray] | None:
+    """(state per frame, checked per frame) from caption rows (start, end, source,
+    boundary_state): a person's caption shows on its frames; frames a person deleted a
+    caption from show none (a deletion is a checked "no caption here", not a caption);
+    both are checked with ``HUMAN_MARGIN`` frames around them, except where an automatic
+    caption nobody checked lies. None without any row of a person."""
+    checked = [(s, e, state == DELETED) for s, e, source, state in rows
+               if source == "human" and e > s]
+    if not checked:
         return None
     states, known = np.full(frames, -1), np.zeros(frames, bool)
-    for start, end in human:
+    for start, end, _ in checked:
         known[max(0, start - HUMAN_MARGIN):min(frames, end + HUMAN_MARGIN)] = True
-    for number, (start, end) in enumerate(human):
+    shown = [(start, end) for start, end, deleted in checked if not deleted]
+    for number, (start, end) in enumerate(shown):
         states[max(0, start):min(frames, end)] = number
-    for start, end, source in rows:  # automatic captions nobody checked: not known
-        if source != "human" and not any(s < end and start < e for s, e in human):
+    for start, end, source, _ in rows:  # automatic captions nobody checked: not known
+        if source != "human" and not any(s < end and start < e for s, e, _ in checked):
             known[max(0, start):min(frames, end)] = False
     return states, known
 
