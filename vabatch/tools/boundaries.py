@@ -50,7 +50,7 @@ from vabatch.vision.caption_spans import segment
 
 HUMAN_MARGIN = 8  # frames around a checked caption that count as checked too
 PARAMS = {"objective": "multiclass", "num_class": len(CLASSES), "learning_rate": 0.08,
-          "num_leaves": 15, "min_data_in_leaf": 20, "lambda_l2": 1.0, "num_threads": 2,
+          "num_leaves": 15, "min_data_in_leaf": 20, "lambda_l2": 1.0, "num_threads": 1,
           "deterministic": True, "force_row_wise": True, "seed": 7, "verbose": -1}
 ROUNDS = 150
 BOUNDARY_WEIGHT = 4.0  # steps that are no stay are rare: each counts this much
@@ -213,7 +213,7 @@ def _boundary_counts(booster, videos: Sequence[TrainingVideo], threshold: float)
         frames = np.flatnonzero(video.known)
         truth = frames[video.classes != 0].tolist()
         stay = np.ones(int(frames.max()) + 1 if len(frames) else 0)
-        stay[frames] = booster.predict(video.features, num_threads=2)[:, 0]
+        stay[frames] = booster.predict(video.features, num_threads=1)[:, 0]
         known = set(frames.tolist())
         found = {"model": [f for f in boundaries_of(stay, threshold) if f in known],
                  "rules": [f for f in video.rule_starts if f in known]}
