@@ -50,15 +50,20 @@ def captions_export(
 def captions_import(
     video: Annotated[str, typer.Argument(help="The video (id, prefix or source name).")],
     subtitle_file: Annotated[Path, typer.Argument(help="The corrected .srt or .vtt file.")],
+    checked: Annotated[bool, typer.Option(
+        "--checked", help="You checked every caption of the file: the ones it leaves as "
+        "they were become yours too (kept through re-runs, learnt by `train boundaries`)."
+    )] = False,
     data: DataOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Record what differs between FILE and VIDEO's captions as human edits (text, times
-    to the nearest frame, deleted and added captions); an unchanged file changes nothing."""
+    to the nearest frame, deleted and added captions); an unchanged file changes nothing
+    (with --checked, it marks the captions checked)."""
     from vabatch.api import import_subtitles
 
     _, video_dir = one_video(data, video)
-    result = import_subtitles(video_dir, subtitle_file)
+    result = import_subtitles(video_dir, subtitle_file, checked=checked)
     if as_json:
         print_json(result.to_json())
         return
@@ -67,10 +72,12 @@ def captions_import(
         out.print(f"{video_dir.name}: no differences ({plural(plan.unchanged, 'caption')} "
                   "as exported); captions.db unchanged", highlight=False)
     else:
+        confirmed = f" ({len(plan.confirmed)} of them now checked by you)" \
+            if checked else ""
         out.print(f"{video_dir.name}: {plural(len(plan.text), 'text')} changed, "
                   f"{plural(len(plan.bounds), 'caption')} moved, {len(plan.deleted)} deleted, "
-                  f"{len(plan.added)} added, {plan.unchanged} unchanged (one edit: "
-                  "undo takes it back)", highlight=False)
+                  f"{len(plan.added)} added, {plan.unchanged} unchanged{confirmed} (one "
+                  "edit: undo takes it back)", highlight=False)
     for caption_id, reason in plan.not_exported:
         err.print(f"caption {caption_id} left alone: the export does not write it ({reason})",
                   highlight=False)

@@ -67,13 +67,18 @@ class ImportPlan:
     deleted: list[int] = field(default_factory=list)
     added: list[FrameCue] = field(default_factory=list)
     not_exported: list[tuple[int, str]] = field(default_factory=list)  # (id, why): left alone
+    # With ``checked``: automatic captions the file confirms as they are, made a person's
+    # (the person checked the whole file, so training and re-runs keep them as checked).
+    confirmed: list[int] = field(default_factory=list)
 
     @property
     def edits(self) -> int:
-        return len(self.text) + len(self.bounds) + len(self.deleted) + len(self.added)
+        return (len(self.text) + len(self.bounds) + len(self.deleted) + len(self.added)
+                + len(self.confirmed))
 
     def summary(self) -> dict:
-        return {"unchanged": self.unchanged, "text_changed": len(self.text),
+        return {"unchanged": self.unchanged, "confirmed": len(self.confirmed),
+                "text_changed": len(self.text),
                 "times_moved": len(self.bounds), "deleted": len(self.deleted),
                 "added": len(self.added),
                 "left_alone": [{"caption_id": i, "reason": r} for i, r in self.not_exported]}
@@ -108,8 +113,10 @@ def _nearest(times: list[int], ms: int) -> int:
     return position if times[position] - ms < ms - times[position - 1] else position - 1
 
 
-def plan_import(captions: list[CaptionView], cues: list[FrameCue]) -> ImportPlan:
-    """What to change so that the exported captions become the file's cues."""
+def plan_import(captions: list[CaptionView], cues: list[FrameCue],
+                checked: bool = False) -> ImportPlan:
+    """What to change so that the exported captions become the file's cues; with
+    ``checked``, also the automatic captions the file confirms (``ImportPlan.confirmed``)."""
     plan = ImportPlan()
     exported, plan.not_exported = [], []
     for caption in captions:
@@ -126,8 +133,10 @@ def plan_import(captions: list[CaptionView], cues: list[FrameCue]) -> ImportPlan
     for cue in cues:
         same = waiting.get((cue.start_ms, cue.end_ms, cue.text))
         if same:
-            same.pop(0)
+            kept = same.pop(0)
             plan.unchanged += 1
+            if checked and kept.source != "human":
+                plan.confirmed.append(kept.caption_id)
         else:
             left_cues.append(cue)
     left_captions = [c for group in waiting.values() for c in group]
@@ -160,6 +169,8 @@ def plan_import(captions: list[CaptionView], cues: list[FrameCue]) -> ImportPlan
         if (cue.start_frame_index, cue.end_frame_index) == (
                 caption.start_frame_index, caption.end_frame_index) and cue.text == caption.text:
             plan.unchanged += 1  # moved within the same frames
+            if checked and caption.source != "human":
+                plan.confirmed.append(caption_id)
     plan.deleted = sorted(c.caption_id for c in left_captions
                           if c.caption_id not in paired_captions)
     plan.added = [q for q in left_cues if q.number not in paired_cues]
@@ -180,20 +191,21 @@ class SubtitleImport:
                 **self.plan.summary()}
 
 
-def import_subtitles(video_dir: Path, path: Path) -> SubtitleImport:
+def import_subtitles(video_dir: Path, path: Path, checked: bool = False) -> SubtitleImport:
     """Record the differences between ``path`` (.srt or .vtt) and the video's exported
-    captions as human edits, in one transaction (one undo)."""
+    captions as human edits, in one transaction (one undo). ``checked``: the person checked
+    the whole file, so the automatic captions it confirms become a person's too."""
     video_dir, path = Path(video_dir), Path(path)
     editor = CaptionEditor(video_dir, origin=f"import {path.name}")
     cues = read_subtitles(path)  # InputError: unreadable, bad suffix, reversed cue
     with VideoDatabase(video_dir, only=("video", "cropping"), require=("video",)) as db:
         timed = frame_cues(cues, Timeline(db), str(path))
-    plan = plan_import(editor.captions(), timed)
+    plan = plan_import(editor.captions(), timed, checked)
     if not plan.edits:
         return SubtitleImport(video_dir.name, str(path), plan, False)
     with editor.transaction("import", {"file": path.name, **plan.summary()},
                             needs_file=False) as edit:
-        plan = plan_import(_views(edit), timed)  # the same file, inside the transaction
+        plan = plan_import(_views(edit), timed, checked)  # the same, inside the transaction
         apply_plan(edit, plan)
     return SubtitleImport(video_dir.name, str(path), plan, True)
 
@@ -211,6 +223,8 @@ def apply_plan(edit: Edit, plan: ImportPlan) -> None:
     overlapping a person's row becomes a person's too, so a rerun keeps what is shown.
     Frames a changed caption gave up and no caption covers now are marked deleted."""
     given_up = []
+    for caption_id in plan.confirmed:
+        edit.make_human(caption_id)
     for caption_id in plan.deleted:
         edit.make_human(caption_id, boundary_state=DELETED, text=None)
     new_bounds = {caption_id: (start, end) for caption_id, start, end in plan.bounds}
