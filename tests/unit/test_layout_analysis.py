@@ -83,6 +83,26 @@ def test_a_huge_noise_box_on_a_caption_row_does_not_stretch_the_band():
     assert result.labels[(3, 0)][0] == "noise"
 
 
+def test_a_running_counter_in_the_caption_row_is_split_off_and_noise():
+    # Dev seed 2: a counter sign ("330", "200", "304") shared the caption row in half of
+    # the frames: the row looked as if it moved sideways and the video got no band.
+    counters = [Box(f, 0, str(200 + 31 * f), 0.95, 60 + 25 * f, 300, 60, 24)
+                for f in range(0, FRAMES, 2)]
+    boxes = counters + [caption_box(f) for f in range(1, FRAMES, 2)]
+    result = analyse_layout(boxes, FRAMES, WIDTH, HEIGHT)
+    assert result.band is not None
+    assert all(result.labels[(f, 0)][0] == "noise" for f in range(0, FRAMES, 2))
+    assert all(result.labels[(f, 1)][0] == "caption" for f in range(1, FRAMES, 2))
+
+
+def test_a_sign_moving_through_the_caption_rows_does_not_narrow_the_band():
+    signs = [Box(f, 0, "EXIT", 0.9, 10 + 55 * f, 280, 60, 20) for f in range(FRAMES)]
+    boxes = signs + [caption_box(f) for f in range(FRAMES)]
+    result = analyse_layout(boxes, FRAMES, WIDTH, HEIGHT)
+    assert result.band is not None
+    assert (result.band.left, result.band.right) == (0, WIDTH)
+
+
 def test_a_line_moving_sideways_is_still_not_aligned():
     boxes = [Box(f, 0, LINES[f], 0.9, 20 + 40 * f, 300, 200, 24) for f in range(FRAMES)]
     result = analyse_layout(boxes, FRAMES, WIDTH, HEIGHT)

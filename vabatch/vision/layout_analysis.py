@@ -179,7 +179,22 @@ def group_rows(boxes: Sequence[Box], frame_count: int) -> list[Row]:
                 rows[-1].append(box)
                 continue
         rows.append([box])
-    return [Row(boxes=part) for row in rows for part in _split_static(row, frame_count)]
+    return [Row(boxes=part) for row in rows for static_split in _split_static(row, frame_count)
+            for part in _split_counters(static_split)]
+
+
+def _split_counters(row: list[Box]) -> list[list[Box]]:
+    """Boxes that read as numbers (a counter, a score, a clock) split off a row that also
+    holds words: a running counter beside the captions made the caption row look as if it
+    moved sideways (seen on a random look of development seed 2)."""
+    def number(box: Box) -> bool:
+        text = normalise_text(box.text)
+        return len(text) >= 2 and sum(c.isdigit() for c in text) >= MAX_DIGIT_SHARE * len(text)
+
+    counters = [b for b in row if number(b)]
+    if not counters or len(counters) == len(row):
+        return [row]
+    return [counters, [b for b in row if not number(b)]]
 
 
 def _split_static(row: list[Box], frame_count: int) -> list[list[Box]]:
@@ -414,8 +429,11 @@ def band_for(block: list[Row], rows: list[Row], width: int, height: int) -> tupl
         limit = min([b.y for b in noise if b.y >= bottom] + [height])
         bottom = min(bottom + down, limit)
     # Caption lines vary in length: widen the band to the frame's edges, stopping short of
-    # any other text beside it.
-    beside = [b for b in noise if b.y < bottom and b.y + b.height > top]
+    # any other text that stays beside it (a logo, a clock; a sign moving through the row
+    # does not narrow the band: one look's band shrank to a third of the frame that way).
+    staying = [b for r in rows if r not in block and r.alignment <= MAX_ALIGNMENT_SPREAD
+               for b in r.boxes]
+    beside = [b for b in staying if b.y < bottom and b.y + b.height > top]
     left = max([b.x + b.width for b in beside if b.x + b.width <= left] + [0])
     right = min([b.x for b in beside if b.x >= right] + [width])
     band = Band(max(0, left), max(0, top), min(width, right), min(height, bottom))
