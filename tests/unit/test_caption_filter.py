@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from vabatch.vision.caption_filter import (
+    COUNTER_REASON,
     Candidate,
     FilterRules,
     Reference,
@@ -101,13 +102,16 @@ def test_a_timecode_stacked_on_the_caption_is_a_stray_line():
     reference = Reference.of_lines([LINE, (42, 28, 90, 420)])
     timecode = (8, 30, 200, 160)
     texts = ["00:00:04.571", "Nobody knew where it ended"]
-    away = "a line at row 23 of the band, away from this video's caption rows"
-    assert stray_lines([timecode, LINE], reference, texts=texts) == {0: away}
+    assert stray_lines([timecode, LINE], reference, texts=texts) == {0: COUNTER_REASON}
     assert stray_lines([timecode, LINE], reference,
                        texts=["In 1984 we left", texts[1]]) == {}
     assert reads_as_counter("12:45") and reads_as_counter("LAP 3/12 00:41")
     assert not reads_as_counter("In 1984 we left") and not reads_as_counter("42")
     assert not reads_as_counter("In 1984.") and not reads_as_counter("It's 12:45 now.")
+    # A running counter alone ("201", "203", ...), even in a caption row (dev seed 2).
+    assert reads_as_counter("203") and not reads_as_counter("42 days")
+    assert stray_lines([(44, 26, 20, 60), LINE], reference,
+                       texts=["203", "Nobody knew"]) == {0: COUNTER_REASON}
     # A candidate that is a running timecode alone is no caption.
     [reason] = judge([Candidate("00:00:04.571", 0.99, 30, (LINE,))])
     assert reason == "'00:00:04.571' reads as a clock, counter or timecode"
@@ -140,3 +144,14 @@ def test_a_sign_beside_the_caption_on_its_line_is_left_out():
     words = [(42, 28, 160, 100), (42, 28, 270, 90), (42, 28, 370, 80)]
     assert beside_the_caption(words, reference) == set()
     assert beside_the_caption([sign, caption], None) == set()
+
+
+def test_a_sign_moving_through_the_band_is_static_text_wherever_it_is():
+    # The layout saw "出口" as noise in 4 sampled frames, each time somewhere else.
+    noise = [("出口", (0, 30, 40 + 90 * n, 60)) for n in range(4)]
+    reference = Reference.of_lines([LINE, (42, 28, 90, 420)], noise=noise)
+    assert is_static("出口", (44, 30, 500, 60), reference)
+    assert not is_static("出口", (44, 30, 500, 60), Reference.of_lines(
+        [LINE, (42, 28, 90, 420)], noise=noise[:3]))  # seen in 3 frames only
+    assert not is_static("出", (44, 30, 500, 30), Reference.of_lines(
+        [LINE, (42, 28, 90, 420)], noise=[("出", n[1]) for n in noise]))  # too short

@@ -47,6 +47,7 @@ class FilterRules:
     stack_gap: float = 0.8  # a line this close (in line heights) to a caption line is one
     static_overlap: float = 0.5  # a line on this much of a noise box, with its text, is it
     static_frames: int = 3  # ... when the layout saw that text there in this many frames
+    sign_frames: int = 4  # text the layout saw as noise anywhere in this many frames: a sign
     short_chars: int = 4  # a text this short (letters; CJK characters count 2) ...
     short_min_confidence: float = 0.85  # ... needs this confidence
     short_min_frames: int = 6  # ... and this many frames
@@ -153,9 +154,12 @@ def stray_lines(lines: Sequence[Line], reference: Reference | None,
     if reference is None or not lines:
         return {}
     counters = {number for number, text in enumerate(texts or ()) if reads_as_counter(text)}
+    if len(counters) == len(lines):
+        return {}  # a counter alone: the candidate is judged whole (and rejected as one)
     reach = rules.row_margin * reference.height
     kept = {number for number, (top, height, _, _) in enumerate(lines)
-            if any(abs(top + height / 2 - row) <= reach for row in reference.rows)}
+            if number not in counters
+            and any(abs(top + height / 2 - row) <= reach for row in reference.rows)}
     if not kept:
         return {}
     grown = True
@@ -168,8 +172,9 @@ def stray_lines(lines: Sequence[Line], reference: Reference | None,
                    * reference.height for other in kept):
                 kept.add(number)
                 grown = True
-    return {number: f"a line at row {lines[number][0] + lines[number][1] / 2:.0f} of the "
-            "band, away from this video's caption rows" for number in range(len(lines))
+    return {number: COUNTER_REASON if number in counters else
+            f"a line at row {lines[number][0] + lines[number][1] / 2:.0f} of the band, away "
+            "from this video's caption rows" for number in range(len(lines))
             if number not in kept}
 
 
@@ -207,15 +212,19 @@ def beside_the_caption(boxes: Sequence[Line], reference: Reference | None) -> se
     return {number for piece in pieces if piece is not caption for number in piece}
 
 
+COUNTER_REASON = "a line that reads as a clock, counter or timecode"
 COUNTER_DIGIT_SHARE = 0.6  # a clock or timecode is mostly digits (of letters and digits)
 _CLOCK = re.compile(r"\d[:.]\d\d")  # ... and shows a time: "12:45", "00:00:04.571", "3.05"
 
 
 def reads_as_counter(text: str) -> bool:
-    """Whether ``text`` reads as a clock, counter or timecode ("00:00:04.571", "12:45");
-    a year or a number in a caption ("In 1984.", "42") does not."""
+    """Whether ``text`` reads as a clock, counter or timecode ("00:00:04.571", "12:45"), or
+    is a number alone of 3+ digits (a running counter: "201", "203", ...); a year or a
+    number in a caption with words ("In 1984.", "42 days") does not."""
     characters = [char for char in text if char.isalnum()]
     digits = sum(char.isdigit() for char in characters)
+    if digits >= 3 and digits == len(characters):
+        return True
     return bool(_CLOCK.search(text)) and digits >= COUNTER_DIGIT_SHARE * len(characters)
 
 
@@ -226,8 +235,8 @@ def is_static(text: str, box: Line, reference: Reference | None,
               rules: FilterRules = FilterRules()) -> bool:
     """Whether an OCR box shows static text: text the layout labelled noise where it saw
     it, in ``static_frames`` sampled frames or more (a caption the layout misjudged once
-    is not static). Checked box by box, before boxes are joined into lines: a sign may
-    share a row with the caption."""
+    is not static), or anywhere in ``sign_frames`` or more (a moving sign). Checked box by
+    box, before boxes are joined into lines: a sign may share a row with the caption."""
     if reference is None:
         return False
     own = "".join(char for char in text.lower() if char.isalnum())
@@ -237,7 +246,12 @@ def is_static(text: str, box: Line, reference: Reference | None,
                if _overlap(box, noise_box) >= rules.static_overlap and (
                    own == noise_text or (min(len(own), len(noise_text)) >= 3
                                          and (own in noise_text or noise_text in own))))
-    return seen >= rules.static_frames
+    if seen >= rules.static_frames:
+        return True
+    # A sign moving through the band: the same text the layout saw as noise in many sampled
+    # frames, wherever it is now ("出口" sliding across a caption row, dev seed 2).
+    anywhere = sum(1 for noise_text, _ in reference.noise if noise_text == own)
+    return letter_weight(own) >= 3 and anywhere >= rules.sign_frames
 
 
 def _edge_gap(first: tuple[int, int], second: tuple[int, int]) -> float:
