@@ -147,10 +147,10 @@ def stray_lines(lines: Sequence[Line], reference: Reference | None,
     """Lines of a reading that are no part of the caption: away from every caption row
     and not stacked on a line that is (a sign above the caption, read with it). A caption
     wrapped onto more lines than the layout saw keeps its extra lines, as they sit right
-    above or below its others; a line away from the rows that reads as a clock, counter or
-    timecode (``texts``; mostly digits) is never such a line. None when no line is in a
-    caption row (the candidate is then judged whole). Returns line index -> the reason it
-    is no part of the caption."""
+    above or below its others. A line that reads as a clock, counter or timecode
+    (``texts``, ``reads_as_counter``) is no part of a caption wherever it is. None when no
+    other line is in a caption row (the candidate is then judged whole). Returns line
+    index -> the reason it is no part of the caption."""
     if reference is None or not lines:
         return {}
     counters = {number for number, text in enumerate(texts or ()) if reads_as_counter(text)}
