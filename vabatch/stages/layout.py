@@ -23,6 +23,7 @@ import numpy as np
 from vabatch import __version__
 from vabatch.db import VideoDatabase
 from vabatch.db.checksums import checksum
+from vabatch.db.labels import orphans_in
 from vabatch.errors import DatabaseError, InputError
 from vabatch.fsutil import atomic_write, proven_inside
 from vabatch.stages.base import Stage, StageContext, StageResult
@@ -378,28 +379,11 @@ def import_labels(video_dir: Path, labels: list[tuple[int, int, str]]) -> tuple[
 
 
 # -- labels whose OCR box is missing ----------------------------------------------------------
-_ORPHANS = ("SELECT l.frame_index, l.box_index, l.label, l.label_source, {accepted}"
-            " FROM layout.full_frame_box_labels l LEFT JOIN fullOCR.full_frame_ocr o"
-            " USING (frame_index, box_index) {join} WHERE o.frame_index IS NULL"
-            " ORDER BY l.frame_index, l.box_index")
-
-
 def orphan_labels(video_dir: Path) -> list[tuple[int, int, str, str, bool]]:
     """Labels naming an OCR box fullOCR does not have: (frame_index, box_index, label,
     label_source, accepted by a person)."""
     with VideoDatabase(video_dir, require=("layout", "fullOCR")) as db:
         return orphans_in(db)
-
-
-def orphans_in(db: VideoDatabase) -> list[tuple[int, int, str, str, bool]]:
-    """``orphan_labels`` on an open VideoDatabase with layout and fullOCR attached."""
-    if db.columns("layout", "accepted_orphan_labels"):  # absent in files made before
-        sql = _ORPHANS.format(accepted="a.frame_index IS NOT NULL", join=(
-            "LEFT JOIN layout.accepted_orphan_labels a USING (frame_index, box_index)"))
-    else:
-        sql = _ORPHANS.format(accepted="0", join="")
-    return [(f, b, label, source, bool(accepted))
-            for f, b, label, source, accepted in db.execute(sql)]
 
 
 def settle_orphan_labels(video_dir: Path, accept: bool) -> int:

@@ -310,7 +310,7 @@ def _check_across(video_dir: Path, report: VideoReport, deep: bool,
 def _check_orphan_labels(db: VideoDatabase, report: VideoReport) -> None:
     """Labels naming OCR boxes fullOCR lacks: a problem, or a note once a person accepted
     them (`vabatch annotate labels orphans --accept`)."""
-    from vabatch.stages.layout import orphans_in  # numpy and the layout stage: only here
+    from vabatch.db.labels import orphans_in
 
     orphans = orphans_in(db)
     pending = sorted({f for f, _, _, _, accepted in orphans if not accepted})
