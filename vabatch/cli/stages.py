@@ -165,6 +165,13 @@ def ocr(
              "many levels anywhere reuses that frame's boxes.")] = None,
     no_reuse: Annotated[bool, typer.Option(
         "--no-reuse", help="Read every selected frame, even (near-)identical ones.")] = False,
+    steady_threshold: Annotated[int | None, typer.Option(
+        "--steady-threshold", min=0, max=255, show_default=str(OCR_DEFAULTS.steady_threshold),
+        help="A frame in which no text is found and whose picture moved is read again with "
+             "every pixel that changed by more than this many levels since the stored frame "
+             "before it greyed out (captions stay still over a busy moving scene).")] = None,
+    no_steady: Annotated[bool, typer.Option(
+        "--no-steady", help="Never read frames again for what stayed still.")] = False,
     threads: Annotated[int, typer.Option(
         "--threads", min=1, help="onnxruntime threads per video (1 is fastest on 2 cores).")]
     = OCR_DEFAULTS.threads,
@@ -183,9 +190,11 @@ def ocr(
     given = {"sampling_fps": None if fps is None else fps or None,  # 0: every stored frame
              "detection_side": detection_side, "min_confidence": min_confidence,
              "reuse_threshold": None if no_reuse else reuse_threshold,
+             "steady_threshold": None if no_steady else steady_threshold,
              "frames_per_transaction": commit_every}
     named = {"sampling_fps": fps is not None, "reuse_threshold": no_reuse
-             or reuse_threshold is not None}  # the others: given when not None
+             or reuse_threshold is not None, "steady_threshold": no_steady
+             or steady_threshold is not None}  # the others: given when not None
     given = {name: value for name, value in given.items()
              if named.get(name, value is not None)}
     options = OcrOptions(threads=threads, force=force,
@@ -202,9 +211,10 @@ def ocr(
         out.print(summary_line("ocr", results), highlight=False)
     elif any(r.ok for r in results):
         out.print(table(f"ocr in {data_root}", (
-            "video id", "status", "frames", "read", "reused", "boxes", "seconds"), [
+            "video id", "status", "frames", "read", "reused", "steady", "boxes", "seconds"), [
             (r.video_id, coloured(r.status, STATUS_COLOURS), str(r.frames_selected),
-             str(r.frames_read), str(r.frames_reused), str(r.boxes), f"{r.seconds:.1f}")
+             str(r.frames_read), str(r.frames_reused), str(r.frames_steady), str(r.boxes),
+             f"{r.seconds:.1f}")
             for r in results]))
     exit_if_failed([r for r in results if not r.ok], lambda r: r.error)
 

@@ -35,6 +35,7 @@ from vabatch.db.files import SIDECAR_SUFFIXES
 from vabatch.errors import DatabaseError
 from vabatch.ocr_engines import DEFAULT_ENGINE, OcrBox, OcrEngine, create_engine
 from vabatch.stages.base import ProgressCallback, Stage, StageContext, StageResult
+from vabatch.vision.steady import MOVED_SHARE, STEADY_THRESHOLD, steady_image
 
 if TYPE_CHECKING:
     import numpy as np
@@ -56,6 +57,10 @@ class OcrOptions:
     detection_side: int = DEFAULT_DETECTION_SIDE
     min_confidence: float = 0.5
     reuse_threshold: int | None = DEFAULT_REUSE_THRESHOLD  # None: never reuse
+    # A frame in which no text is found and whose picture moved (against the stored frame
+    # before it) is read again with every changed pixel greyed out (vision/steady.py);
+    # None: never.
+    steady_threshold: int | None = STEADY_THRESHOLD
     threads: int = 1
     force: bool = False
     frames_per_transaction: int = FRAMES_PER_TRANSACTION
@@ -71,7 +76,7 @@ class OcrOptions:
 
 
 RECORDED_SETTINGS = ("sampling_fps", "detection_side", "min_confidence", "reuse_threshold",
-                     "frames_per_transaction")
+                     "steady_threshold", "frames_per_transaction")
 
 
 def with_recorded(video_dir: Path, options: OcrOptions) -> OcrOptions:
@@ -92,6 +97,7 @@ def with_recorded(video_dir: Path, options: OcrOptions) -> OcrOptions:
                  "detection_side": recorded["engine"]["detection_side"],
                  "min_confidence": recorded["engine"]["min_confidence"],
                  "reuse_threshold": None if reuse is None else reuse["threshold"],
+                 "steady_threshold": (recorded["steady"] or {}).get("threshold"),
                  "frames_per_transaction": recorded["frames_per_transaction"]}
     except (ValueError, KeyError, TypeError, AttributeError):
         return options  # not a record of ours: its run is stale and is read again
@@ -109,6 +115,8 @@ class OcrResult(StageResult):
     frames_done_before: int = 0  # already in fullOCR.db when the run started
     frames_read: int = 0  # frames the engine read in this run
     frames_reused: int = 0  # frames given a copy of an earlier frame's boxes in this run
+    frames_steady: int = 0  # frames without text whose picture moved, read for what stayed
+    boxes_steady: int = 0  # lines found on those frames' steady images
     boxes: int = 0  # rows of full_frame_ocr when the run ended
     seconds: float = 0.0
     error: str | None = None
@@ -158,6 +166,7 @@ class _Plan:
     parameters: str  # JSON, compared with ocr_run.parameters
     existing_parameters: str | None
     done: dict[int, int | None]  # frame_index -> reused_from_frame_index, already written
+    earlier: dict[int, int] = field(default_factory=dict)  # selected -> stored frame before
     existing_engine: str | None = None  # 'legacy': boxes migrated from the old tool
 
 
@@ -254,6 +263,12 @@ def _plan(video_dir: Path, options: OcrOptions, engine: OcrEngine) -> _Plan:
             "thumbnail_width": THUMBNAIL_WIDTH,
             "threshold": options.reuse_threshold,
         },
+        "steady": None if options.steady_threshold is None else {
+            "rule": "a frame in which no text is found, with less than moved_share of its"
+                    " pixels unchanged (by threshold) since the stored frame before it, is read"
+                    " again with the changed pixels greyed out",
+            "threshold": options.steady_threshold, "moved_share": MOVED_SHARE,
+        },
         "frames_per_transaction": options.frames_per_transaction,
         # The pixels OCR reads: a re-ingest with other sampling or encoding makes this stale.
         "video": {"content_sha256": content_sha256, "sampling_mode": sampling_mode,
@@ -265,6 +280,7 @@ def _plan(video_dir: Path, options: OcrOptions, engine: OcrEngine) -> _Plan:
         parameters=json.dumps(parameters, sort_keys=True, separators=(",", ":")),
         existing_parameters=existing,
         done=done,
+        earlier={frame: before for (before, _), (frame, _) in zip(frames, frames[1:])},
         existing_engine=existing_engine,
     )
 
@@ -299,6 +315,10 @@ def _read_frames(db, plan, options, engine, result, progress) -> None:
             else:
                 boxes = engine.read(image)
                 result.frames_read += 1
+                if (not boxes and options.steady_threshold is not None
+                        and frame_index in plan.earlier):
+                    boxes = _steady_boxes(db, engine, image, result,
+                                          plan.earlier[frame_index], options.steady_threshold)
                 if thumbnail is not None:
                     reference = (frame_index, thumbnail, boxes)
             _insert_frame(db, frame_index, boxes, reused_from)
@@ -311,6 +331,20 @@ def _read_frames(db, plan, options, engine, result, progress) -> None:
         if in_transaction:
             db.execute("ROLLBACK")
         raise
+
+
+def _steady_boxes(db: VideoDatabase, engine: OcrEngine, image: np.ndarray,
+                  result: OcrResult, earlier: int, threshold: int) -> list[OcrBox]:
+    """The lines of a frame in which the engine found none, read again on its steady image
+    (``vision.steady``) when its picture moved against the stored frame before it: a busy
+    moving scene can hide every line from the detector, while the captions stay still."""
+    steady, unchanged = steady_image(image, _frame_image(db, earlier), threshold)
+    if unchanged >= MOVED_SHARE:
+        return []
+    result.frames_steady += 1
+    boxes = engine.read(steady)
+    result.boxes_steady += len(boxes)
+    return boxes
 
 
 def _frame_image(db: VideoDatabase, frame_index: int) -> np.ndarray:
