@@ -280,7 +280,8 @@ def _plan(video_dir: Path, options: OcrOptions, engine: OcrEngine) -> _Plan:
         parameters=json.dumps(parameters, sort_keys=True, separators=(",", ":")),
         existing_parameters=existing,
         done=done,
-        earlier={frame: before for (before, _), (frame, _) in zip(frames, frames[1:])},
+        earlier={frame: before for (before, _), (frame, _)
+                 in zip(frames[:-1], frames[1:], strict=True)},
         existing_engine=existing_engine,
     )
 
