@@ -13,12 +13,22 @@ needs root):
            of Python and of the command line, which does not grow with the data)
   start-up `python -m vabatch verify --data MISSING`: everything the command loads and
            parses before it checks (it stops at the missing data root, exit 2)
+  tiny     `python -m vabatch verify --data TINY --json`, TINY a data root of one 1-second
+           video (under 1 MB, bench/media/verify-root-tiny): the command's fixed cost on
+           the way to a pass (the start-up row stops at an error, which needs more of rich)
+
+Python's bytecode: an installed package has its modules compiled (pip does it at install),
+and Python caches the bytecode of any other at its first import, unless
+PYTHONDONTWRITEBYTECODE is set (this machine sets it): then every start compiles vabatch's
+own modules again, 0.03-0.06 s more start-up. --bytecode times the commands with the
+bytecode cached, in a temporary PYTHONPYCACHEPREFIX (nothing is written into the tree);
+the bench says which it measured.
 
 Prints medians of wall time and of CPU time (user + system, from wait4: on a machine
 shared with other work the wall time mostly measures waiting for a CPU), MB/s of each over
 the bytes of the data root, and verify/cat (target >= 0.5).
 
-    python bench/verify_bench.py [--target-mb 500] [--repeat 3] [--root DIR]
+    python bench/verify_bench.py [--target-mb 500] [--repeat 3] [--root DIR] [--bytecode]
 
 --root: check an existing data root instead (e.g. another checkout's bench/media/verify-root).
 """
@@ -28,6 +38,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -37,6 +48,7 @@ from pathlib import Path
 
 MEDIA = Path(__file__).resolve().parent / "media"
 ROOT = MEDIA / "verify-root"
+TINY = MEDIA / "verify-root-tiny"
 # Distinct lavfi sources: each video gets its own content, so its own id.
 SOURCES = ("testsrc2", "mandelbrot", "life=s=1280x720:mold=10:ratio=0.1:death_color=#C83232",
            "cellauto=s=1280x720:rule=110", "rgbtestsrc", "smptehdbars", "testsrc",
@@ -73,6 +85,14 @@ def build(target_mb: int, seconds: int) -> None:
     if data_bytes(ROOT) < target_mb * 1e6:
         raise SystemExit(f"only {data_bytes(ROOT) / 1e6:.0f} MB after {len(SOURCES)} videos: "
                          "raise --seconds")
+
+
+def build_tiny() -> None:
+    """The data root of the tiny row: one video of a second, ingested as by default."""
+    if not TINY.exists():
+        video = make_video(MEDIA / "verify-tiny.mp4", "testsrc", 1)
+        subprocess.run([sys.executable, "-m", "vabatch", "ingest", "--quiet", "--data",
+                        str(TINY), str(video)], check=True)
 
 
 def files_of(root: Path) -> list[str]:
@@ -149,32 +169,65 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--root", type=Path, help="an existing data root to check (nothing "
                         "is built)")
+    parser.add_argument("--bytecode", action="store_true", help="time the commands with "
+                        "their modules' bytecode cached, as an installed package has it")
     args = parser.parse_args()
     root = args.root or ROOT
     if args.root is None:
         build(args.target_mb, args.seconds)
+    build_tiny()
     files = files_of(root)
     total = data_bytes(root)
+    cache = cache_bytecode() if args.bytecode else None
+    try:
+        measure(root, files, total, args.repeat)
+    finally:
+        if cache is not None:
+            shutil.rmtree(cache)
+
+
+def cache_bytecode() -> str:
+    """Let the timed processes (children of this one) cache their bytecode, in a temporary
+    folder rather than beside the sources."""
+    cache = tempfile.mkdtemp(prefix="verify-bench-pyc-")
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    os.environ["PYTHONPYCACHEPREFIX"] = cache
+    return cache
+
+
+def bytecode_state() -> str:
+    if os.environ.get("PYTHONPYCACHEPREFIX"):
+        return f"bytecode cached in {os.environ['PYTHONPYCACHEPREFIX']}"
+    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        return ("bytecode not written (PYTHONDONTWRITEBYTECODE is set): modules without "
+                "a cached one are compiled at every start")
+    return "bytecode cached beside the sources"
+
+
+def measure(root: Path, files: list[str], total: int, repeat: int) -> None:
+    """Time the five rows ``repeat`` times, alternating, and print them."""
     load_before = os.getloadavg()[0]
     timed_cat(files)  # warm the page cache: both then read from memory
+    timed_start_up(root)  # and the command's own files (and its bytecode with --bytecode)
     runs: dict[str, list[tuple[float, float]]] = {"cat": [], "verify": [], "checking": [],
-                                                  "start-up": []}
-    for _ in range(args.repeat):
+                                                  "start-up": [], "tiny": []}
+    for _ in range(repeat):
         runs["cat"].append(timed_cat(files))
         runs["verify"].append(timed_verify(root))
         runs["checking"].append(timed_verify_work(root))
         runs["start-up"].append(timed_start_up(root))
+        runs["tiny"].append(timed_verify(TINY))
     mb = total / 1e6
     videos = len(list(root.glob("videos/*/*/video.db")))
     print(f"data root: {root} ({mb:.0f} MB, {len(files)} files, {videos} videos); "
           f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after, on "
-          f"{os.cpu_count()} CPUs")
+          f"{os.cpu_count()} CPUs; {bytecode_state()}")
     medians = {}
     for name, measured in runs.items():
         wall = statistics.median(w for w, _ in measured)
         cpu = statistics.median(c for _, c in measured)
         medians[name] = (wall, cpu)
-        rates = ("" if name == "start-up" else
+        rates = ("" if name in ("start-up", "tiny") else
                  f" = {mb / wall:.0f} MB/s; CPU {cpu:.2f} s = {mb / cpu:.0f} MB/s")
         print(f"{name:8s} wall {wall:.2f} s{rates or f'; CPU {cpu:.2f} s'}  (runs, wall: "
               f"{', '.join(f'{w:.2f}' for w, _ in measured)}; CPU: "

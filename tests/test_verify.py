@@ -258,33 +258,66 @@ def test_videos_checked_side_by_side_report_as_when_checked_one_at_a_time(tmp_pa
     assert _files_under(data_root) == before  # verify only looks
 
 
-IMPORTS_OF_VERIFY = """
+IMPORTS_OF_COMMAND = """
 import sys
-sys.argv = ["vabatch", "verify", "--data", sys.argv[1], "--json"]
+sys.argv = ["vabatch", *sys.argv[1:]]
 from vabatch.cli import main
 try:
     main()
 except SystemExit as done:
-    assert done.code == 0, done.code
+    print("EXIT", done.code)
 print("LOADED", *sorted(sys.modules))
 """
+# Never needed by `vabatch verify` without --deep: the stages' and OCR's libraries, the
+# image decoders of --deep, the other commands, and the parts of rich that only other
+# commands or typer's help and tracebacks use.
+NOT_FOR_VERIFY = ("numpy", "cv2", "rapidocr", "onnxruntime", "dask", "PIL", "simplejpeg",
+                  "vabatch.stages", "vabatch.engine", "vabatch.api", "vabatch.ocr_engines",
+                  "vabatch.cli.stages", "vabatch.cli.annotate", "vabatch.cli.score",
+                  "vabatch.cli.display", "rich.table", "rich.progress", "rich.live",
+                  "rich.markdown", "rich.traceback", "rich.pretty", "rich.syntax",
+                  "typer.rich_utils")
+
+
+def modules_loaded_by(*args: str) -> tuple[int, str, list[str], str]:
+    """(exit status, stdout, modules loaded, stderr) of ``vabatch ARGS`` in a fresh process."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", IMPORTS_OF_COMMAND, *args],
+                          capture_output=True, text=True, check=True,
+                          cwd=Path(__file__).resolve().parents[1])
+    printed, _, rest = done.stdout.rpartition("EXIT ")
+    code, _, loaded = rest.partition("LOADED")
+    return int(code), printed, loaded.split(), done.stderr
+
+
+def not_for_verify(loaded: list[str]) -> list[str]:
+    return [m for m in loaded
+            if any(m == name or m.startswith(name + ".") for name in NOT_FOR_VERIFY)]
 
 
 def test_the_verify_command_loads_no_stage_engine_ocr_or_other_command(ingested):
     """`vabatch verify` builds its own command only (vabatch/cli/__init__.py): its start-up
-    is most of its time on a few GB of data."""
-    import subprocess
-    import sys
-
-    done = subprocess.run([sys.executable, "-c", IMPORTS_OF_VERIFY,
-                           str(data_root_of(ingested))], capture_output=True, text=True,
-                          check=True, cwd=Path(__file__).resolve().parents[1])
-    assert json.loads(done.stdout.split("LOADED")[0])["ok"]
-    loaded = done.stdout.split("LOADED")[1].split()
+    is most of its time on a few GB of data. With --json it prints nothing through rich,
+    so it does not import rich at all (cli/common.py makes its consoles at first use)."""
+    code, printed, loaded, _ = modules_loaded_by("verify", "--data",
+                                                 str(data_root_of(ingested)), "--json")
+    assert code == 0 and json.loads(printed)["ok"]
     assert "vabatch.cli.data" in loaded and "vabatch.tools.verify" in loaded
-    heavy = [m for m in loaded if m.split(".")[0] in ("numpy", "cv2", "rapidocr",
-                                                      "onnxruntime", "dask")
-             or m.startswith(("vabatch.stages", "vabatch.engine", "vabatch.api",
-                              "vabatch.ocr_engines", "vabatch.cli.stages",
-                              "vabatch.cli.annotate", "vabatch.cli.score"))]
-    assert heavy == []
+    assert not_for_verify(loaded) == []
+    assert [m for m in loaded if m == "rich" or m.startswith("rich.")] == []
+
+
+def test_the_verify_command_stops_at_a_missing_data_root_having_loaded_little(tmp_path):
+    """The start-up that bench/verify_bench.py times: everything the command loads before it
+    would check. A missing data root is one error line (through rich's console, for its
+    colour) and exit 2, with nothing loaded that only checking, other commands, typer's
+    help or tracebacks need."""
+    missing = tmp_path / "no-such-root"
+    code, printed, loaded, errors = modules_loaded_by("verify", "--data", str(missing))
+    assert code == 2 and printed == ""
+    assert errors.splitlines() == [f"error: {missing}: no such data root (give --data DIR "
+                                   "or set VABATCH_DATA)"]
+    assert "rich.console" in loaded  # the list is real: the console that printed the error
+    assert not_for_verify(loaded) == []

@@ -17,9 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 from typer.core import TyperGroup
 
 try:  # typer 0.29 carries click inside as typer._click; older typer used click itself
@@ -30,7 +27,9 @@ except ImportError:  # pragma: no cover
 from vabatch.errors import VabatchError
 
 if TYPE_CHECKING:
+    from rich.console import Console
     from rich.progress import Progress
+    from rich.table import Table
 
 # Commands of two words that are not a group of their own: `vabatch layout show` is the
 # hidden command `layout-show` (so `layout show --help` is its help), while `vabatch layout
@@ -60,6 +59,8 @@ class VabatchGroup(TyperGroup):
         except ClickException as error:
             if type(error).__name__ == "NoArgsIsHelpError":  # the help was printed already
                 sys.exit(error.exit_code)
+            from rich.markup import escape
+
             context = getattr(error, "ctx", None)
             hint = f" (see `{context.command_path} --help`)" if context is not None else ""
             err.print(f"[red]error:[/red] {escape(error.format_message())}{hint}",
@@ -92,8 +93,35 @@ def _no_options() -> None:
     """The top level takes no option of its own."""
 
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+class LazyConsole:
+    """A rich ``Console`` made at its first use, so that a command which prints nothing
+    through rich (``vabatch verify --json``) does not import rich at all. Every attribute
+    is the console's; ``console`` is the console itself, for rich's own ``console=``."""
+
+    def __init__(self, **options) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    @property
+    def console(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return self._console
+
+    def print(self, *objects, **options) -> None:
+        self.console.print(*objects, **options)
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):  # not made yet (copy, pickle): no console for these
+            raise AttributeError(name)
+        return getattr(self.console, name)
+
+
+out = LazyConsole(soft_wrap=True)
+err = LazyConsole(stderr=True, soft_wrap=True)
+
 
 def plural(count: int, singular: str, plural_form: str | None = None) -> str:
     """'1 video', '2 videos' ('1 directory', '3 directories' with ``plural_form``)."""
@@ -167,7 +195,7 @@ def progress_display(quiet: bool) -> Progress:
     return Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
         TaskProgressColumn(), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
-        TextColumn("eta"), TimeRemainingColumn(), console=err, disable=quiet,
+        TextColumn("eta"), TimeRemainingColumn(), console=err.console, disable=quiet,
         transient=False,
     )
 
@@ -203,6 +231,8 @@ def coloured(status: str, colours: dict[str, str], default: str = "green") -> st
 def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]],
           **column_style) -> Table:
     """A rich table with these columns (``column_style`` applies to every column)."""
+    from rich.table import Table
+
     shown = Table(title=title)
     for column in columns:
         shown.add_column(column, **column_style)

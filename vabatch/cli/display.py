@@ -62,7 +62,7 @@ class LiveDisplay:
 
     def __enter__(self) -> LiveDisplay:
         if self.enabled:
-            self.live = Live(self, console=err, refresh_per_second=8, transient=False,
+            self.live = Live(self, console=err.console, refresh_per_second=8, transient=False,
                              redirect_stdout=False, redirect_stderr=False)
             self.live.__enter__()
         return self
