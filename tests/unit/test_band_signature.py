@@ -103,3 +103,51 @@ def test_mask_iou():
     assert mask_iou(first, second) == pytest.approx(2 / 5)
     assert mask_iou(second, first) == mask_iou(first, second)
     assert mask_iou(first, first) == 1.0
+
+
+def _busy(number: int, height: int = 40, width: int = 80) -> np.ndarray:
+    """A texture of bright strokes beside dark cells whose every pixel flips from one frame
+    to the next (a scrolling cellular automaton changes most of its pixels so)."""
+    rng = np.random.default_rng(5)
+    texture = np.where(rng.random((height, width, 1)) < 0.5, 255, 0).astype(np.uint8)
+    return (texture if number % 2 == 0 else 255 - texture).repeat(3, 2)
+
+
+def _frames_over_a_busy_scene(count: int = 6):
+    from vabatch.media import DecodedFrame
+
+    frames = []
+    for number in range(count):
+        image = _busy(number)
+        image[5:35, 17:31] = outlined_stroke()[5:35, 17:31]  # the caption stays
+        frames.append(DecodedFrame(number, number * 40, image))
+    return frames
+
+
+def test_a_moving_texture_leaves_no_strokes_in_the_mask_and_the_caption_keeps_its_own():
+    from vabatch.stages.crop import _steady_bands
+
+    frames = _frames_over_a_busy_scene()
+    plain = [text_mask(f.image, 4) for f in frames]
+    assert all(np.count_nonzero(m & ~cells(slice(1, 9), slice(4, 8))) > 10 for m in plain)
+    steady = list(_steady_bands(iter(frames), (0, 0, 80, 40), 40))
+    assert [f.frame_index for f, _, _ in steady] == [0, 1, 2, 3, 4, 5]  # every frame, in order
+    for (_, band, pixels), alone in zip(steady, [outlined_stroke()] * 6, strict=True):
+        assert pixels is not None and (pixels[5:35, 17:31] == 255).all()
+        assert np.array_equal(text_mask(band, 4, pixels), text_mask(alone, 4))
+    unsteady = list(_steady_bands(iter(frames), (0, 0, 80, 40), None))
+    assert [pixels for _, _, pixels in unsteady] == [None] * 6  # no threshold: everything
+
+
+def test_a_caption_is_steady_from_its_first_frame_to_its_last_when_it_stays_reach_frames():
+    from vabatch.media import DecodedFrame
+    from vabatch.stages.crop import _steady_bands
+
+    still = grey_band()
+    shown = outlined_stroke()
+    frames = [DecodedFrame(n, n * 40, image.copy())
+              for n, image in enumerate([still, *[shown] * 5, still, shown, shown, still])]
+    steady = list(_steady_bands(iter(frames), (0, 0, 80, 40), 40, reach=4))
+    masks = [text_mask(band, 4, pixels) for _, band, pixels in steady]
+    # five frames: steady on all (the first looks ahead, the last back); two: too short
+    assert [np.count_nonzero(m) for m in masks] == [0, 12, 12, 12, 12, 12, 0, 0, 0, 0]

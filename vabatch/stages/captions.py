@@ -41,17 +41,7 @@ from vabatch.ocr_engines import DEFAULT_ENGINE, OcrEngine, create_engine
 from vabatch.stages.base import ProgressCallback, Stage, StageContext, StageResult
 from vabatch.vision.band_signature import PackedMasks, mask_iou
 from vabatch.vision.boundary_model import BoundaryModel, find_model
-from vabatch.vision.caption_filter import (
-    BESIDE_REASON,
-    STATIC_REASON,
-    Candidate,
-    FilterRules,
-    Reference,
-    beside_the_caption,
-    is_static,
-    judge,
-    stray_lines,
-)
+from vabatch.vision.caption_filter import Candidate, FilterRules, Reference, judge
 from vabatch.vision.caption_readings import (
     Caption,
     Reading,
@@ -63,7 +53,7 @@ from vabatch.vision.caption_readings import (
 )
 from vabatch.vision.caption_spans import Span, SpanRules, grow, segment, spans_at
 from vabatch.vision.layout_analysis import normalise_text
-from vabatch.vision.text_cleanup import clean_line
+from vabatch.vision.strip_reading import read_strip
 
 # Fingerprinted with the results: they go stale when this changes (docs/engine.md).
 RULES_VERSION = "0.4.0"  # the release that last changed this stage's rules
@@ -501,37 +491,14 @@ def detection_side_for(long_side: int, line_height: float, options: CaptionOptio
 def _read_strip(db: VideoDatabase, engine: OcrEngine, frame_index: int,
                 reference: Reference | None, rules: FilterRules,
                 detection_side: int | None = None) -> Reading | None:
-    """What OCR reads on one stored strip, lines top to bottom; None if no text. Lines
-    that are no part of a caption (``caption_filter.stray_lines``) are kept apart."""
+    """What OCR reads on one stored strip (``strip_reading.read_strip``)."""
     data = db.execute("SELECT image_data FROM cropping.cropped_frames WHERE frame_index = ?",
                       (frame_index,)).fetchall()[0][0]
     image = decode_image(data)
     if image is None:
         raise DatabaseError(f"{db.path('cropping')}: strip of frame {frame_index} does not "
                             "decode (run `vabatch verify --deep`)")
-    found = engine.read(image, detection_side)
-    if not found:
-        return None
-    static = [box for box in found if is_static(box.text, _line_box([box]), reference, rules)]
-    lines = _lines([box for box in found if box not in static])
-    beside = [line[n] for line in lines
-              for n in beside_the_caption([_line_box([box]) for box in line], reference)]
-    lines = [kept for kept in ([box for box in line if box not in beside] for line in lines)
-             if kept]
-    boxes = [_line_box(line) for line in lines]
-    texts = [clean_line(" ".join(box.text for box in line)) for line in lines]
-    stray = stray_lines(boxes, reference, rules, texts)
-    left_out = tuple((clean_line(box.text), STATIC_REASON) for box in static) + tuple(
-        (clean_line(box.text), BESIDE_REASON) for box in beside) + tuple(
-        (texts[number], reason) for number, reason in sorted(stray.items()))
-    confidences = [box.confidence for number, line in enumerate(lines) if number not in stray
-                   for box in line]
-    if not confidences:  # static text only: no caption here, but not dropped silently
-        return Reading("", 0.0, (), left_out, frame_index)
-    return Reading("\n".join(t for n, t in enumerate(texts) if n not in stray),
-                   sum(confidences) / len(confidences),
-                   tuple(b for n, b in enumerate(boxes) if n not in stray), left_out,
-                   frame_index)
+    return read_strip(engine, image, frame_index, reference, rules, detection_side)
 
 
 def _with_stray_lines(captions: list[Caption], reasons: list[str | None]):
@@ -553,32 +520,6 @@ def _with_stray_lines(captions: list[Caption], reasons: list[str | None]):
             all_captions.append(caption)
             all_reasons.append(reason)
     return all_captions, all_reasons
-
-
-def _line_box(line) -> tuple[int, int, int, int]:
-    """(top, height, left, width) around the boxes of one line."""
-    bounds = [box.bounds() for box in line]
-    top = min(y for _, y, _, _ in bounds)
-    left = min(x for x, _, _, _ in bounds)
-    bottom = max(y + h for _, y, _, h in bounds)
-    right = max(x + w for x, _, w, _ in bounds)
-    return top, bottom - top, left, right - left
-
-
-def _lines(boxes):
-    """Group boxes into lines (overlapping vertically), left to right within a line."""
-    lines: list[list] = []
-    for box in sorted(boxes, key=lambda b: b.bounds()[1]):
-        x, y, width, height = box.bounds()
-        for line in lines:
-            _, line_y, _, line_height = line[0].bounds()
-            overlap = min(y + height, line_y + line_height) - max(y, line_y)
-            if overlap > 0.5 * min(height, line_height):
-                line.append(box)
-                break
-        else:
-            lines.append([box])
-    return [sorted(line, key=lambda b: b.bounds()[0]) for line in lines]
 
 
 def _up_to_date(video_dir: Path, data_root: Path | None) -> bool:

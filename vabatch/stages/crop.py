@@ -18,9 +18,11 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from vabatch import __version__
@@ -28,13 +30,14 @@ from vabatch.db import VideoDatabase
 from vabatch.db.checksums import checksum
 from vabatch.errors import DatabaseError, InputError
 from vabatch.fsutil import UnsafeNameError, child_path
-from vabatch.media import decode_frames, encode_image, open_capture
+from vabatch.media import DecodedFrame, decode_frames, encode_image, open_capture
 from vabatch.stages.base import ProgressCallback, Stage, StageContext, StageResult
-from vabatch.vision.band_signature import mask_iou, pack_mask, text_mask
+from vabatch.vision.band_signature import mask_iou, pack_mask, text_mask, unchanged_pixels
 from vabatch.vision.caption_spans import SpanTracker
 
 # Fingerprinted with the results: they go stale when this changes (docs/engine.md).
-RULES_VERSION = "0.2.1"  # the release that last changed this stage's rules
+RULES_VERSION = "0.3.0"  # the release that last changed this stage's rules
+STEADY_REACH = 4
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,10 @@ class CropOptions:
     settle_frames: int = 2  # store the strip this many frames after a change
     min_ink_cells: int = 8  # masks with fewer set cells count as empty
     signature_scale: int = 4
+    # Strokes count in a band signature only where the pixels stayed (within this many
+    # levels) from the frame before or until the frame after; None: everywhere.
+    steady_threshold: int | None = 40
+    steady_reach: int = STEADY_REACH  # ... over this many frames before or after
     image_format: str = "jpeg"
     jpeg_quality: int = 90
     force: bool = False
@@ -169,14 +176,20 @@ def _crop_frames(db: VideoDatabase, plan: CropPlan, options: CropOptions,
     last_stored_ms = -10**9
     settle_at: int | None = None
     spans = SpanTracker(keep_spans=False)
-    decoded = 0
-    try:
+    decoded = [0]
+
+    def counted():
         for frame in decode_frames(capture, lambda _i, _t: True):
-            decoded += 1
-            if frame.image is None:
-                continue
-            band = frame.image[top:bottom, left:right]
-            mask = text_mask(band, options.signature_scale)
+            decoded[0] += 1
+            if progress and decoded[0] % 60 == 0:
+                progress(decoded[0], plan.declared_frames)
+            yield frame
+
+    try:
+        for frame, band, steady in _steady_bands(counted(), plan.band,
+                                                 options.steady_threshold,
+                                                 options.steady_reach):
+            mask = text_mask(band, options.signature_scale, steady)
             ink = int(np.count_nonzero(mask))
             packed = pack_mask(mask)
             db.execute("INSERT INTO cropping.band_signatures (frame_index, timestamp_ms,"
@@ -203,13 +216,71 @@ def _crop_frames(db: VideoDatabase, plan: CropPlan, options: CropOptions,
                 result.strips += 1
                 result.bytes_stored += len(data)
                 last_stored_mask, last_stored_ms, settle_at = mask, frame.timestamp_ms, None
-            if progress and decoded % 60 == 0:
-                progress(decoded, plan.declared_frames)
     finally:
         capture.release()
-    if decoded == 0:
+    if decoded[0] == 0:
         raise InputError(f"{plan.source}: no decodable frames")
-    return decoded
+    return decoded[0]
+
+
+def _steady_bands(frames: Iterator[DecodedFrame], box: tuple[int, int, int, int],
+                  threshold: int | None, reach: int = STEADY_REACH
+                  ) -> Iterator[tuple[DecodedFrame, np.ndarray, np.ndarray | None]]:
+    """Each decoded frame with its band and the band's steady pixels (uint8, 255 = steady):
+    those within ``threshold`` levels (in every colour channel) of the same pixel in each
+    of the other frames of a run of ``reach`` + 1 consecutive frames that includes the frame
+    (a lookahead of ``reach`` frames), so every frame of a caption shown that long is steady,
+    its first and last too. A moving scene's strokes are not (``text_mask``): even a texture
+    that keeps half its pixels from one frame to the next keeps few of them for ``reach``
+    frames. None (everything counts) without a threshold, or in a video shorter than a run."""
+    left, top, right, bottom = box
+    bands: dict[int, tuple[DecodedFrame, np.ndarray]] = {}  # frames not yet yielded, and
+    same: dict[tuple[int, int], np.ndarray] = {}  # unchanged_pixels of pairs reach apart
+    count = 0
+    for frame in frames:
+        if frame.image is None:
+            continue
+        band = frame.image[top:bottom, left:right]
+        if threshold is None:
+            yield frame, band, None
+            continue
+        bands[count] = (frame, band)
+        for other in range(max(0, count - reach), count):
+            same[other, count] = unchanged_pixels(bands[other][1], band, threshold)
+        count += 1
+        centre = count - 1 - reach
+        if centre >= 0:
+            yield (*bands[centre], _steady_at(same, centre, count, reach))
+            for other in range(max(0, centre - reach), centre + 1):
+                same.pop((other, centre), None)
+            bands.pop(centre - reach, None)
+    for centre in range(max(0, count - reach), count):
+        yield (*bands[centre], _steady_at(same, centre, count, reach))
+
+
+def _steady_at(same: dict[tuple[int, int], np.ndarray], centre: int, count: int,
+               reach: int) -> np.ndarray | None:
+    """The pixels of frame ``centre`` unchanged in every other frame of some run of
+    ``reach`` + 1 frames that includes it, among the ``count`` frames decoded so far."""
+    def with_(other: int) -> np.ndarray:
+        return same[min(centre, other), max(centre, other)]
+
+    before, after = [None], [None]  # pixels unchanged over the 0, 1, 2... frames each side
+    for distance in range(1, reach + 1):
+        if centre - distance >= 0:
+            kept = with_(centre - distance)
+            before.append(kept if before[-1] is None else cv2.min(before[-1], kept))
+        if centre + distance < count:
+            kept = with_(centre + distance)
+            after.append(kept if after[-1] is None else cv2.min(after[-1], kept))
+    steady = None
+    for left in range(reach + 1):  # the run: ``left`` frames before, the rest after
+        if left >= len(before) or reach - left >= len(after):
+            continue
+        sides = [m for m in (before[left], after[reach - left]) if m is not None]
+        run = sides[0] if len(sides) == 1 else cv2.min(*sides)
+        steady = run if steady is None else cv2.max(steady, run)
+    return steady
 
 
 def _up_to_date(video_dir: Path, _data_root: Path | None) -> bool:

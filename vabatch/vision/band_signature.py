@@ -59,13 +59,28 @@ def stroke_mask(image_bgr: np.ndarray, by_value: bool = True) -> np.ndarray:
     return cv2.bitwise_or(outlined, cv2.bitwise_and(contrast, level))
 
 
-def text_mask(band_bgr: np.ndarray, scale: int) -> np.ndarray:
-    """The band's text mask, ``scale`` times smaller than the band, as bool."""
+def text_mask(band_bgr: np.ndarray, scale: int, steady: np.ndarray | None = None
+              ) -> np.ndarray:
+    """The band's text mask, ``scale`` times smaller than the band, as bool. ``steady``
+    (uint8, 255 = a pixel that did not move, ``steady_pixels``): strokes elsewhere are
+    the moving scene's, not a caption's."""
     strokes = stroke_mask(band_bgr)
+    if steady is not None:
+        strokes = cv2.bitwise_and(strokes, steady)
     height, width = strokes.shape
     small = cv2.resize(strokes, (max(1, width // scale), max(1, height // scale)),
                        interpolation=cv2.INTER_AREA)
     return small >= round(CELL_FILL * 255)
+
+
+def unchanged_pixels(first_bgr: np.ndarray, second_bgr: np.ndarray, threshold: int
+                     ) -> np.ndarray:
+    """uint8, 255 where no colour channel changed by more than ``threshold`` levels."""
+    change = cv2.absdiff(first_bgr, second_bgr)
+    if change.ndim == 3:  # the largest change of a pixel's channels
+        change = brightest_channel(change)
+    _, unchanged = cv2.threshold(change, threshold, 255, cv2.THRESH_BINARY_INV)
+    return unchanged
 
 
 def pack_mask(mask: np.ndarray) -> bytes:
