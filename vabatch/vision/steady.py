@@ -25,15 +25,13 @@ def steady_image(image_bgr: np.ndarray, earlier_bgr: np.ndarray,
                  threshold: int = STEADY_THRESHOLD) -> tuple[np.ndarray, float]:
     """``image_bgr`` with the pixels that changed since ``earlier_bgr`` greyed out, and the
     share of pixels that did not change. Frames of different shapes: nothing is steady."""
-    import cv2
     import numpy as np
+
+    from vabatch.vision.band_signature import unchanged_pixels
 
     if image_bgr.shape != earlier_bgr.shape:
         return np.full_like(image_bgr, STEADY_FILL), 0.0
-    change = cv2.absdiff(image_bgr, earlier_bgr)
-    if change.ndim == 3:
-        change = change.max(axis=2)
-    steady = change <= threshold
+    steady = unchanged_pixels(image_bgr, earlier_bgr, threshold) > 0
     mask = steady[..., None] if image_bgr.ndim == 3 else steady
     return (np.where(mask, image_bgr, np.uint8(STEADY_FILL)).astype(image_bgr.dtype),
             float(steady.mean()))
