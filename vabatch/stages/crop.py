@@ -50,9 +50,10 @@ class CropOptions:
     min_ink_cells: int = 8  # masks with fewer set cells count as empty
     signature_scale: int = 4
     # Strokes count in a band signature only where the pixels stayed (within this many
-    # levels) from the frame before or until the frame after; None: everywhere.
+    # levels) over a run of steady_reach + 1 frames that includes the frame (_steady_bands);
+    # None: everywhere.
     steady_threshold: int | None = 40
-    steady_reach: int = STEADY_REACH  # ... over this many frames before or after
+    steady_reach: int = STEADY_REACH
     image_format: str = "jpeg"
     jpeg_quality: int = 90
     force: bool = False
@@ -234,8 +235,10 @@ def _steady_bands(frames: Iterator[DecodedFrame], box: tuple[int, int, int, int]
     that keeps half its pixels from one frame to the next keeps few of them for ``reach``
     frames. None (everything counts) without a threshold, or in a video shorter than a run."""
     left, top, right, bottom = box
-    bands: dict[int, tuple[DecodedFrame, np.ndarray]] = {}  # frames not yet yielded, and
-    same: dict[tuple[int, int], np.ndarray] = {}  # unchanged_pixels of pairs reach apart
+    # The frames not yet yielded and the reach before them; unchanged_pixels of each pair
+    # of them up to reach apart (keys: the earlier frame's number first).
+    bands: dict[int, tuple[DecodedFrame, np.ndarray]] = {}
+    same: dict[tuple[int, int], np.ndarray] = {}
     count = 0
     for frame in frames:
         if frame.image is None:

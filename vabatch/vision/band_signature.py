@@ -62,8 +62,8 @@ def stroke_mask(image_bgr: np.ndarray, by_value: bool = True) -> np.ndarray:
 def text_mask(band_bgr: np.ndarray, scale: int, steady: np.ndarray | None = None
               ) -> np.ndarray:
     """The band's text mask, ``scale`` times smaller than the band, as bool. ``steady``
-    (uint8, 255 = a pixel that did not move, ``steady_pixels``): strokes elsewhere are
-    the moving scene's, not a caption's."""
+    (uint8, 255 = a pixel that did not move; crop's ``_steady_bands``): strokes elsewhere
+    are the moving scene's, not a caption's."""
     strokes = stroke_mask(band_bgr)
     if steady is not None:
         strokes = cv2.bitwise_and(strokes, steady)
